@@ -1,0 +1,48 @@
+"""The ``relf-hloc`` command line: one subcommand per pipeline step.
+
+Each entry maps a subcommand to a module exposing ``add_arguments(parser)``
+and ``run(args) -> int`` (the exit code). Modules are imported only when their
+command runs, so ``relf-hloc --help`` stays fast.
+"""
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = {
+    # name: (module, one-line help)
+    "extract": ("relf_hloc.extract", "extract RELF features of a folder of images into an hloc HDF5 file"),
+    "pairs": ("relf_hloc.pairs", "write an image pairs file (exhaustive or sequential)"),
+    "match": ("relf_hloc.match", "match features of image pairs (mutual nearest neighbour)"),
+}
+
+
+def build_parser(argv):
+    parser = argparse.ArgumentParser(prog="relf-hloc", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    wanted = next((a for a in argv if not a.startswith("-")), None)
+    for name, (module, help_) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        if name == wanted:  # import only the module of the command being run
+            mod = importlib.import_module(module)
+            mod.add_arguments(p)
+            p.set_defaults(func=mod.run)
+    return parser
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (FileNotFoundError, NotADirectoryError, ValueError, KeyError, RuntimeError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"relf-hloc {args.command}: error: {msg}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"relf-hloc {args.command}: interrupted; rerun to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

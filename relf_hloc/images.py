@@ -1,0 +1,63 @@
+"""Reading images and listing image folders, with errors that name the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List
+
+import cv2
+import numpy as np
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp")
+MIN_SIZE = 32
+
+
+class ImageError(ValueError):
+    """An image file that cannot be used; the message names the file."""
+
+
+def list_images(root) -> List[str]:
+    """Image paths relative to ``root`` (POSIX, sorted): the names hloc and COLMAP use."""
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"{root}: image folder not found")
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root}: not a folder")
+    names = sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
+                   if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    if not names:
+        raise FileNotFoundError(f"{root}: no images ({', '.join(IMAGE_EXTENSIONS)}) found")
+    return names
+
+
+def read_image(path, grayscale: bool = False) -> np.ndarray:
+    """Read an image as uint8 RGB [H, W, 3] (or [H, W] if grayscale).
+
+    Grayscale files are replicated to 3 channels, an alpha channel is dropped and
+    16-bit images are scaled to 8 bits. EXIF orientation is ignored, as in hloc
+    and COLMAP. Raises ImageError for a missing, empty, corrupt or tiny file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"{path}: image file not found")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path}: image file is empty (0 bytes)")
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    if image is None:
+        raise ImageError(f"{path}: cannot decode image (corrupt or unsupported format)")
+    if image.dtype == np.uint16:
+        image = (image.astype(np.float32) / 257.0).round().astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise ImageError(f"{path}: unsupported pixel type {image.dtype}")
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    elif image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    else:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    if min(image.shape[:2]) < MIN_SIZE:
+        raise ImageError(f"{path}: image is {image.shape[1]}x{image.shape[0]} px, "
+                         f"smaller than the {MIN_SIZE} px minimum")
+    if grayscale:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    return image

@@ -1,0 +1,210 @@
+"""hloc-format HDF5 features and matches files, written safely.
+
+Features file: one group per image name (a ``/`` in the name makes nested
+groups), with ``keypoints`` [N, 2] (float32, pixel centre at integer
+coordinates), ``descriptors`` [D, N], ``scores`` [N], ``image_size`` [2] (w, h)
+and any other per-keypoint arrays (``orientations`` in degrees).
+
+Matches file: one group per pair key ``name0.replace('/', '-') + '/' +
+name1.replace('/', '-')`` with ``matches0`` [N0] (index into image 1, -1 for
+none) and ``matching_scores0`` [N0]. Readers also look up the reversed pair.
+
+Every write opens the file, writes one group and closes it, with SIGINT/SIGTERM
+deferred meanwhile: a job stopped between images leaves a valid file holding
+every image finished so far, and rerunning it completes the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Tuple
+
+import h5py
+import numpy as np
+
+KEYPOINT_DTYPES = (np.float32, np.float64)
+
+
+class FormatError(ValueError):
+    """A file that exists but does not have the expected hloc layout."""
+
+
+@contextlib.contextmanager
+def deferred_signals():
+    """Delay SIGINT/SIGTERM until the block ends, so an HDF5 write is never cut."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s in handlers:
+        signal.signal(s, lambda sig, frame: received.append(sig))
+    try:
+        yield
+    finally:
+        for s, h in handlers.items():
+            signal.signal(s, h)
+        for sig in received:
+            signal.raise_signal(sig)
+
+
+@contextlib.contextmanager
+def open_h5(path, mode: str = "r"):
+    """Open an HDF5 file, turning h5py's errors into a message naming the file."""
+    path = Path(path)
+    if mode == "r" and not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        f = h5py.File(str(path), mode)
+    except OSError as e:
+        raise FormatError(
+            f"{path}: not a readable HDF5 file ({e}); remove it or pass --overwrite") from e
+    with f:
+        yield f
+
+
+def pair_key(name0: str, name1: str, separator: str = "/") -> str:
+    """hloc's key of a pair in a matches file."""
+    return separator.join((name0.replace("/", "-"), name1.replace("/", "-")))
+
+
+def list_names(path) -> List[str]:
+    """Names of all images (groups holding ``keypoints``) in a features file."""
+    names = []
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Group) and "keypoints" in obj:
+            names.append(name)
+
+    with open_h5(path) as f:
+        f.visititems(visit)
+    return sorted(set(names))
+
+
+def write_features(path, name: str, features: Dict[str, np.ndarray],
+                   as_half: bool = True) -> None:
+    """Write (or replace) the features of one image.
+
+    features: ``keypoints`` [N, 2], ``descriptors`` [D, N], ``scores`` [N],
+    ``image_size`` [2] (w, h), plus optional per-keypoint arrays. Keypoints are
+    kept in float32 or float64 (never float16); with ``as_half`` the other float
+    arrays are stored in float16, as hloc does.
+    """
+    kpts = np.asarray(features["keypoints"])
+    desc = np.asarray(features["descriptors"])
+    if kpts.ndim != 2 or kpts.shape[1] != 2:
+        raise ValueError(f"{name}: keypoints must be [N, 2], got {kpts.shape}")
+    if desc.ndim != 2 or desc.shape[1] != len(kpts):
+        raise ValueError(f"{name}: descriptors must be [D, N={len(kpts)}], got {desc.shape}")
+    data = {}
+    for k, v in features.items():
+        v = np.asarray(v)
+        if k == "keypoints":
+            v = v.astype(v.dtype if v.dtype in KEYPOINT_DTYPES else np.float32)
+        elif k == "image_size":
+            v = v.astype(np.int64)
+        elif as_half and v.dtype in (np.float32, np.float64):
+            v = v.astype(np.float16)
+        data[k] = v
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with deferred_signals(), open_h5(path, "a") as f:
+        if name in f:
+            del f[name]
+        grp = f.create_group(name)
+        for k, v in data.items():
+            grp.create_dataset(k, data=v)
+
+
+def read_features(path, name: str, keys: Optional[Iterable[str]] = None) -> Dict[str, np.ndarray]:
+    """Read the features of one image; descriptors come back as [D, N] float32."""
+    with open_h5(path) as f:
+        if name not in f or "keypoints" not in f[name]:
+            raise KeyError(f"{path}: image '{name}' is not in this features file")
+        grp = f[name]
+        keys = list(grp.keys()) if keys is None else list(keys)
+        missing = [k for k in keys if k not in grp]
+        if missing:
+            raise FormatError(f"{path}: image '{name}' has no dataset(s) {missing}")
+        out = {k: grp[k][()] for k in keys}
+    for k, v in out.items():
+        if v.dtype == np.float16:
+            out[k] = v.astype(np.float32)
+    return out
+
+
+def write_matches(path, name0: str, name1: str, matches0: np.ndarray,
+                  scores0: np.ndarray) -> None:
+    """Write the matches of one pair: matches0 [N0] (-1 = none), scores0 [N0]."""
+    matches0 = np.asarray(matches0)
+    if matches0.ndim != 1 or np.shape(scores0) != matches0.shape:
+        raise ValueError(f"{name0} {name1}: matches0 and scores0 must both be [N0]")
+    key = pair_key(name0, name1)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with deferred_signals(), open_h5(path, "a") as f:
+        if key in f:
+            del f[key]
+        grp = f.create_group(key)
+        grp.create_dataset("matches0", data=matches0.astype(np.int32))
+        grp.create_dataset("matching_scores0", data=np.asarray(scores0).astype(np.float16))
+
+
+def find_pair(f: h5py.File, name0: str, name1: str) -> Tuple[str, bool]:
+    """Key of a pair in an open matches file and whether it is stored reversed."""
+    for sep in ("/", "_", "-"):  # hloc's current key first, then its legacy ones
+        if pair_key(name0, name1, sep) in f:
+            return pair_key(name0, name1, sep), False
+        if pair_key(name1, name0, sep) in f:
+            return pair_key(name1, name0, sep), True
+    raise KeyError(f"{Path(f.filename)}: no matches for pair ({name0}, {name1})")
+
+
+def read_matches(path, name0: str, name1: str) -> Tuple[np.ndarray, np.ndarray]:
+    """Matched index pairs [M, 2] (into image 0, image 1) and their scores [M]."""
+    with open_h5(path) as f:
+        key, reverse = find_pair(f, name0, name1)
+        m = f[key]["matches0"][()]
+        s = f[key]["matching_scores0"][()].astype(np.float32)
+    idx = np.where(m != -1)[0]
+    matches = np.stack([idx, m[idx]], -1).astype(np.int64)
+    if reverse:
+        matches = np.flip(matches, -1).copy()
+    return matches, s[idx]
+
+
+def has_pair(path, name0: str, name1: str) -> bool:
+    if not Path(path).exists():
+        return False
+    with open_h5(path) as f:
+        try:
+            find_pair(f, name0, name1)
+            return True
+        except KeyError:
+            return False
+
+
+def read_pairs(path) -> List[Tuple[str, str]]:
+    """Pairs file: one ``name0 name1`` per line (blank lines and # comments skipped)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: pairs file not found")
+    pairs = []
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        if len(parts) != 2:
+            raise FormatError(f"{path}:{i}: expected 'name0 name1', got '{line}'")
+        pairs.append((parts[0], parts[1]))
+    return pairs
+
+
+def write_pairs(path, pairs: Iterable[Tuple[str, str]]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text("".join(f"{a} {b}\n" for a, b in pairs))
+    tmp.replace(path)
