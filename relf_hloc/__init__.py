@@ -1,0 +1,22 @@
+"""relf-hloc: RELF rotation-equivariant local features for hloc and COLMAP.
+
+    import relf_hloc
+    relf_hloc.register()          # makes `relf` an hloc extractor (when hloc is installed)
+    relf_hloc.confs["relf"]       # hloc-style extractor / matcher confs
+    relf_hloc.RELF(conf).extract(image)
+"""
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name):  # lazy: `relf-hloc --help` must not import torch
+    if name == "RELF":
+        from .model.relf import RELF
+        return RELF
+    if name == "confs":
+        from .confs import confs
+        return confs
+    if name == "register":
+        from .hloc_plugin import register
+        return register
+    raise AttributeError(f"module 'relf_hloc' has no attribute {name!r}")

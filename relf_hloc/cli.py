@@ -14,6 +14,10 @@ COMMANDS = {
     "extract": ("relf_hloc.extract", "extract RELF features of a folder of images into an hloc HDF5 file"),
     "pairs": ("relf_hloc.pairs", "write an image pairs file (exhaustive or sequential)"),
     "match": ("relf_hloc.match", "match features of image pairs (mutual nearest neighbour)"),
+    "make-roto360": ("relf_hloc.benchmarks.roto360", "generate a Roto-360-layout set (rotated image 1 + homographies) from HPatches"),
+    "baseline": ("relf_hloc.benchmarks.baselines", "extract OpenCV SIFT/RootSIFT/ORB/AKAZE into an hloc features file"),
+    "evaluate": ("relf_hloc.benchmarks.evaluate", "evaluate features on a benchmark (evaluate homography ...)"),
+    "compare": ("relf_hloc.benchmarks.compare", "run baselines and RELF on a benchmark folder and write results/<dataset>/"),
 }
 
 

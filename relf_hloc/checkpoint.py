@@ -1,0 +1,76 @@
+"""RELF checkpoints: a state dict plus the metadata needed to rebuild the model.
+
+Format (a ``torch.save`` dict):
+    {"format": "relf-hloc/1",
+     "state_dict": parameters and batch-norm buffers of ReResNet18 (train-mode
+                   keys: e2cnn's cached ``filter``/``expanded_bias`` are dropped),
+     "meta": {"G": 16, "widths": [64, 128, 256, 512], "normalization": "imagenet",
+              "code_version": "0.1.0", "train_config": {...}, "step": int,
+              "metrics": {...}, ...}}
+Loading checks the metadata against what the caller expects and names the
+mismatch. Writes are atomic (temporary file + rename).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Dict, Optional, Tuple
+
+import torch
+
+FORMAT = "relf-hloc/1"
+REQUIRED_META = ("G", "widths", "normalization", "code_version")
+
+
+class CheckpointError(ValueError):
+    pass
+
+
+def model_state(model: torch.nn.Module, half: bool = False) -> Dict[str, torch.Tensor]:
+    """State dict without e2cnn's eval-mode caches (which depend on the mode)."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()
+             if not k.endswith((".filter", ".expanded_bias"))}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    return state
+
+
+def save_checkpoint(path, model: torch.nn.Module, meta: dict, half: bool = False,
+                    extra: Optional[dict] = None) -> Path:
+    """Write model weights + metadata atomically; ``extra`` (optimiser, RNG...) is kept as is."""
+    missing = [k for k in REQUIRED_META if k not in meta]
+    if missing:
+        raise CheckpointError(f"{path}: checkpoint metadata lacks {missing}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"format": FORMAT, "state_dict": model_state(model, half), "meta": dict(meta),
+                **(extra or {})}, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path, expect: Optional[dict] = None) -> Tuple[Dict[str, torch.Tensor], dict, dict]:
+    """Read a checkpoint: (state_dict in float32, meta, the whole dict).
+
+    expect: metadata values the caller needs (e.g. {"G": 16}); any difference
+    raises CheckpointError naming the file, the key and both values.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # torch raises many types for a bad file
+        raise CheckpointError(f"{path}: not a readable checkpoint ({e})") from e
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a relf-hloc checkpoint (format {FORMAT} expected)")
+    meta = ckpt["meta"]
+    for key, value in (expect or {}).items():
+        have = meta.get(key)
+        if (list(have) if isinstance(have, (list, tuple)) else have) != \
+                (list(value) if isinstance(value, (list, tuple)) else value):
+            raise CheckpointError(f"{path}: checkpoint has {key}={have!r}, but {value!r} is required")
+    state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+    return state, meta, ckpt
