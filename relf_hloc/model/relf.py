@@ -116,7 +116,7 @@ def load_network(weights: Optional[str], G: int = 16, widths: Tuple[int, ...] = 
     if weights is not None:
         state, _, _ = load_checkpoint(weights, expect={"G": G, "widths": list(widths),
                                                        "normalization": NORMALIZATION})
-        model.load_state_dict(state)
+        model.train().load_state_dict(state)  # train mode: no cached e2cnn filters
     return export_plain(model).to(device)
 
 

@@ -1,0 +1,98 @@
+import h5py
+import numpy as np
+import pytest
+
+from relf_hloc import io
+from relf_hloc.match import mutual_nn
+from relf_hloc.pairs import exhaustive, sequential
+
+
+def features(n, d=8, seed=0):
+    rng = np.random.default_rng(seed)
+    desc = rng.normal(size=(d, n)).astype(np.float32)
+    return {"keypoints": rng.uniform(0, 1000, (n, 2)), "descriptors": desc / np.linalg.norm(desc, axis=0),
+            "scores": rng.random(n).astype(np.float32), "image_size": np.array([1000, 800]),
+            "orientations": rng.uniform(0, 360, n).astype(np.float32)}
+
+
+def test_features_round_trip_nested_names_and_dtypes(tmp_path):
+    path = tmp_path / "f.h5"
+    f0 = features(5)
+    f0["keypoints"] = f0["keypoints"].astype(np.float32)
+    io.write_features(path, "seq/a/1.jpg", f0)
+    io.write_features(path, "b.png", features(3, seed=1))
+    assert io.list_names(path) == ["b.png", "seq/a/1.jpg"]
+    with h5py.File(path) as f:
+        grp = f["seq"]["a"]["1.jpg"]  # '/' makes nested groups, as in hloc
+        assert grp["keypoints"].dtype == np.float32  # never float16
+        assert grp["descriptors"].shape == (8, 5)
+        assert grp["descriptors"].dtype == np.float16
+        assert grp["image_size"].dtype == np.int64
+    back = io.read_features(path, "seq/a/1.jpg")
+    assert np.array_equal(back["keypoints"], f0["keypoints"])
+    assert np.abs(back["descriptors"] - f0["descriptors"]).max() < 1e-3
+    # float64 keypoints stay float64
+    io.write_features(path, "c.jpg", features(2))
+    assert io.read_features(path, "c.jpg")["keypoints"].dtype == np.float64
+    # rewriting an image replaces its group
+    io.write_features(path, "b.png", features(7, seed=2))
+    assert io.read_features(path, "b.png")["keypoints"].shape == (7, 2)
+
+
+def test_read_features_errors_name_the_file(tmp_path):
+    path = tmp_path / "f.h5"
+    io.write_features(path, "a.jpg", features(2))
+    with pytest.raises(KeyError, match="f.h5: image 'x.jpg' is not in this features file"):
+        io.read_features(path, "x.jpg")
+    with pytest.raises(FileNotFoundError, match="nope.h5: no such file"):
+        io.read_features(tmp_path / "nope.h5", "a.jpg")
+    (tmp_path / "junk.h5").write_bytes(b"garbage")
+    with pytest.raises(io.FormatError, match="junk.h5: not a readable HDF5 file"):
+        io.list_names(tmp_path / "junk.h5")
+    with pytest.raises(ValueError, match=r"descriptors must be \[D, N=2\]"):
+        io.write_features(path, "bad.jpg", {**features(2), "descriptors": np.zeros((2, 8))})
+
+
+def test_matches_readable_in_both_directions_with_hloc_keys(tmp_path):
+    path = tmp_path / "m.h5"
+    m0 = np.array([2, -1, 0, 1])
+    io.write_matches(path, "seq/a.jpg", "b.jpg", m0, np.array([0.9, 0, 0.8, 0.7]))
+    with h5py.File(path) as f:
+        assert "seq-a.jpg/b.jpg" in f  # hloc's names_to_pair
+        assert set(f["seq-a.jpg/b.jpg"]) == {"matches0", "matching_scores0"}
+    m, s = io.read_matches(path, "seq/a.jpg", "b.jpg")
+    assert m.tolist() == [[0, 2], [2, 0], [3, 1]]
+    assert np.allclose(s, [0.9, 0.8, 0.7], atol=1e-3)
+    m, _ = io.read_matches(path, "b.jpg", "seq/a.jpg")
+    assert m.tolist() == [[2, 0], [0, 2], [1, 3]]
+    assert io.has_pair(path, "b.jpg", "seq/a.jpg") and not io.has_pair(path, "a", "b")
+    with pytest.raises(KeyError, match="no matches for pair"):
+        io.read_matches(path, "a", "b")
+
+
+def test_pairs_files(tmp_path):
+    names = ["a", "b", "c", "d"]
+    assert exhaustive(names) == [("a", "b"), ("a", "c"), ("a", "d"), ("b", "c"), ("b", "d"), ("c", "d")]
+    assert sequential(names, 2) == [("a", "b"), ("a", "c"), ("b", "c"), ("b", "d"), ("c", "d")]
+    io.write_pairs(tmp_path / "p.txt", sequential(names, 1))
+    assert io.read_pairs(tmp_path / "p.txt") == [("a", "b"), ("b", "c"), ("c", "d")]
+    (tmp_path / "bad.txt").write_text("a b\nc\n")
+    with pytest.raises(io.FormatError, match=r"bad.txt:2: expected 'name0 name1'"):
+        io.read_pairs(tmp_path / "bad.txt")
+
+
+def test_mutual_nn_on_hand_made_similarities():
+    d0 = np.array([[1, 0], [0, 1], [0.8, 0.6]], np.float32)
+    d1 = np.array([[0.6, 0.8], [1, 0]], np.float32)
+    m0, s0 = mutual_nn(d0, d1)
+    # 0<->1 mutual (1.0); 1 -> 0 (0.8) and 0's best is 2 (0.96): not mutual; 2 -> 0 (0.96) mutual
+    assert m0.tolist() == [1, -1, 0]
+    assert np.allclose(s0, [1.0, 0, 0.96])
+    m0, _ = mutual_nn(d0, d1, min_score=0.97)
+    assert m0.tolist() == [1, -1, -1]
+    # ratio: distances of row 2 are 0.283 and 0.632 -> ratio 0.447
+    assert mutual_nn(d0, d1, ratio=0.4)[0].tolist() == [1, -1, -1]
+    assert mutual_nn(d0, d1, ratio=0.5)[0].tolist() == [1, -1, 0]
+    assert mutual_nn(np.zeros((0, 2)), d1)[0].shape == (0,)
+    with pytest.raises(ValueError, match="descriptor sizes differ: 2 vs 3"):
+        mutual_nn(d0, np.zeros((2, 3)))

@@ -1,0 +1,150 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from relf_hloc.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from relf_hloc.model.relf import (RELF, group_align, load_network, multi_candidate,
+                                  pyramid_sizes, roll_groups)
+from relf_hloc.model.reresnet import ReResNet18, export_plain, fuse_dense, sample_fused
+
+G = 16
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    m = ReResNet18(G)
+    # non-trivial batch-norm statistics, so that folding them into the convs is tested
+    for bn in m.modules():
+        if isinstance(bn, torch.nn.modules.batchnorm._BatchNorm):
+            bn.running_mean.uniform_(-0.5, 0.5)
+            bn.running_var.uniform_(0.5, 2.0)
+            bn.weight.data.uniform_(0.5, 1.5)
+            bn.bias.data.uniform_(-0.2, 0.2)
+    return m.eval()
+
+
+@pytest.fixture(scope="module")
+def plain(model):
+    return export_plain(model)
+
+
+def rot90_keypoints(kpts, W):
+    """Where torch.rot90(k=1, dims=(2, 3)) sends pixel (x, y) of a W-wide image."""
+    return np.stack([kpts[:, 1], W - 1 - kpts[:, 0]], 1)
+
+
+def test_export_equals_equivariant_model(model, plain):
+    x = torch.randn(1, 3, 49, 65)
+    with torch.no_grad():
+        for a, b in zip(model(x), plain(x)):
+            assert a.shape == b.shape
+            assert (a - b).abs().max() < 1e-5
+
+
+def test_parameter_counts(model, plain):
+    assert abs(sum(p.numel() for p in model.parameters()) - 0.62e6) < 0.01e6
+    assert abs(sum(p.numel() for p in plain.parameters()) - 11.2e6) < 0.1e6
+
+
+def test_dense_equivariance_rot90_shifts_fields_by_quarter_group(plain):
+    """rot90 (counter-clockwise as displayed) of the input rolls every regular field by +G/4."""
+    x = torch.randn(1, 3, 65, 81)  # (H-1) and (W-1) multiples of 16
+    with torch.no_grad():
+        feats, feats_rot = plain(x), plain(torch.rot90(x, 1, (2, 3)))
+    for f, fr in zip(feats + [fuse_dense(feats)], feats_rot + [fuse_dense(feats_rot)]):
+        B, C, h, w = f.shape
+        expected = torch.roll(torch.rot90(f, 1, (2, 3)).reshape(B, C // G, G, w, h), G // 4, 2)
+        assert torch.allclose(fr.reshape(B, C // G, G, w, h), expected, atol=1e-4)
+        # and not another shift: the sign is pinned
+        wrong = torch.roll(expected, -G // 2, 2)
+        assert not torch.allclose(fr.reshape(B, C // G, G, w, h), wrong, atol=1e-4)
+
+
+def test_sample_fused_equals_dense_fusion_then_bilinear_sampling(plain):
+    x = torch.randn(1, 3, 50, 70)
+    with torch.no_grad():
+        feats = plain(x)
+    kpts = torch.rand(1, 40, 2) * torch.tensor([69.0, 49.0])
+    dense = fuse_dense(feats)
+    grid = kpts / torch.tensor([69.0, 49.0]) * 2 - 1
+    ref = F.grid_sample(dense, grid[:, None], align_corners=True)[:, :, 0].transpose(1, 2)
+    assert torch.allclose(sample_fused(feats, kpts, (50, 70)), ref, atol=1e-5)
+
+
+def test_aligned_descriptors_invariant_to_rot90_single_scale():
+    image = (np.random.default_rng(0).random((97, 129, 3)) * 255).astype(np.uint8)
+    rotated = np.ascontiguousarray(np.rot90(image, 1, (0, 1)))
+    assert np.array_equal(
+        rotated, torch.rot90(torch.from_numpy(image).permute(2, 0, 1), 1, (1, 2)).permute(1, 2, 0).numpy())
+    kpts = np.random.default_rng(1).uniform([4, 4], [124, 92], (100, 2)).astype(np.float32)
+    relf = RELF({"random_weights": True, "pyramid": None})
+    a = relf.extract(image, kpts)
+    b = relf.extract(rotated, rot90_keypoints(kpts, 129))
+    cos = (a["descriptors"] * b["descriptors"]).sum(1)
+    assert cos.min() >= 0.99
+    # orientation grows by 90 degrees when the image turns counter-clockwise by 90
+    assert np.allclose((b["orientations"] - a["orientations"]) % 360, 90)
+
+
+def test_pyramid_sizes_match_the_spec():
+    longer = [1024, 861, 724, 609, 512, 431, 362, 304, 256]
+    for h, w in [(480, 640), (1536, 2048), (300, 200)]:
+        sizes = pyramid_sizes(h, w)
+        assert [max(s) for s in sizes] == longer
+        for sh, sw in sizes:
+            assert abs(sh / sw - h / w) < 0.01
+    assert pyramid_sizes(480, 640, max_size=640, min_size=320, step=2 ** 0.5) == \
+        [(480, 640), (339, 453), (240, 320)]
+    assert pyramid_sizes(100, 120, max_size=None) == [(100, 120)]
+
+
+def test_vectorised_aligning_equals_per_keypoint_roll():
+    v = torch.randn(300, 8 * G)
+    desc, ori = group_align(v, G)
+    naive = torch.stack([torch.roll(x.view(-1, G), -int(x[:G].argmax()), 1).flatten() for x in v])
+    assert torch.allclose(desc, F.normalize(naive, dim=1))
+    assert torch.equal(ori, v[:, :G].argmax(1))
+
+
+def test_multi_candidate_counts_on_hand_made_histograms():
+    Gs = 4
+    hist = torch.tensor([[1.0, 0.7, 0.5, 0.1],    # ratio 0.6: bins 0, 1
+                         [0.2, 0.2, 0.3, 0.19],   # every bin (>= 0.18)
+                         [0.0, 0.0, 0.0, 0.0]])   # flat: every bin is a peak
+    v = torch.cat([hist, torch.arange(12.0).view(3, 4) + 1], 1)  # 2 fields
+    desc, index, ori = multi_candidate(v, Gs, ratio=0.6)
+    assert index.tolist() == [0, 0, 1, 1, 1, 1, 2, 2, 2, 2]
+    assert ori.tolist() == [0, 1, 0, 1, 2, 3, 0, 1, 2, 3]
+    assert torch.allclose(desc.norm(dim=1), torch.ones(10))
+    # the candidate of bin 1 of keypoint 0 is the vector rolled by -1
+    assert torch.allclose(desc[1], F.normalize(roll_groups(v[:1], torch.tensor([1]), Gs), dim=1)[0])
+    _, index, ori = multi_candidate(v[:1], Gs, top_k=3)
+    assert ori.tolist() == [0, 1, 2]
+
+
+def test_checkpoint_round_trip_and_mismatch(tmp_path, model):
+    meta = {"G": G, "widths": [64, 128, 256, 512], "normalization": "imagenet",
+            "code_version": "test", "train_config": {"lr": 1e-4}}
+    path = save_checkpoint(tmp_path / "w.pth", model, meta, half=True)
+    state, got, _ = load_checkpoint(path, expect={"G": G, "widths": (64, 128, 256, 512)})
+    assert got["train_config"] == {"lr": 1e-4}
+    assert not any(k.endswith(".filter") for k in state)
+    net = load_network(str(path))  # loads into a fresh model: keys and shapes agree
+    x = torch.randn(1, 3, 33, 33)
+    with torch.no_grad():
+        ref = export_plain(model)(x)[0]
+    assert (net(x)[0] - ref).abs().max() < 0.05  # fp16 weights
+    with pytest.raises(CheckpointError, match=r"w.pth: checkpoint has G=16, but 8 is required"):
+        load_checkpoint(path, expect={"G": 8})
+    (tmp_path / "bad.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="bad.pth: not a readable checkpoint"):
+        load_checkpoint(tmp_path / "bad.pth")
+
+
+def test_missing_weights_is_an_error_unless_random_weights_requested(tmp_path):
+    with pytest.raises(FileNotFoundError, match="--random-weights"):
+        RELF({"weights": str(tmp_path / "none.pth")})
+    with pytest.warns(UserWarning, match="RANDOM"):
+        RELF({"random_weights": True, "pyramid": None})
