@@ -153,6 +153,9 @@ class RELF:
         self.device = torch.device(conf["device"])
         self.net = load_network(weights, conf["G"], WIDTHS, str(self.device))
 
+    def pyramid_levels(self, h: int, w: int) -> List[Tuple[int, int]]:
+        return pyramid_sizes(h, w, **(self.conf["pyramid"] or {"max_size": None}))
+
     @torch.inference_mode()
     def describe(self, image: torch.Tensor, kpts: torch.Tensor) -> torch.Tensor:
         """Equivariant vectors [N, C*G] at keypoints [N, 2] of image [3, H, W] in [0, 1].
@@ -161,9 +164,8 @@ class RELF:
         max-pooled over levels (max commutes with cyclic shifts).
         """
         H, W = image.shape[-2:]
-        pyr = self.conf["pyramid"] or {"max_size": None}
         out = None
-        for h, w in pyramid_sizes(H, W, **pyr):
+        for h, w in self.pyramid_levels(H, W):
             level = image[None]
             if (h, w) != (H, W):
                 level = F.interpolate(level, size=(h, w), mode="bilinear", align_corners=False,

@@ -1,0 +1,84 @@
+"""Per-image extraction time, split into detection, network, aligning and writing.
+
+    python scripts/benchmark_extract.py [--confs relf,relf-fast,relf-single] [--device cpu]
+
+For 640x480 and 1024x768 images (skimage's astronaut, resized) with 2000 SIFT
+keypoints. Aligning is timed against the naive per-keypoint ``torch.roll`` loop
+of the original code, in the same run, and the ratio is printed.
+"""
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import skimage.data
+import torch
+import torch.nn.functional as F
+
+from relf_hloc import io
+from relf_hloc.confs import get_conf
+from relf_hloc.keypoints import detect_sift
+from relf_hloc.model.relf import RELF, group_align
+
+
+def naive_align(vectors: torch.Tensor, G: int) -> torch.Tensor:
+    """The original code's per-keypoint loop (reference only)."""
+    out = [torch.roll(v.view(-1, G), -int(v[:G].argmax()), 1).flatten() for v in vectors]
+    return F.normalize(torch.stack(out), dim=1)
+
+
+def timed(fn, repeats=1):
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        result = fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t)
+    return best, result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--confs", default="relf,relf-fast,relf-single")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--keypoints", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--random-weights", action="store_true",
+                        help="time an untrained network (same cost as trained weights)")
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
+    header = (f"| conf | image | keypoints | levels | detect s | network s | align s | "
+              f"naive align s | align speed-up | write s | total s |")
+    print(header + "\n" + "|---" * 11 + "|")
+    base = skimage.data.astronaut()
+    tmp = Path(tempfile.mkdtemp())
+    for conf_name in args.confs.split(","):
+        conf = {k: v for k, v in get_conf(conf_name)["model"].items() if k != "name"}
+        relf = RELF({**conf, "device": args.device, "random_weights": args.random_weights})
+        G = relf.conf["G"]
+        for w, h in [(640, 480), (1024, 768)]:
+            image = cv2.resize(base, (w, h), interpolation=cv2.INTER_AREA)
+            t_det, (kpts, scores, _) = timed(lambda: detect_sift(image, args.keypoints, 0.005))
+            tensor = torch.from_numpy(image).permute(2, 0, 1).float().div(255).to(args.device)
+            k = torch.from_numpy(kpts).to(args.device)
+            relf.describe(tensor, k[:10])  # warm-up
+            t_net, vectors = timed(lambda: relf.describe(tensor, k), args.repeats)
+            t_align, (desc, ori) = timed(lambda: group_align(vectors, G), max(args.repeats, 3))
+            t_naive, ref = timed(lambda: naive_align(vectors, G))
+            assert torch.allclose(desc, ref, atol=1e-6)
+            feats = {"keypoints": kpts, "descriptors": desc.cpu().numpy().T, "scores": scores,
+                     "orientations": ori.cpu().numpy() * 360.0 / G, "image_size": [w, h]}
+            t_write, _ = timed(lambda: io.write_features(tmp / "f.h5", "img", feats))
+            levels = len(relf.pyramid_levels(h, w))
+            total = t_det + t_net + t_align + t_write
+            print(f"| {conf_name} | {w}x{h} | {len(kpts)} | {levels} | {t_det:.3f} | {t_net:.2f} | "
+                  f"{t_align * 1e3:.1f} ms | {t_naive * 1e3:.0f} ms | {t_naive / t_align:.0f}x | "
+                  f"{t_write:.3f} | {total:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
