@@ -1,6 +1,6 @@
 """Per-image extraction time, split into detection, network, aligning and writing.
 
-    python scripts/benchmark_extract.py [--confs relf,relf-fast,relf-single] [--device cpu]
+    python scripts/benchmark_extract.py [--confs relf,relf-fast,relf-single] [--device cpu] [--threads 1]
 
 For 640x480 and 1024x768 images (skimage's astronaut, resized) with 2000 SIFT
 keypoints. Aligning is timed against the naive per-keypoint ``torch.roll`` loop
@@ -47,9 +47,12 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--keypoints", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--random-weights", action="store_true",
                         help="time an untrained network (same cost as trained weights)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
     header = (f"| conf | image | keypoints | levels | detect s | network s | align s | "
               f"naive align s | align speed-up | write s | total s |")
