@@ -21,7 +21,9 @@ def detect_sift(image: np.ndarray, max_keypoints: int = 2000,
     orientation and scale, for computing SIFT descriptors on the same points).
     """
     gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    sift = cv2.SIFT_create(contrastThreshold=contrast_threshold)
+    # precise upscale: the default first-octave upscale shifts keypoints by 0.25 px,
+    # an error that turns with the camera and so hurts rotated views
+    sift = cv2.SIFT_create(contrastThreshold=contrast_threshold, enable_precise_upscale=True)
     cv_kpts = sift.detect(gray, None)
     if not cv_kpts:
         return np.zeros((0, 2), np.float32), np.zeros(0, np.float32), []

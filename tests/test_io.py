@@ -96,3 +96,20 @@ def test_mutual_nn_on_hand_made_similarities():
     assert mutual_nn(np.zeros((0, 2)), d1)[0].shape == (0,)
     with pytest.raises(ValueError, match="descriptor sizes differ: 2 vs 3"):
         mutual_nn(d0, np.zeros((2, 3)))
+
+
+def test_sift_keypoints_are_rotation_covariant_to_subpixel():
+    import skimage.data
+    from scipy.spatial import cKDTree
+
+    from relf_hloc.keypoints import detect_sift
+    image = skimage.data.astronaut()
+    W = image.shape[1]
+    a, _, _ = detect_sift(image, 0)
+    b, _, _ = detect_sift(np.ascontiguousarray(np.rot90(image)), 0)
+    back = np.stack([W - 1 - b[:, 1], b[:, 0]], 1)  # undo np.rot90 (counter-clockwise)
+    dist, idx = cKDTree(back).query(a)
+    close = dist < 1
+    assert close.mean() > 0.8
+    assert np.abs((a[close] - back[idx[close]]).mean(0)).max() < 0.05
+    assert len(np.unique(a.round(2), axis=0)) == len(a)  # one keypoint per location
