@@ -11,13 +11,20 @@ import sys
 
 COMMANDS = {
     # name: (module, one-line help)
+    "demo": ("relf_hloc.demo", "render a scene with known cameras, run SfM with RELF and SIFT on it and score both (no download)"),
     "extract": ("relf_hloc.extract", "extract RELF features of a folder of images into an hloc HDF5 file"),
     "pairs": ("relf_hloc.pairs", "write an image pairs file (exhaustive or sequential)"),
     "match": ("relf_hloc.match", "match features of image pairs (mutual nearest neighbour)"),
+    "sfm": ("relf_hloc.sfm", "run extract, pairs, match and COLMAP reconstruction on a folder; write the model and report.json"),
+    "localize": ("relf_hloc.localize", "localize query images against a COLMAP model (poses in hloc format + log)"),
+    "triangulate": ("relf_hloc.triangulation", "triangulate 3D points from known camera poses (a COLMAP model)"),
+    "visualize": ("relf_hloc.visualize", "plot keypoints, matches (PNG) or a 3D model (plotly HTML)"),
     "make-roto360": ("relf_hloc.benchmarks.roto360", "generate a Roto-360-layout set (rotated image 1 + homographies) from HPatches"),
     "baseline": ("relf_hloc.benchmarks.baselines", "extract OpenCV SIFT/RootSIFT/ORB/AKAZE into an hloc features file"),
     "evaluate": ("relf_hloc.benchmarks.evaluate", "evaluate features on a benchmark (evaluate homography ...)"),
     "compare": ("relf_hloc.benchmarks.compare", "run baselines and RELF on a benchmark folder and write results/<dataset>/"),
+    "benchmark": ("relf_hloc.benchmarks.pose", "pose accuracy benchmarks on scenes with ground-truth cameras (benchmark pose ...)"),
+    "train": ("relf_hloc.train.trainer", "self-supervised training of RELF from a folder of images (YAML config)"),
 }
 
 

@@ -1,0 +1,208 @@
+"""Run the whole homography comparison on a folder: baselines and RELF, one table.
+
+    relf-hloc compare --dataset ../shared/data/hpatches --results results --cache outputs/compare \
+        [--layout both|hpatches|roto360] [--methods sift,rootsift,orb,akaze,relf,relf-multi] \
+        [--max-keypoints 1500] [--relf-conf relf-fast] [--relf-multi-conf relf-fast-multi] \
+        [--relf-keypoints sift|own] [--random-weights] [--step 10] [--angles 0,90] [--sequences a,b]
+
+An HPatches-layout folder is evaluated as is (``results/<name>/``) and through the
+Roto-360-layout set generated from it in the cache (``results/<name>-roto360/``); a
+Roto-360-layout folder is evaluated as is. Features files live in the cache, named by
+their settings, and every extraction skips images already done: an interrupted run
+resumes, and a rerun only re-evaluates. Each results folder gets results.md,
+results.json (one entry per method, without per-pair records) and the plots.
+
+RELF runs through ``relf_hloc.extract.main``; with ``--relf-keypoints sift`` (default)
+on the SIFT baseline's keypoint locations (OpenCV's per-orientation duplicates
+removed: RELF assigns its own orientations), so descriptors are compared on the same
+points. The default confs are the 3-level CPU pyramids (relf-fast, relf-fast-multi);
+``--relf-conf relf --relf-multi-conf relf-multi`` gives the paper's 9-level pyramid.
+With ``--random-weights`` (needed until trained weights exist) RELF rows are labelled
+"untrained".
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shlex
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..io import list_names, read_features, write_features
+from . import baselines, roto360
+from .datasets import dataset_root, detect_layout, image_names, load_pairs
+from .homography import evaluate_pairs, results_from_records, write_json, write_report
+
+BASELINE_LABELS = {"sift": "SIFT", "rootsift": "RootSIFT", "orb": "ORB", "akaze": "AKAZE"}
+RELF_METHODS = ("relf", "relf-multi")
+DEFAULT_METHODS = ("sift", "rootsift", "orb", "akaze", "relf", "relf-multi")
+
+
+@dataclass
+class CompareOptions:
+    """Everything that selects what is extracted and evaluated (CLI flags of the same names)."""
+
+    methods: Sequence[str] = DEFAULT_METHODS
+    max_keypoints: Optional[int] = 1500
+    relf_conf: str = "relf-fast"
+    relf_multi_conf: str = "relf-fast-multi"
+    relf_keypoints: str = "sift"  # 'sift': the SIFT baseline's keypoints; 'own': the conf's detector
+    random_weights: bool = False
+    device: str = "cpu"
+    sequences: Optional[Sequence[str]] = None
+    step: int = 10
+    angles: Optional[Sequence[int]] = None
+    name: Optional[str] = None
+    command: str = ""  # how the run was started, written below the tables
+
+
+def relf_label(method: str, opts: CompareOptions) -> str:
+    kind, conf = ("multi-candidate", opts.relf_multi_conf) if method == "relf-multi" else ("top-1", opts.relf_conf)
+    keypoints = "SIFT kpts" if opts.relf_keypoints == "sift" else "own kpts"
+    return f"RELF {kind} ({conf}, {keypoints}{', untrained' if opts.random_weights else ''})"
+
+
+def extract_method(method: str, root: Path, names: List[str], features_dir: Path,
+                   opts: CompareOptions) -> Tuple[str, Path]:
+    """Extract one method's features of ``names`` (resumable); returns (label, features path)."""
+    n = f"_n{opts.max_keypoints}" if opts.max_keypoints else ""
+    if method in BASELINE_LABELS:
+        path = features_dir / f"{method}{n}.h5"
+        baselines.main(root, path, method, opts.max_keypoints, names=names)
+        return BASELINE_LABELS[method], path
+    from .. import extract  # torch and e2cnn are imported only when RELF runs
+
+    conf = opts.relf_multi_conf if method == "relf-multi" else opts.relf_conf
+    keypoints_from = None
+    if opts.relf_keypoints == "sift":
+        _, sift_path = extract_method("sift", root, names, features_dir, opts)
+        keypoints_from = unique_locations(sift_path, sift_path.with_name(sift_path.stem + "_unique.h5"), names)
+    path = features_dir / (f"{method}_{conf}_kp-{opts.relf_keypoints}{n}"
+                           f"{'_random' if opts.random_weights else ''}.h5")
+    extract.main(root, path, conf=conf, max_keypoints=opts.max_keypoints, keypoints_from=keypoints_from,
+                 device=opts.device, random_weights=opts.random_weights, names=names)
+    return relf_label(method, opts), path
+
+
+def unique_locations(src: Path, dst: Path, names: Sequence[str]) -> Path:
+    """Copy features keeping the first (strongest) row of each keypoint location.
+
+    OpenCV SIFT repeats a keypoint once per dominant orientation; RELF assigns its own
+    orientation, so on the raw SIFT rows it would emit identical duplicate descriptors.
+    """
+    done = set(list_names(dst)) if dst.exists() else set()
+    for name in (n for n in names if n not in done):
+        feats = read_features(src, name)
+        _, first = np.unique(feats["keypoints"], axis=0, return_index=True)
+        keep = np.sort(first)
+        unique = {k: v[keep] for k, v in feats.items() if k not in ("descriptors", "image_size")}
+        unique.update(descriptors=feats["descriptors"][:, keep], image_size=feats["image_size"])
+        write_features(dst, name, unique)
+    return dst
+
+
+def compare_on(dataset: Path, layout: str, out_dir: Path, features_dir: Path, opts: CompareOptions,
+               angles: Optional[Sequence[int]] = None) -> Path:
+    """Extract, evaluate and report every method on one dataset; returns out_dir/results.json."""
+    pairs = load_pairs(dataset, layout, opts.sequences, angles)
+    if not pairs:
+        raise ValueError(f"{dataset}: no pairs selected (sequences={opts.sequences}, angles={angles})")
+    root, names = dataset_root(dataset, layout), image_names(pairs)
+    results: Dict[str, dict] = {}
+    skipped = {m: baselines.unavailable_reason(m) for m in opts.methods if baselines.unavailable_reason(m)}
+    for method, reason in skipped.items():
+        print(f"compare: skipping {method}: {reason}")
+    for method in (m for m in opts.methods if m not in skipped):
+        label, features = extract_method(method, root, names, features_dir, opts)
+        res = results_from_records(evaluate_pairs(pairs, features), layout, method=label,
+                                   features=str(features))
+        res.pop("per_pair")  # `evaluate homography` on the features file gives them
+        results[label] = res
+        print(f"compare: {out_dir.name} {label}: MMA@3 {res['mma']['3']:.2f} @5 {res['mma']['5']:.2f} "
+              f"@10 {res['mma']['10']:.2f}, {res['pred_matches']:.1f} matches, {res['total_points']:.1f} points")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / "results.json", {"dataset": str(root), "layout": layout, "command": opts.command,
+                                          "options": asdict(opts), "methods": results})
+    footer = "".join(f"\nNot run: {BASELINE_LABELS[m]}: {reason}.\n" for m, reason in skipped.items())
+    if layout == "roto360":
+        footer += ("\nRoto-360 pairs: reference `*_rot0.jpg` against every `*_rot<deg>.jpg`, 0 degrees "
+                   "included (the paper's 10 x 36 = 360 pairs); sets made by `relf-hloc make-roto360` "
+                   "rotate image 1 on an enlarged canvas (whole image visible, black corners).\n")
+    if any(m in RELF_METHODS for m in opts.methods) and opts.random_weights:
+        footer += "\nRELF rows marked 'untrained' use random weights: they test the pipeline, not the method.\n"
+    footer += f"\nProduced by `{opts.command}`.\n" if opts.command else ""
+    write_report(out_dir, results, f"{out_dir.name}: homography benchmark ({layout}, {len(pairs)} pairs)",
+                 footer)
+    return out_dir / "results.json"
+
+
+def main(dataset, results_dir, cache_dir, layout: str = "both",
+         opts: Optional[CompareOptions] = None) -> List[Path]:
+    """Compare methods on ``dataset``; returns the results.json paths written."""
+    dataset, results_dir, cache_dir = Path(dataset), Path(results_dir), Path(cache_dir)
+    opts = opts or CompareOptions()
+    unknown = [m for m in opts.methods if m not in DEFAULT_METHODS]
+    if unknown:  # checked before any extraction starts
+        raise ValueError(f"unknown method(s) {unknown} (expected some of {', '.join(DEFAULT_METHODS)})")
+    if opts.relf_keypoints not in ("sift", "own"):
+        raise ValueError(f"relf_keypoints must be 'sift' or 'own', got '{opts.relf_keypoints}'")
+    name = opts.name or dataset.name
+    found = detect_layout(dataset)
+    if found == "roto360" and layout == "hpatches":
+        raise ValueError(f"{dataset}: a Roto-360-layout folder cannot be evaluated as HPatches")
+    written = []
+    if found == "hpatches" and layout in ("both", "hpatches"):
+        written.append(compare_on(dataset, "hpatches", results_dir / name, cache_dir / name / "features", opts))
+    if layout in ("both", "roto360"):
+        roto_name = name if found == "roto360" else f"{name}-roto360"
+        roto_dir = dataset if found == "roto360" else cache_dir / roto_name / "images"
+        if found == "hpatches":  # cheap and resumable: only missing angles are written
+            roto360.main(dataset, roto_dir, opts.sequences, opts.step)
+        angles = [a for a in range(0, 360, opts.step) if opts.angles is None or a in opts.angles]
+        written.append(compare_on(roto_dir, "roto360", results_dir / roto_name,
+                                  cache_dir / roto_name / "features", opts, angles))
+    print("compare: wrote " + ", ".join(str(p.parent) for p in written))
+    return written
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    csv = lambda s: [x for x in s.split(",") if x]  # noqa: E731
+    d = CompareOptions()
+    parser.add_argument("--dataset", required=True, type=Path, help="HPatches- or Roto-360-layout folder")
+    parser.add_argument("--results", default=Path("results"), type=Path,
+                        help="results root: writes <results>/<name>[-roto360]/ (default: results)")
+    parser.add_argument("--cache", default=Path("outputs/compare"), type=Path,
+                        help="features files and generated images (default: outputs/compare)")
+    parser.add_argument("--layout", default="both", choices=("both", "hpatches", "roto360"),
+                        help="benchmarks to run from an HPatches folder (default: both)")
+    parser.add_argument("--name", default=None, help="dataset name in results/ (default: folder name)")
+    parser.add_argument("--methods", type=csv, default=list(d.methods),
+                        help=f"comma-separated, from {','.join(DEFAULT_METHODS)} (default: all)")
+    parser.add_argument("--max-keypoints", type=int, default=d.max_keypoints,
+                        help=f"keypoints per image for every method (default: {d.max_keypoints}, as the paper)")
+    parser.add_argument("--relf-conf", default=d.relf_conf, help=f"RELF top-1 conf (default: {d.relf_conf})")
+    parser.add_argument("--relf-multi-conf", default=d.relf_multi_conf,
+                        help=f"RELF multi-candidate conf (default: {d.relf_multi_conf})")
+    parser.add_argument("--relf-keypoints", default=d.relf_keypoints, choices=("sift", "own"),
+                        help="RELF keypoints: the SIFT baseline's (default) or the conf's own detector")
+    parser.add_argument("--random-weights", action="store_true",
+                        help="RELF with random weights (until trained weights exist); rows say 'untrained'")
+    parser.add_argument("--device", default=d.device, help="RELF device (cpu or cuda)")
+    parser.add_argument("--sequences", type=csv, default=None, help="comma-separated sequences (default: all)")
+    parser.add_argument("--step", type=int, default=d.step, help=f"Roto-360 angle step (default: {d.step})")
+    parser.add_argument("--angles", type=lambda s: [int(a) for a in csv(s)], default=None,
+                        help="only these Roto-360 angles, e.g. 0,90,180 (default: every step)")
+
+
+def run(args) -> int:
+    fields = {f.name for f in dataclasses.fields(CompareOptions)} - {"command"}  # args.command is cli's
+    argv = sys.argv[sys.argv.index("compare") + 1:] if "compare" in sys.argv else []
+    opts = CompareOptions(**{k: v for k, v in vars(args).items() if k in fields},
+                          command="relf-hloc compare " + " ".join(shlex.quote(a) for a in argv))
+    main(args.dataset, args.results, args.cache, args.layout, opts)
+    return 0

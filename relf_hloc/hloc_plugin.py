@@ -1,0 +1,98 @@
+"""Make RELF available inside hloc (github.com/cvg/Hierarchical-Localization), unmodified.
+
+    import relf_hloc
+    relf_hloc.register()
+    from hloc import extract_features, match_features
+    feats = extract_features.main(relf_hloc.confs["relf-fast"], images, outputs)
+    matches = match_features.main(relf_hloc.confs["relf-nn"], pairs, feats, outputs)
+
+hloc finds an extractor by importing ``hloc.extractors.<conf['model']['name']>``
+and keeping the one BaseModel subclass whose ``__module__`` is that module.
+``register()`` puts a module object ``hloc.extractors.relf`` in ``sys.modules``
+(and on the ``hloc.extractors`` package) holding such a class, and adds this
+project's confs to ``hloc.extract_features.confs`` / ``hloc.match_features.confs``.
+The matcher conf uses hloc's own mutual nearest neighbour, RELF's protocol.
+
+Importing this module never imports hloc or torch; ``register()`` needs hloc.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+
+MODULE = "hloc.extractors.relf"
+
+
+def build_extractor_class(BaseModel):
+    """The hloc extractor wrapping relf_hloc.model.relf.RELF (built lazily so that
+    this module imports without hloc)."""
+    import numpy as np
+    import torch
+
+    class RELF(BaseModel):
+        """hloc extractor: ``conf`` = RELF options (relf_hloc.model.relf.RELF.default_conf)."""
+        default_conf = {"name": "relf"}
+        required_inputs = ["image"]
+        detection_noise = 1.0
+
+        def _init(self, conf):
+            from .model.relf import RELF as Extractor
+
+            self.relf = Extractor({k: v for k, v in conf.items() if k != "name"})
+            # hloc moves the model with .to(device); a parameter tells us where it went
+            self.device_probe = torch.nn.Parameter(torch.empty(0), requires_grad=False)
+
+        def _forward(self, data):
+            image = data["image"]  # [1, C, H, W] in [0, 1], C = 1 if preprocessing is grayscale
+            if image.shape[0] != 1:
+                raise ValueError(f"RELF's hloc extractor takes one image at a time, got {image.shape[0]}")
+            image = image[0].float().cpu()
+            if image.shape[0] == 1:
+                image = image.expand(3, -1, -1)
+            pred = self.relf.extract(image)
+            device = self.device_probe.device
+            out = {
+                # float64 keypoints escape hloc's float16 cast (as_half): up to 0.5 px otherwise
+                "keypoints": torch.from_numpy(np.asarray(pred["keypoints"], np.float64))[None],
+                "descriptors": torch.from_numpy(np.asarray(pred["descriptors"], np.float32).T)[None],
+                "scores": torch.from_numpy(np.asarray(pred["scores"], np.float32))[None],
+                "oris": torch.from_numpy(np.asarray(pred["orientations"], np.float32))[None],
+            }
+            if "keypoint_index" in pred:
+                out["keypoint_index"] = torch.from_numpy(np.asarray(pred["keypoint_index"]))[None]
+            return {k: v.to(device) for k, v in out.items()}
+
+    RELF.__module__ = MODULE
+    RELF.__qualname__ = "RELF"
+    return RELF
+
+
+def register() -> types.ModuleType:
+    """Register the ``relf`` extractor and this project's confs with hloc.
+
+    Idempotent: a second call returns the same module. Raises ImportError with an
+    install hint when hloc is not installed.
+    """
+    try:
+        import hloc.extractors
+        from hloc import extract_features, match_features
+        from hloc.utils.base_model import BaseModel
+    except ImportError as e:
+        raise ImportError(
+            "relf_hloc.register() needs hloc, which is not on PyPI: install it with "
+            "`git clone https://github.com/cvg/Hierarchical-Localization && "
+            f"pip install -e Hierarchical-Localization` ({e})") from e
+    from .confs import confs
+
+    module = sys.modules.get(MODULE)
+    if module is None or not getattr(module, "__relf_hloc__", False):
+        module = types.ModuleType(MODULE, "RELF rotation-equivariant features (relf_hloc plugin)")
+        module.__relf_hloc__ = True
+        module.RELF = build_extractor_class(BaseModel)
+        sys.modules[MODULE] = module
+    hloc.extractors.relf = module
+    for name, conf in confs.items():
+        target = extract_features.confs if conf["model"]["name"] == "relf" else match_features.confs
+        target.setdefault(name, conf)
+    return module

@@ -1,0 +1,140 @@
+"""Incremental SfM from hloc-format features and matches, on pycolmap 4.2.1.
+
+Step: new database -> images (cameras from EXIF, a given model or a default
+focal factor) -> keypoints (+0.5, COLMAP's pixel-corner origin) -> raw matches
+-> COLMAP geometric verification -> incremental mapping -> the largest model.
+
+The output folder ``sfm_dir`` ends up holding ``database.db`` and the largest
+model as binary files (``cameras.bin``, ``images.bin``, ``points3D.bin``,
+``rigs.bin``, ``frames.bin``), the layout hloc writes. It is built in a
+temporary folder and renamed at the end: a failed run leaves no ``sfm_dir``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence
+
+import pycolmap
+
+from . import colmap_utils as cu
+from .io import read_pairs
+
+logger = logging.getLogger(__name__)
+
+
+def mapper_defaults() -> Dict[str, Any]:
+    """IncrementalPipelineOptions we change from COLMAP's defaults (and why)."""
+    return {
+        "num_threads": cu.default_num_threads(),
+        # a fixed seed makes reruns on the same inputs give the same model
+        "random_seed": 0,
+    }
+
+
+def run_mapping(database: Path, image_dir: Path, output: Path,
+                options: Optional[Dict[str, Any]] = None, verbose: bool = False
+                ) -> Dict[int, pycolmap.Reconstruction]:
+    """pycolmap.incremental_mapping with IncrementalPipelineOptions keys
+    (mapper-level keys such as ``init_min_num_inliers`` go under ``mapper``)."""
+    opts = pycolmap.IncrementalPipelineOptions(cu.merge_options(mapper_defaults(), options))
+    output.mkdir(parents=True, exist_ok=True)
+    with cu.colmap_logging(verbose):
+        return pycolmap.incremental_mapping(database, image_dir, output, options=opts)
+
+
+def main(sfm_dir: Path, image_dir: Path, pairs: Path, features: Path, matches: Path,
+         camera_mode: str = "AUTO", image_options: Optional[Dict[str, Any]] = None,
+         mapper_options: Optional[Dict[str, Any]] = None,
+         verification_options: Optional[Dict[str, Any]] = None,
+         image_list: Optional[Sequence[str]] = None, min_match_score: Optional[float] = None,
+         verbose: bool = False) -> pycolmap.Reconstruction:
+    """Reconstruct the images of ``pairs`` and write the largest model to ``sfm_dir``.
+
+    Args:
+        sfm_dir: output folder (replaced; see module doc).
+        image_dir: folder of the images; names are relative to it.
+        pairs: text file, ``name0 name1`` per line.
+        features: hloc features file (keypoints [N, 2], pixel centre at integers).
+        matches: hloc matches file covering every pair.
+        camera_mode: 'AUTO' (shared when size and EXIF agree), 'SINGLE',
+            'PER_FOLDER' or 'PER_IMAGE'.
+        image_options: ImageReaderOptions keys, e.g. ``{"camera_model": "PINHOLE",
+            "camera_params": "500,320,240,..."}`` or ``{"default_focal_length_factor": 1.2}``.
+        mapper_options: IncrementalPipelineOptions keys (``{"mapper": {...}}`` for mapper ones).
+        verification_options: TwoViewGeometryOptions keys.
+        image_list: images to use (default: every image named in ``pairs``).
+        min_match_score: drop matches scored at or below this.
+    Returns:
+        the largest pycolmap.Reconstruction (also written to ``sfm_dir``).
+    Raises:
+        FileNotFoundError / KeyError / ValueError on inconsistent inputs,
+        RuntimeError when no image pair is verified or nothing registers.
+    """
+    sfm_dir, image_dir = Path(sfm_dir), Path(image_dir)
+    pair_list = read_pairs(pairs)
+    if not pair_list:
+        raise ValueError(f"{pairs}: no image pairs")
+    names = list(image_list) if image_list is not None else \
+        sorted({n for p in pair_list for n in p})
+    cu.check_inputs(image_dir, names, features, pairs, matches)
+
+    with cu.OutputFolder(sfm_dir) as tmp:
+        database = tmp / "database.db"
+        image_ids = cu.import_images(database, image_dir, names, camera_mode, image_options)
+        with pycolmap.Database.open(database) as db:
+            cu.import_features(db, image_ids, features)
+            written = cu.import_matches(db, image_ids, pair_list, matches, min_match_score)
+        num_raw = sum(len(m) for m in written.values())
+        if num_raw == 0:
+            raise RuntimeError(f"{matches}: no matches in any of the {len(written)} pairs")
+        with cu.colmap_logging(verbose):
+            num_verified = cu.verify_matches(database, pairs, verification_options)
+        logger.info("%d images, %d pairs, %d matches, %d verified pairs",
+                    len(names), len(written), num_raw, num_verified)
+        if num_verified == 0:
+            raise RuntimeError(f"{matches}: no image pair passed geometric verification "
+                               f"({num_raw} raw matches in {len(written)} pairs)")
+        models = run_mapping(database, image_dir, tmp / "models", mapper_options, verbose)
+        rec = cu.largest_model(models)
+        if rec is None or rec.num_reg_images() == 0:
+            raise RuntimeError(f"{image_dir}: the reconstruction registered no image "
+                               f"({num_verified} verified pairs); try more or better matches")
+        cu.write_model(rec, tmp)
+        shutil.rmtree(tmp / "models")
+    logger.info("Reconstruction of %s:\n%s", image_dir, rec.summary())
+    return rec
+
+
+# ---------------------------------------------------------------- CLI (used by sfm.py too)
+def add_colmap_arguments(parser: argparse.ArgumentParser) -> None:
+    """Camera and mapper options shared by ``sfm`` and ``reconstruction``-like commands."""
+    parser.add_argument("--camera-mode", default="AUTO",
+                        choices=list(pycolmap.CameraMode.__members__),
+                        help="one camera for all images (SINGLE), one per image (PER_IMAGE), "
+                             "or AUTO (shared when image size and EXIF agree)")
+    parser.add_argument("--camera-model", help="COLMAP camera model, e.g. SIMPLE_RADIAL, PINHOLE")
+    parser.add_argument("--camera-params", help="known intrinsics for --camera-model, "
+                                                "e.g. 'f,cx,cy,k' (default: from EXIF or focal factor)")
+    parser.add_argument("--focal-factor", type=float,
+                        help="focal = factor x max(w, h) when EXIF has none (COLMAP default 1.2)")
+    parser.add_argument("--mapper-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="IncrementalPipelineOptions key, e.g. min_num_matches=10 or "
+                             "mapper.init_min_num_inliers=50 (repeatable)")
+    parser.add_argument("--verbose", action="store_true", help="show COLMAP's log")
+
+
+def colmap_options_from_args(args) -> Dict[str, Any]:
+    image_options = {}
+    if args.camera_model:
+        image_options["camera_model"] = args.camera_model
+    if args.camera_params:
+        image_options["camera_params"] = args.camera_params
+    if args.focal_factor:
+        image_options["default_focal_length_factor"] = args.focal_factor
+    mapper_options = cu.parse_option_args(args.mapper_option, pycolmap.IncrementalPipelineOptions())
+    return dict(camera_mode=args.camera_mode, image_options=image_options,
+                mapper_options=mapper_options, verbose=args.verbose)

@@ -1,0 +1,257 @@
+"""Self-supervised training pairs from single images.
+
+One sample = a random crop of an image (view 1), the same crop warped by a random
+homography over another random image as background (view 2), each side with its
+own photometric augmentation, and K keypoints of view 1 with their ground-truth
+positions, local rotation angle and group shift in view 2.
+
+Every sample is a pure function of an integer seed (``PairGenerator.sample``), so
+training resumes exactly and validation pairs are fixed.
+
+Conventions: images are float [3, H, W] in [0, 1]; keypoints are (x, y) pixels
+with the pixel centre at integer coordinates (kornia's align_corners=True warps
+use the same convention); the homography maps view-1 pixels to view-2 pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import cv2
+import kornia.augmentation as KA
+import kornia.feature as KF
+import kornia.geometry.transform as KT
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..images import list_images, read_image
+
+HOMOGRAPHY_MODES = ("full_rotation", "paper")
+
+default_conf = {
+    "crop_hw": (192, 192),        # output size of both views
+    "max_zoom_out": 2.5,          # a crop covers up to this many output sizes of the source
+    "area_jitter": (0.8, 1.2),    # crop area jitter (paper)
+    "homography": "full_rotation",  # or "paper": 85% within +-5 deg, the rest within +-60 deg
+    "scale": (0.8, 1.25),         # isotropic scale range of the homography (log-uniform)
+    "perspective": 0.0008,        # max |h20|, |h21| (per pixel), before centring
+    "translation": 0.1,           # max shift as a fraction of the size
+    "num_keypoints": 512,         # K per image
+    "border": 8,                  # keypoints this far from the borders of both views
+    "harris_percentile": 90.0,
+    "photometric": True,
+    "groups": 16,                 # G, for the group shift
+}
+
+
+def seed_for(*keys: int) -> int:
+    """A 63-bit seed mixing integers (base seed, step, rank, index...) without collisions."""
+    return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(2, np.uint64)[0] >> 1)
+
+
+def sample_homography(rng: np.random.Generator, hw: Sequence[int], conf: dict) -> np.ndarray:
+    """A random homography [3, 3] (float64) about the image centre, view-1 -> view-2 pixels."""
+    h, w = hw
+    if conf["homography"] == "full_rotation":
+        angle = rng.uniform(-180.0, 180.0)
+    elif conf["homography"] == "paper":
+        angle = rng.uniform(-5.0, 5.0) if rng.random() < 0.85 else rng.uniform(-60.0, 60.0)
+    else:
+        raise ValueError(f"homography mode {conf['homography']!r}: expected one of {HOMOGRAPHY_MODES}")
+    scale = math.exp(rng.uniform(*np.log(conf["scale"])))
+    t = np.radians(angle)
+    affine = np.eye(3)
+    affine[:2, :2] = scale * np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
+    affine[:2, 2] = rng.uniform(-1, 1, 2) * conf["translation"] * np.array([w, h])
+    projective = np.eye(3)
+    projective[2, :2] = rng.uniform(-1, 1, 2) * conf["perspective"]
+    centre = np.array([[1, 0, (w - 1) / 2], [0, 1, (h - 1) / 2], [0, 0, 1]], dtype=np.float64)
+    return centre @ projective @ affine @ np.linalg.inv(centre)
+
+
+def warp_points(H: torch.Tensor, pts: torch.Tensor) -> torch.Tensor:
+    """Apply homography H [3, 3] to points [N, 2] -> [N, 2]."""
+    xyw = torch.cat([pts, torch.ones_like(pts[:, :1])], 1) @ H.T
+    return xyw[:, :2] / xyw[:, 2:]
+
+
+def local_rotation_deg(H: torch.Tensor, pts: torch.Tensor) -> torch.Tensor:
+    """Rotation angle (degrees) of the homography's Jacobian at each point [N, 2] -> [N].
+
+    For a similarity this is exactly the rotation; under perspective it is the
+    rotation each keypoint's neighbourhood actually undergoes. Positive angles are
+    counter-clockwise on screen (y points down), like ``torch.rot90(x, 1, (-2, -1))``,
+    which is +90 degrees.
+    """
+    xyw = torch.cat([pts, torch.ones_like(pts[:, :1])], 1) @ H.T
+    w = xyw[:, 2:]
+    uv = xyw[:, :2] / w
+    J = (H[None, :2, :2] - uv[:, :, None] * H[None, 2:, :2]) / w[:, :, None]  # [N, 2, 2]
+    return torch.rad2deg(torch.atan2(J[:, 0, 1] - J[:, 1, 0], J[:, 0, 0] + J[:, 1, 1]))
+
+
+def group_shift(angle_deg: torch.Tensor, groups: int) -> torch.Tensor:
+    """Ground-truth group shift s = round(angle / 360 * G) mod G (int64).
+
+    With the angle convention of ``local_rotation_deg``, view 2's regular fields are
+    view 1's shifted forward by s: v2[c, (g + s) % G] = v1[c, g] (pinned by a test on
+    the model with torch.rot90), so ``losses.roll_groups(v2, s)`` lines them up.
+    """
+    return torch.remainder(torch.round(angle_deg / 360.0 * groups), groups).long()
+
+
+def harris_keypoints(gray: torch.Tensor, valid: torch.Tensor, num: int, percentile: float,
+                     generator: torch.Generator) -> torch.Tensor:
+    """K keypoints [num, 2] (x, y) from a grayscale image [H, W] inside a mask [H, W].
+
+    Local maxima (3x3) of the Harris response above its ``percentile`` are sampled at
+    random; if there are fewer than ``num``, the strongest remaining valid pixels fill
+    up (so every sample has exactly K distinct points).
+    """
+    response = KF.harris_response(gray[None, None])[0, 0]
+    threshold = torch.quantile(response[valid], percentile / 100.0)
+    peaks = response == F.max_pool2d(response[None, None], 3, 1, 1)[0, 0]
+    strong = (valid & peaks & (response >= threshold)).flatten().nonzero()[:, 0]
+    if len(strong) >= num:
+        chosen = strong[torch.randperm(len(strong), generator=generator)[:num]]
+    else:
+        rest = response.flatten().masked_fill(~valid.flatten(), -math.inf)
+        rest[strong] = -math.inf
+        fill = rest.topk(num - len(strong)).indices
+        chosen = torch.cat([strong, fill])
+    w = gray.shape[1]
+    return torch.stack([chosen % w, chosen // w], 1).float()
+
+
+def build_photometric() -> torch.nn.Module:
+    """Independent appearance change of each view (kornia): colour, noise, shade, blur."""
+    return torch.nn.Sequential(
+        KA.ColorJiggle(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.03, p=0.8),
+        KA.RandomPlasmaShadow(roughness=(0.1, 0.5), shade_intensity=(-0.4, 0.0), p=0.3),
+        KA.RandomMotionBlur(kernel_size=5, angle=180.0, direction=(-1.0, 1.0), p=0.2),
+        KA.RandomGaussianNoise(std=0.02, p=0.3),
+    )
+
+
+class PairGenerator:
+    """Makes training pairs from a list of image files.
+
+    Args:
+        paths: image files (at least 2: the background comes from another image).
+        conf: overrides of ``default_conf``.
+    """
+
+    def __init__(self, paths: Sequence[Path], conf: Optional[dict] = None):
+        self.conf = {**default_conf, **(conf or {})}
+        if self.conf["homography"] not in HOMOGRAPHY_MODES:
+            raise ValueError(f"homography mode {self.conf['homography']!r}: "
+                             f"expected one of {HOMOGRAPHY_MODES}")
+        self.paths = [Path(p) for p in paths]
+        if len(self.paths) < 2:
+            raise ValueError(f"need at least 2 training images, got {len(self.paths)}")
+        self.photometric = build_photometric()
+
+    @classmethod
+    def from_folder(cls, root, conf=None, names: Optional[List[str]] = None):
+        names = list_images(root) if names is None else names
+        return cls([Path(root) / n for n in names], conf)
+
+    def random_crop(self, rng: np.random.Generator, index: int) -> np.ndarray:
+        """A crop of image ``index`` resized to crop_hw: uint8 [H, W, 3]."""
+        h, w = self.conf["crop_hw"]
+        image = read_image(self.paths[index])
+        ih, iw = image.shape[:2]
+        fit = min(ih / h, iw / w)  # largest zoom-out that fits the image
+        zoom = math.exp(rng.uniform(0.0, math.log(max(min(fit, self.conf["max_zoom_out"]), 1.0))))
+        zoom *= math.sqrt(rng.uniform(*self.conf["area_jitter"]))
+        ch, cw = min(ih, max(8, round(h * zoom))), min(iw, max(8, round(w * zoom)))
+        y0, x0 = rng.integers(0, ih - ch + 1), rng.integers(0, iw - cw + 1)
+        crop = image[y0:y0 + ch, x0:x0 + cw]
+        interp = cv2.INTER_AREA if ch > h else cv2.INTER_LINEAR
+        return cv2.resize(crop, (w, h), interpolation=interp)
+
+    def sample(self, seed: int) -> Dict[str, torch.Tensor]:
+        """One training pair, a pure function of ``seed``.
+
+        Returns:
+            image1, image2: [3, H, W] float in [0, 1].
+            kpts1, kpts2: [K, 2] ground-truth correspondences (kpts2 = H(kpts1)).
+            angle: [K] local rotation (degrees) of view 2 relative to view 1.
+            shift: [K] int64 group shift round(angle / 360 * G) mod G.
+            H: [3, 3] float32 homography view 1 -> view 2.
+        """
+        conf = self.conf
+        rng = np.random.default_rng(seed)
+        hh, ww = conf["crop_hw"]
+        first, background = rng.choice(len(self.paths), 2, replace=False)
+        to_tensor = lambda a: torch.from_numpy(a).permute(2, 0, 1).float() / 255.0  # noqa: E731
+        image1 = to_tensor(self.random_crop(rng, first))
+        backdrop = to_tensor(self.random_crop(rng, background))
+
+        ys, xs = torch.meshgrid(torch.arange(hh), torch.arange(ww), indexing="ij")
+        grid = torch.stack([xs.flatten(), ys.flatten()], 1).float()
+        b = conf["border"]
+        inside1 = ((xs >= b) & (xs <= ww - 1 - b) & (ys >= b) & (ys <= hh - 1 - b))
+        for _ in range(20):  # resample the rare homography that leaves too few points visible
+            H = torch.from_numpy(sample_homography(rng, (hh, ww), conf))
+            warped = warp_points(H, grid.double()).float()
+            inside2 = ((warped[:, 0] >= b) & (warped[:, 0] <= ww - 1 - b)
+                       & (warped[:, 1] >= b) & (warped[:, 1] <= hh - 1 - b)).view(hh, ww)
+            valid = inside1 & inside2
+            if valid.sum() >= 4 * conf["num_keypoints"]:
+                break
+        else:
+            raise RuntimeError(f"{self.paths[first]}: no homography keeps "
+                               f"{conf['num_keypoints']} keypoints visible at crop {conf['crop_hw']}")
+        H = H.float()
+
+        warped_image = KT.warp_perspective(image1[None], H[None], (hh, ww), align_corners=True)[0]
+        coverage = KT.warp_perspective(torch.ones(1, 1, hh, ww), H[None], (hh, ww),
+                                       align_corners=True)[0]
+        image2 = warped_image + (1 - coverage) * backdrop
+
+        generator = torch.Generator().manual_seed(seed)
+        gray1 = image1.mean(0)
+        kpts1 = harris_keypoints(gray1, valid, conf["num_keypoints"],
+                                 conf["harris_percentile"], generator)
+        kpts2 = warp_points(H.double(), kpts1.double()).float()
+        angle = local_rotation_deg(H.double(), kpts1.double()).float()
+
+        if conf["photometric"]:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                pair = self.photometric(torch.stack([image1, image2])).clamp(0, 1)
+            image1, image2 = pair[0], pair[1]
+        return {"image1": image1.contiguous(), "image2": image2.contiguous(),
+                "kpts1": kpts1, "kpts2": kpts2, "angle": angle,
+                "shift": group_shift(angle, conf["groups"]), "H": H}
+
+
+class PairDataset(torch.utils.data.Dataset):
+    """Map-style view of a PairGenerator: item ``i`` is the pair made from seed (base, i).
+
+    Training uses global sample numbers as indices (step * batch * world + ...), so any
+    step's batch can be regenerated exactly after a resume, whatever the worker count.
+    """
+
+    def __init__(self, generator: PairGenerator, base_seed: int, length: int):
+        self.generator, self.base_seed, self.length = generator, base_seed, length
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, index: int):
+        return self.generator.sample(seed_for(self.base_seed, index))
+
+
+def split_names(names: Sequence[str], num_val: int, seed: int):
+    """Hold back ``num_val`` images for validation: (train_names, val_names), disjoint."""
+    if num_val >= len(names):
+        raise ValueError(f"cannot hold back {num_val} validation images out of {len(names)}")
+    order = np.random.default_rng(seed).permutation(len(names))
+    val = sorted(names[i] for i in order[:num_val])
+    train = sorted(names[i] for i in order[num_val:])
+    return train, val

@@ -1,0 +1,396 @@
+"""Self-supervised RELF training: ``relf-hloc train --config configs/train/X.yaml``.
+
+Pairs come from single images (``data.PairGenerator``); the loss is
+``losses.relf_loss`` (InfoNCE + orientation alignment). One forward per step
+runs both views together. Runs on CPU or CUDA (bf16 autocast), on one process
+or several with ``torchrun`` (DistributedDataParallel; nccl on GPU, gloo on CPU).
+
+Output folder::
+
+    last.pth        model + optimiser + scheduler + step: resume with --resume (atomic writes)
+    best.pth        the model with the best validation score (mean MMA@5 over val sets)
+    train.csv       one row per step: losses, accuracies, learning rate, throughput
+    val.csv         one row per validation: MMA@3/5/10, matches, orientation accuracy
+    config.yaml     the resolved configuration
+
+Every sample is a pure function of (seed, global sample number), the training
+state is saved with the model, and CPU kernels are deterministic: resuming
+gives the same weights as an uninterrupted run (tested).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import math
+import os
+import time
+from pathlib import Path
+from typing import Dict, Optional
+
+import torch
+import torch.distributed as dist
+import yaml
+from tqdm import tqdm
+
+from .. import __version__ as code_version
+from ..checkpoint import load_checkpoint, save_checkpoint
+from ..images import list_images
+from ..model.relf import NORMALIZATION, normalize_image
+from ..model.reresnet import ReResNet18, sample_fused
+from . import data as pair_data
+from .losses import default_conf as loss_defaults
+from .losses import relf_loss
+from .validation import build_val_sets, validate
+
+default_conf = {
+    "seed": 0,
+    "data": {
+        "root": "../shared/data/train_images",  # relative paths: to the current directory
+        "num_val_images": 20,                    # held back from training for validation
+        **{k: v for k, v in pair_data.default_conf.items() if k != "groups"},
+    },
+    "model": {"G": 16, "widths": [64, 128, 256, 512]},
+    "loss": dict(loss_defaults),
+    "optim": {
+        "lr": 3e-4,
+        "weight_decay": 1e-4,      # AdamW (decoupled); the original's Adam L2 of 0.1 is far stronger
+        "warmup_steps": 100,
+        "min_lr_ratio": 0.05,      # cosine decay to lr * min_lr_ratio at max_steps
+        "grad_clip": 10.0,
+    },
+    "train": {
+        "batch_size": 2,
+        "max_steps": 20000,
+        "steps_per_epoch": 1000,   # validation (and best checkpoint) after every epoch
+        "checkpoint_every": 200,
+        "num_threads": 0,          # torch CPU threads; 0 = torch's default
+        "num_workers": 0,          # DataLoader workers
+        "device": "auto",          # auto | cpu | cuda
+        "amp": True,               # bf16 autocast on CUDA (ignored on CPU)
+        "time_budget_s": 0,        # > 0: stop (checkpoint + validation) after this many seconds
+    },
+    "val": {
+        "synthetic_pairs": 8,
+        "hpatches": "../shared/data/hpatches",  # null to skip
+        "hpatches_angles": [45, 90, 160, 250],
+        "hpatches_pairs": True,
+        "hpatches_size": 320,
+        "num_keypoints": 512,
+        "at_start": False,         # also validate the untrained network at step 0
+    },
+}
+
+
+def merge(base: dict, override: dict, where: str = "") -> dict:
+    """Deep-merge ``override`` into a copy of ``base``; unknown keys raise KeyError."""
+    out = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if key not in base:
+            raise KeyError(f"unknown config key '{where}{key}' (known: {sorted(base)})")
+        if isinstance(base[key], dict) and isinstance(value, dict):
+            out[key] = merge(base[key], value, f"{where}{key}.")
+        else:
+            out[key] = value
+    return out
+
+
+def load_config(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: training config not found")
+    try:
+        user = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: not valid YAML ({e})") from e
+    try:
+        return merge(default_conf, user)
+    except KeyError as e:
+        raise KeyError(f"{path}: {e.args[0]}") from e
+
+
+def lr_factor(step: int, conf: dict, max_steps: int) -> float:
+    """Linear warm-up then cosine decay to min_lr_ratio."""
+    warmup = conf["warmup_steps"]
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min((step - warmup) / max(max_steps - warmup, 1), 1.0)
+    return conf["min_lr_ratio"] + (1 - conf["min_lr_ratio"]) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+class StepSampler(torch.utils.data.Sampler):
+    """Global sample numbers of this rank from ``start_step`` on: step t, rank r, item j
+    is sample (t * world + r) * batch + j, so a resumed run sees exactly the same data."""
+
+    def __init__(self, start_step: int, stop_step: int, batch: int, rank: int, world: int):
+        self.start, self.stop, self.batch, self.rank, self.world = start_step, stop_step, batch, rank, world
+
+    def __iter__(self):
+        for t in range(self.start, self.stop):
+            first = (t * self.world + self.rank) * self.batch
+            yield from range(first, first + self.batch)
+
+    def __len__(self):
+        return (self.stop - self.start) * self.batch
+
+
+class CsvLog:
+    """Append rows to a CSV file, writing the header once (the first row fixes the columns)."""
+
+    def __init__(self, path: Path, enabled: bool = True):
+        self.path, self.enabled = path, enabled
+
+    def write(self, row: Dict[str, float]):
+        if not self.enabled:
+            return
+        new = not self.path.exists()
+        with open(self.path, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()})
+
+
+def truncate_log(path: Path, step: int):
+    """Drop rows after ``step`` (left by a run that died after its last checkpoint)."""
+    if not path.exists():
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(r for r in rows if int(r["step"]) <= step)
+    os.replace(tmp, path)
+
+
+def setup_distributed(device_kind: str):
+    """(rank, world size, local rank); initialises the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, 0
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device_kind == "cuda" else "gloo")
+    return dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def model_meta(conf: dict, step: int, metrics: Optional[dict] = None) -> dict:
+    return {"G": conf["model"]["G"], "widths": list(conf["model"]["widths"]),
+            "channels": sum(conf["model"]["widths"]) + conf["model"]["widths"][0],
+            "normalization": NORMALIZATION, "code_version": code_version,
+            "train_config": conf, "step": step, "metrics": metrics or {}}
+
+
+def training_step(model, batch: dict, conf: dict, device, autocast) -> Dict[str, torch.Tensor]:
+    """Losses of one batch; both views go through the network in one forward."""
+    G = conf["model"]["G"]
+    images = torch.cat([batch["image1"], batch["image2"]]).to(device, non_blocking=True)
+    kpts = torch.cat([batch["kpts1"], batch["kpts2"]]).to(device, non_blocking=True)
+    B = batch["image1"].shape[0]
+    with autocast:
+        feats = model(normalize_image(images))
+        vectors = sample_fused(feats, kpts, images.shape[-2:])  # [2B, K, C*G]
+    vectors = vectors.float()
+    vec1 = vectors[:B].reshape(-1, vectors.shape[-1])
+    vec2 = vectors[B:].reshape(-1, vectors.shape[-1])
+    return relf_loss(vec1, vec2, batch["shift"].reshape(-1).to(device), G, conf["loss"])
+
+
+def optimize_step(model, optimizer, scheduler, batch: dict, conf: dict, device, autocast
+                  ) -> Dict[str, float]:
+    """One optimisation step on ``batch``; returns the losses and metrics as floats."""
+    losses = training_step(model, batch, conf, device, autocast)
+    optimizer.zero_grad(set_to_none=True)
+    losses["total"].backward()
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    grad_norm = torch.nn.utils.clip_grad_norm_(params, conf["optim"]["grad_clip"])
+    optimizer.step()
+    scheduler.step()
+    return {**{k: v.item() for k, v in losses.items()}, "grad_norm": grad_norm.item()}
+
+
+def build_optimizer(model: torch.nn.Module, conf: dict):
+    """AdamW with linear warm-up and cosine decay over train.max_steps."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=conf["optim"]["lr"],
+                                  weight_decay=conf["optim"]["weight_decay"])
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, conf["optim"], conf["train"]["max_steps"]))
+    return optimizer, scheduler
+
+
+def train(conf: dict, output, resume=None, stop_step: Optional[int] = None) -> Path:
+    """Train with the resolved config ``conf``; returns the path of the last checkpoint.
+
+    The schedule (learning rate, data) always spans ``train.max_steps``; ``stop_step``
+    only ends this run early (a later --resume continues the same schedule).
+    """
+    output = Path(output)
+    tconf = conf["train"]
+    max_steps = tconf["max_steps"]
+    stop_step = min(stop_step or max_steps, max_steps)
+    device_kind = tconf["device"]
+    if device_kind == "auto":
+        device_kind = "cuda" if torch.cuda.is_available() else "cpu"
+    if device_kind == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device is 'cuda' but no CUDA device is available")
+    rank, world, local_rank = setup_distributed(device_kind)
+    device = torch.device(f"cuda:{local_rank}" if device_kind == "cuda" else "cpu")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if tconf["num_threads"]:
+        torch.set_num_threads(tconf["num_threads"])
+    main_process = rank == 0
+    if main_process:
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "config.yaml").write_text(yaml.safe_dump(conf, sort_keys=False))
+
+    # data: a fixed split of the image folder into training and validation images
+    dconf = dict(conf["data"])
+    root = Path(dconf.pop("root"))
+    num_val = dconf.pop("num_val_images")
+    dconf["groups"] = conf["model"]["G"]
+    train_names, val_names = pair_data.split_names(list_images(root), num_val, conf["seed"])
+    generator = pair_data.PairGenerator.from_folder(root, dconf, train_names)
+
+    torch.manual_seed(conf["seed"])  # identical initial weights on every rank
+    model = ReResNet18(conf["model"]["G"], conf["model"]["widths"]).to(device).train()
+    optimizer, scheduler = build_optimizer(model, conf)
+    step, best_score = 0, -math.inf
+    if resume:
+        state, meta, ckpt = load_checkpoint(resume, expect={"G": conf["model"]["G"],
+                                                            "widths": conf["model"]["widths"]})
+        if "optimizer" not in ckpt:
+            raise ValueError(f"{resume}: has no training state (optimiser); resume from last.pth")
+        model.load_state_dict(state)
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        step, best_score = meta["step"], ckpt["best_score"]
+        if main_process:
+            for name in ("train.csv", "val.csv"):
+                truncate_log(output / name, step)
+            print(f"train: resumed from {resume} at step {step}")
+
+    def save(path, metrics=None, with_state=True):
+        extra = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                 "best_score": best_score} if with_state else None
+        return save_checkpoint(path, model, model_meta(conf, step, metrics), extra=extra)
+
+    val_sets, vconf = {}, conf["val"]
+    if main_process:
+        val_conf = {**dconf, "homography": "full_rotation"}
+        val_generator = pair_data.PairGenerator.from_folder(root, val_conf, val_names) \
+            if len(val_names) >= 2 else None
+        val_sets = build_val_sets(vconf, val_generator, conf["seed"] + 1)
+
+    def run_validation(epoch: int):
+        nonlocal best_score
+        if not (main_process and val_sets):
+            return
+        t0 = time.time()
+        metrics = validate(model, val_sets, conf["model"]["G"], vconf["num_keypoints"], device)
+        val_log.write({"step": step, "epoch": epoch, **metrics, "seconds": time.time() - t0})
+        summary = ", ".join(f"{k} {v:.1f}" for k, v in metrics.items() if k.endswith(("mma5", "ori_acc")))
+        tqdm.write(f"val step {step}: score {metrics['score']:.2f} ({summary}) "
+                   f"in {time.time() - t0:.0f} s")
+        if metrics["score"] > best_score:
+            best_score = metrics["score"]
+            save(output / "best.pth", metrics, with_state=False)
+
+    ddp_model = model
+    if world > 1:
+        ddp_model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[local_rank] if device.type == "cuda" else None)
+    batch = tconf["batch_size"]
+    dataset = pair_data.PairDataset(generator, conf["seed"], (max_steps * world + world) * batch)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=batch, sampler=StepSampler(step, stop_step, batch, rank, world),
+        num_workers=tconf["num_workers"], pin_memory=device.type == "cuda",
+        persistent_workers=False)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16,
+                              enabled=bool(tconf["amp"]) and device.type == "cuda")
+    train_log = CsvLog(output / "train.csv", main_process)
+    val_log = CsvLog(output / "val.csv", main_process)
+    if vconf["at_start"] and step == 0:
+        run_validation(0)
+
+    spe = tconf["steps_per_epoch"]
+    bar = tqdm(total=stop_step, initial=step, desc="train", unit="step", disable=not main_process,
+               dynamic_ncols=True)
+    t_start = t_last = time.time()
+    start_step = step
+    for batch_data in loader:
+        lr = scheduler.get_last_lr()[0]
+        losses = optimize_step(ddp_model, optimizer, scheduler, batch_data, conf, device, autocast)
+        step += 1
+        now = time.time()
+        row = {"step": step, "epoch": (step - 1) // spe + 1, "lr": lr, **losses,
+               "seconds": now - t_last, "pairs_per_s": batch * world / (now - t_last)}
+        t_last = now
+        train_log.write(row)
+        bar.update(1)
+        bar.set_postfix(loss=f"{row['total']:.3f}", desc=f"{row['desc']:.3f}",
+                        ori_kl=f"{row['ori_kl']:.3f}", ori_acc=f"{row['ori_acc']:.2f}")
+        if main_process and (step % tconf["checkpoint_every"] == 0 or step == stop_step):
+            save(output / "last.pth")
+        out_of_time = 0 < tconf["time_budget_s"] <= now - t_start
+        if world > 1:  # every rank stops at the same step
+            flag = torch.tensor([float(out_of_time)], device=device)
+            dist.all_reduce(flag)
+            out_of_time = bool(flag.item())
+        if step % spe == 0 or step == max_steps or out_of_time:
+            run_validation((step - 1) // spe + 1)
+            if main_process:  # best_score may have changed: keep last.pth consistent with it
+                save(output / "last.pth")
+        if out_of_time:
+            tqdm.write(f"train: time budget of {tconf['time_budget_s']} s reached at step {step}")
+            break
+    bar.close()
+    if main_process:
+        done = step - start_step
+        print(f"train: {done} steps ({start_step} -> {step}) in {time.time() - t_start:.0f} s"
+              f"; best score {best_score:.2f}; checkpoints in {output}")
+    if world > 1:
+        dist.barrier()
+    return output / "last.pth"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, type=Path, help="training config (YAML)")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="output folder (default: outputs/train/<config name>)")
+    parser.add_argument("--resume", type=Path, default=None, help="checkpoint to resume from (last.pth)")
+    parser.add_argument("--max-steps", type=int, default=None,
+                        help="stop after this step (the schedule still spans train.max_steps)")
+    parser.add_argument("--data-root", type=Path, default=None, help="override data.root")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
+                        help="override train.device")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config entry, e.g. --set data.homography=paper (repeatable)")
+
+
+def apply_overrides(conf: dict, overrides) -> dict:
+    """Apply 'a.b.c=value' strings (value parsed as YAML) to a resolved config."""
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE, e.g. data.homography=paper")
+        nested = yaml.safe_load(value)
+        for part in reversed(key.split(".")):
+            nested = {part: nested}
+        conf = merge(conf, nested)
+    return conf
+
+
+def run(args) -> int:
+    conf = apply_overrides(load_config(args.config), args.overrides)
+    if args.data_root is not None:
+        conf["data"]["root"] = str(args.data_root)
+    if args.device is not None:
+        conf["train"]["device"] = args.device
+    output = args.output or Path("outputs/train") / args.config.stem
+    train(conf, output, args.resume, args.max_steps)
+    return 0

@@ -1,0 +1,198 @@
+"""Pictures of a reconstruction: keypoints, matches (PNG) and the 3D model (plotly HTML).
+
+    relf-hloc visualize keypoints --model M --images DIR --name IMG --output kp.png
+        [--color-by track_length|visibility]
+    relf-hloc visualize matches --images DIR --features F --matches M --pair A B --output m.png
+    relf-hloc visualize model --model M --output model.html
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+import pycolmap
+
+from . import colmap_utils as cu
+from .images import read_image
+from .io import read_features, read_matches
+
+ModelLike = Union[Path, str, pycolmap.Reconstruction]
+
+
+def _model(model: ModelLike) -> pycolmap.Reconstruction:
+    return model if isinstance(model, pycolmap.Reconstruction) else cu.read_model(model)
+
+
+def _figure(width_px: int, height_px: int):
+    import matplotlib
+    matplotlib.use("Agg")  # files only, never a window
+    import matplotlib.pyplot as plt
+    dpi = 100
+    fig = plt.figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi)
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.set_axis_off()
+    return fig, ax
+
+
+def _save(fig, output: Path) -> Path:
+    import matplotlib.pyplot as plt
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.stem + ".tmp" + output.suffix)
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(output)
+    return output
+
+
+def keypoint_track_lengths(rec: pycolmap.Reconstruction, name: str) -> np.ndarray:
+    """Per keypoint of image ``name``: the track length of its 3D point, 0 if none [N]."""
+    image = rec.find_image_with_name(name)
+    if image is None:
+        raise KeyError(f"image '{name}' is not in the model")
+    return np.array([rec.points3D[p.point3D_id].track.length() if p.has_point3D() else 0
+                     for p in image.points2D], dtype=np.int64)
+
+
+def plot_keypoints(model: ModelLike, image_dir: Path, name: str, output: Path,
+                   color_by: str = "track_length") -> Path:
+    """Keypoints of one model image over the image: coloured by the track length of
+    their 3D point ('track_length'; grey = not triangulated) or by whether they
+    have one ('visibility': green = triangulated, red = not)."""
+    if color_by not in ("track_length", "visibility"):
+        raise ValueError(f"color_by must be 'track_length' or 'visibility', not '{color_by}'")
+    rec = _model(model)
+    lengths = keypoint_track_lengths(rec, name)
+    image = rec.find_image_with_name(name)
+    xy = np.array([p.xy for p in image.points2D]).reshape(-1, 2) - 0.5  # COLMAP -> pixel centres
+    rgb = read_image(Path(image_dir) / name)
+    fig, ax = _figure(rgb.shape[1], rgb.shape[0])
+    ax.imshow(rgb)
+    seen = lengths > 0
+    if color_by == "visibility":
+        ax.scatter(*xy[~seen].T, s=4, c="red", linewidths=0)
+        ax.scatter(*xy[seen].T, s=4, c="lime", linewidths=0)
+    else:
+        ax.scatter(*xy[~seen].T, s=3, c="0.6", linewidths=0)
+        sc = ax.scatter(*xy[seen].T, s=6, c=lengths[seen], cmap="jet", linewidths=0,
+                        vmin=2, vmax=max(3, int(lengths.max())))
+        cax = fig.add_axes([0.92, 0.1, 0.02, 0.8])
+        fig.colorbar(sc, cax=cax, label="track length")
+    ax.text(5, 15, f"{name}: {seen.sum()}/{len(lengths)} keypoints triangulated",
+            color="white", fontsize=8, bbox=dict(facecolor="black", alpha=0.6, linewidth=0))
+    return _save(fig, output)
+
+
+def plot_matches(image_dir: Path, features: Path, matches: Path, name0: str, name1: str,
+                 output: Path, max_lines: int = 300, seed: int = 0) -> Path:
+    """Two images side by side with (a random subset of at most ``max_lines``) matches."""
+    img0, img1 = read_image(Path(image_dir) / name0), read_image(Path(image_dir) / name1)
+    k0 = read_features(features, name0, ["keypoints"])["keypoints"]
+    k1 = read_features(features, name1, ["keypoints"])["keypoints"]
+    m, scores = read_matches(matches, name0, name1)
+    h = max(img0.shape[0], img1.shape[0])
+    canvas = np.zeros((h, img0.shape[1] + img1.shape[1], 3), np.uint8)
+    canvas[:img0.shape[0], :img0.shape[1]] = img0
+    canvas[:img1.shape[0], img0.shape[1]:] = img1
+    fig, ax = _figure(canvas.shape[1], canvas.shape[0])
+    ax.imshow(canvas)
+    shown = m
+    if len(m) > max_lines:
+        shown = m[np.random.default_rng(seed).choice(len(m), max_lines, replace=False)]
+    p0, p1 = k0[shown[:, 0]], k1[shown[:, 1]] + [img0.shape[1], 0]
+    import matplotlib
+    colors = matplotlib.colormaps["hsv"](np.linspace(0, 1, len(shown), endpoint=False))
+    for a, b, c in zip(p0, p1, colors):
+        ax.plot([a[0], b[0]], [a[1], b[1]], color=c, linewidth=0.6)
+    ax.text(5, 15, f"{name0} - {name1}: {len(m)} matches ({len(shown)} shown)", color="white",
+            fontsize=8, bbox=dict(facecolor="black", alpha=0.6, linewidth=0))
+    return _save(fig, output)
+
+
+def camera_wireframe(image: pycolmap.Image, camera: pycolmap.Camera, size: float) -> np.ndarray:
+    """World coordinates of a camera pyramid as a polyline [10, 3] (apex, corners)."""
+    w, h = camera.width, camera.height
+    corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], float)
+    rays = np.c_[camera.cam_from_img(corners), np.ones(4)]
+    rays *= size / np.linalg.norm(rays, axis=1, keepdims=True)
+    world_from_cam = image.cam_from_world().inverse()
+    apex = world_from_cam.translation
+    pts = (world_from_cam.rotation.matrix() @ rays.T).T + apex
+    order = [0, 1, 2, 3, 0]
+    return np.vstack([apex, pts[0], pts[1], apex, pts[2], pts[3], apex] + [pts[order]])
+
+
+def plot_model(model: ModelLike, output: Path, max_points: int = 50000,
+               max_reprojection_error: Optional[float] = None, seed: int = 0) -> Path:
+    """Interactive 3D view (plotly HTML, self-contained): coloured points and cameras."""
+    import plotly.graph_objects as go
+
+    rec = _model(model)
+    points = [p for p in rec.points3D.values()
+              if max_reprojection_error is None or p.error <= max_reprojection_error]
+    if len(points) > max_points:
+        keep = np.random.default_rng(seed).choice(len(points), max_points, replace=False)
+        points = [points[i] for i in keep]
+    xyz = np.array([p.xyz for p in points]).reshape(-1, 3)
+    rgb = np.array([p.color for p in points]).reshape(-1, 3)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter3d(
+        x=xyz[:, 0], y=xyz[:, 1], z=xyz[:, 2], mode="markers", name="points",
+        marker=dict(size=1.5, color=[f"rgb({r},{g},{b})" for r, g, b in rgb])))
+    if len(xyz):
+        extent = np.percentile(xyz, 95, axis=0) - np.percentile(xyz, 5, axis=0)
+        size = 0.05 * float(np.linalg.norm(extent)) or 1.0
+    else:
+        size = 1.0
+    for image_id in rec.reg_image_ids():
+        image = rec.images[image_id]
+        line = camera_wireframe(image, rec.cameras[image.camera_id], size)
+        fig.add_trace(go.Scatter3d(x=line[:, 0], y=line[:, 1], z=line[:, 2], mode="lines",
+                                   name=image.name, line=dict(color="red", width=2),
+                                   hovertext=image.name, showlegend=False))
+    fig.update_layout(scene=dict(aspectmode="data", xaxis_visible=False, yaxis_visible=False,
+                                 zaxis_visible=False),
+                      margin=dict(l=0, r=0, t=30, b=0),
+                      title=f"{rec.num_reg_images()} images, {rec.num_points3D()} points")
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".tmp")
+    fig.write_html(str(tmp), include_plotlyjs=True)  # self-contained: works offline
+    tmp.replace(output)
+    return output
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="what", metavar="WHAT", required=True)
+    p = sub.add_parser("keypoints", help="keypoints of a model image coloured by track length")
+    p.add_argument("--model", type=Path, required=True)
+    p.add_argument("--images", type=Path, required=True)
+    p.add_argument("--name", required=True, help="image name in the model")
+    p.add_argument("--color-by", default="track_length", choices=["track_length", "visibility"])
+    p.add_argument("--output", type=Path, required=True, help="PNG file")
+    p = sub.add_parser("matches", help="matches between two images")
+    p.add_argument("--images", type=Path, required=True)
+    p.add_argument("--features", type=Path, required=True)
+    p.add_argument("--matches", type=Path, required=True)
+    p.add_argument("--pair", nargs=2, required=True, metavar=("NAME0", "NAME1"))
+    p.add_argument("--max-lines", type=int, default=300)
+    p.add_argument("--output", type=Path, required=True, help="PNG file")
+    p = sub.add_parser("model", help="interactive 3D view of a model")
+    p.add_argument("--model", type=Path, required=True)
+    p.add_argument("--max-points", type=int, default=50000)
+    p.add_argument("--output", type=Path, required=True, help="HTML file")
+
+
+def run(args) -> int:
+    if args.what == "keypoints":
+        out = plot_keypoints(args.model, args.images, args.name, args.output, args.color_by)
+    elif args.what == "matches":
+        out = plot_matches(args.images, args.features, args.matches, *args.pair, args.output,
+                           args.max_lines)
+    else:
+        out = plot_model(args.model, args.output, args.max_points)
+    print(f"visualize {args.what}: wrote {out}")
+    return 0

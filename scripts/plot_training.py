@@ -1,0 +1,90 @@
+"""Plot a training run's curves: losses, training accuracies and validation MMA@5.
+
+    python scripts/plot_training.py RUN_DIR [--output RUN_DIR/training_curve.png] [--smooth 50]
+
+Reads RUN_DIR/train.csv (one row per step) and RUN_DIR/val.csv (one row per
+validation), both written by ``relf-hloc train``.
+"""
+
+import argparse
+import csv
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def read_csv(path: Path):
+    """Columns of a CSV file as float arrays ({} if the file does not exist)."""
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {k: np.array([float(r[k]) for r in rows]) for k in rows[0]} if rows else {}
+
+
+def moving_average(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing mean over ``window`` steps (shorter at the start)."""
+    cumsum = np.cumsum(np.insert(values, 0, 0.0))
+    idx = np.arange(1, len(values) + 1)
+    start = np.maximum(idx - window, 0)
+    return (cumsum[idx] - cumsum[start]) / (idx - start)
+
+
+def plot(run_dir: Path, output: Path, smooth: int) -> Path:
+    train, val = read_csv(run_dir / "train.csv"), read_csv(run_dir / "val.csv")
+    if not train:
+        raise FileNotFoundError(f"{run_dir / 'train.csv'}: no training log")
+    steps = train["step"]
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
+    ax = axes[0]
+    for key, label in (("total", "total"), ("desc", "descriptor (InfoNCE)"),
+                       ("ori_kl", "orientation KL"), ("ori_entropy", "orientation entropy")):
+        ax.plot(steps, moving_average(train[key], smooth), label=label)
+    ax.set_yscale("log")
+    ax.set_title(f"training losses (mean of {smooth} steps)")
+    ax.set_xlabel("step")
+    ax.legend()
+    ax = axes[1]
+    ax.plot(steps, 100 * moving_average(train["ori_acc"], smooth), label="orientation within 1 bin")
+    ax.plot(steps, 100 * moving_average(train["desc_acc"], smooth), label="descriptor top-1 retrieval")
+    ax.set_ylim(0, 100)
+    ax.set_title("training-batch accuracies (%)")
+    ax.set_xlabel("step")
+    ax.legend()
+    ax = axes[2]
+    for key in sorted(k for k in val if k.endswith(("/mma5", "/ori_acc"))):
+        ax.plot(val["step"], val[key], "o-", label=key.replace("/", " "))
+    ax.set_ylim(0, 100)
+    ax.set_title("validation (%)")
+    ax.set_xlabel("step")
+    if val:
+        ax.legend(fontsize=8)
+    fig.suptitle(f"RELF training: {run_dir}")
+    fig.tight_layout()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name("tmp_" + output.name)
+    fig.savefig(tmp, dpi=110)
+    os.replace(tmp, output)
+    plt.close(fig)
+    last = {k: float(v[-1]) for k, v in val.items()} if val else {}
+    print(f"plot_training: {len(steps)} steps, last validation {last.get('score', float('nan')):.2f} "
+          f"(step {int(last.get('step', 0))}) -> {output}")
+    return output
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--smooth", type=int, default=50)
+    args = parser.parse_args()
+    plot(args.run_dir, args.output or args.run_dir / "training_curve.png", args.smooth)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,331 @@
+"""Homography benchmarks: metrics on hand-made matches, Roto-360 generator, loaders, errors."""
+
+import json
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from relf_hloc import cli
+from relf_hloc.benchmarks import baselines, compare, homography, roto360
+from relf_hloc.benchmarks.datasets import (detect_layout, hpatches_root, image_names, load_hpatches,
+                                           load_roto360, read_homography, write_homography)
+from relf_hloc.io import read_features, write_features
+
+H_GRAFFITI = np.array([[0.88184, 0.31397, -39.976], [-0.18167, 0.93621, 153.25],
+                       [0.00020118, -1.9028e-05, 0.99997]])
+
+
+def textured_image(h=96, w=128, seed=0):
+    """Blocky random texture, smoothed: plenty of corners and blobs for every detector."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (h // 8, w // 8, 3), dtype=np.uint8)
+    image = cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
+    return cv2.GaussianBlur(image, (3, 3), 0)
+
+
+def make_hpatches(root, sequences=("v_tiny", "i_tiny"), n_images=3, seed=0):
+    """Tiny HPatches-layout set: <seq>/1..n.ppm and H_1_k (identity-ish homographies)."""
+    for s, seq in enumerate(sequences):
+        d = root / seq
+        d.mkdir(parents=True)
+        for k in range(1, n_images + 1):
+            cv2.imwrite(str(d / f"{k}.ppm"), textured_image(seed=seed + s * 10 + k))
+            if k > 1:
+                write_homography(d / f"H_1_{k}", np.diag([1.0, 1.0, 1.0]) + np.eye(3, k=2) * k)
+    return root
+
+
+def one_hot(indices, dim=6):
+    """Descriptors [D, N] whose column n is the unit vector e_indices[n]."""
+    return np.eye(dim, dtype=np.float32)[:, indices]
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def test_match_precisions_known_errors():
+    kpts0 = np.array([[10.0, 20.0], [30.0, 40.0], [50.0, 60.0], [70.0, 80.0]])
+    kpts1 = homography.warp_points(kpts0, H_GRAFFITI) + [[0.5, 0], [0, 2.5], [2.7, 3.6], [12, 0]]
+    matches = np.array([[0, 0], [1, 1], [2, 2], [3, 3]])
+    precision = homography.match_precisions(kpts0, kpts1, matches, H_GRAFFITI)
+    # errors 0.5, 2.5, 4.5, 12 px
+    np.testing.assert_allclose(precision, [25, 25, 50, 50, 75, 75, 75, 75, 75, 75])
+    assert homography.match_precisions(kpts0, kpts1, np.zeros((0, 2), int), H_GRAFFITI).tolist() == [0] * 10
+
+
+@pytest.fixture
+def handmade(tmp_path):
+    """HPatches-layout set with one sequence and a features file with known matches.
+
+    Pair (1, 2): 5 mutual matches with errors 0.5, 2.5, 4.5, 12 px and a duplicated
+    keypoint (same location as keypoint 0, other descriptor, as multi-candidate
+    extraction makes) matched to a duplicated target. Pair (1, 3): image 3 has no keypoint.
+    """
+    root = make_hpatches(tmp_path / "hp", sequences=("v_hand",))
+    H = read_homography(root / "v_hand" / "H_1_2")
+    kpts0 = np.array([[10, 20], [30, 40], [50, 60], [70, 80], [10, 20]], np.float32)
+    kpts1 = homography.warp_points(kpts0[:4].astype(np.float64), H) + [[0.5, 0], [0, 2.5], [2.7, 3.6], [12, 0]]
+    kpts1 = np.concatenate([kpts1, kpts1[:1]]).astype(np.float32)
+    features = tmp_path / "feats.h5"
+    size = np.array([128, 96])
+    write_features(features, "v_hand/1.ppm", {"keypoints": kpts0, "descriptors": one_hot([0, 1, 2, 3, 4]),
+                                              "scores": np.ones(5), "image_size": size})
+    # target columns shuffled so index i of image 1 does not match index i of image 2 by accident
+    order = [3, 0, 4, 2, 1]
+    write_features(features, "v_hand/2.ppm", {"keypoints": kpts1[order], "descriptors": one_hot(order),
+                                              "scores": np.ones(5), "image_size": size})
+    write_features(features, "v_hand/3.ppm", {"keypoints": np.zeros((0, 2), np.float32),
+                                              "descriptors": np.zeros((6, 0), np.float32),
+                                              "scores": np.zeros(0), "image_size": size})
+    return root, features
+
+
+def test_aggregation_zero_match_pair_and_duplicates(handmade, tmp_path):
+    root, features = handmade
+    records = homography.evaluate_pairs(load_hpatches(root), features)
+    assert [r["matches"] for r in records] == [5, 0]
+    assert [r["precision"]["3"] for r in records] == [60.0, 0.0]
+    summary = homography.summarize(records)
+    # per-pair precision of pair 1 at 1..10 px: 40 40 60 60 80 ... 80; pair 2 counts 0
+    assert summary["mma"] == {str(t): v for t, v in zip(range(1, 11), [20, 20, 30, 30, 40, 40, 40, 40, 40, 40])}
+    assert summary["pairs"] == 2
+    assert summary["pred_matches"] == 2.5
+    assert summary["total_points"] == ((5 + 5) / 2 + (5 + 0) / 2) / 2
+
+
+def test_evaluate_writes_schema_and_is_reproducible(handmade, tmp_path):
+    root, features = handmade
+    out = homography.main(root, "hpatches", features, tmp_path / "eval")
+    first = out.read_text()
+    homography.main(root, "hpatches", features, tmp_path / "eval")
+    assert out.read_text() == first
+    results = json.loads(first)
+    assert set(results["mma"]) == {str(t) for t in range(1, 11)}
+    assert results["mma"]["5"] == 40 and results["pairs"] == 2 and "per_angle" not in results
+    assert results["per_group"]["viewpoint"]["pairs"] == 2
+    table = (tmp_path / "eval" / "results.md").read_text()
+    assert "| feats | 2 | 20.00 | 30.00 | 40.00 | 40.00 | 2.5 | 3.8 |" in table
+    assert (tmp_path / "eval" / "mma_vs_threshold.png").stat().st_size > 0
+
+
+# ---------------------------------------------------------------- generator
+
+
+@pytest.mark.parametrize("angle", [0, 30, 90, 135, 200, 270, 350])
+def test_rotation_homography_matches_opencv_and_keeps_image(angle):
+    w, h = 800, 640
+    H, (new_w, new_h) = roto360.rotation_homography(angle, w, h)
+    # OpenCV's own rotation about the image centre, shifted to the centre of the new canvas
+    M = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle, 1.0)
+    M[:, 2] += [(new_w - w) / 2, (new_h - h) / 2]
+    np.testing.assert_allclose(H[:2], M, atol=1e-9)
+    np.testing.assert_array_equal(H[2], [0, 0, 1])
+    # the whole pixel area stays on the canvas, touching it on both axes
+    area = np.array([[-0.5, -0.5], [w - 0.5, -0.5], [-0.5, h - 0.5], [w - 0.5, h - 0.5]])
+    warped = homography.warp_points(area, H)
+    assert warped.min() >= -0.5 - 1e-9 and (warped.max(0) <= [new_w - 0.5 + 1e-9, new_h - 0.5 + 1e-9]).all()
+    extent = warped.max(0) - warped.min(0)
+    assert (np.array([new_w, new_h]) - extent < 1).all()
+
+
+def test_rotation_by_90_is_exact_counter_clockwise():
+    image = textured_image(48, 64)
+    for k in range(4):
+        rotated, H = roto360.rotate_image(image, 90 * k)
+        np.testing.assert_array_equal(rotated, np.rot90(image, k))  # numpy turns counter-clockwise
+    H, size = roto360.rotation_homography(90, 64, 48)
+    assert size == (48, 64)
+    # the top-right pixel goes to the top-left corner, the top-left to the bottom-left
+    np.testing.assert_allclose(homography.warp_points(np.array([[63.0, 0], [0, 0]]), H), [[0, 0], [0, 63]])
+
+
+def test_generator_files(tmp_path):
+    root = make_hpatches(tmp_path / "hp", sequences=("v_a",), n_images=2)
+    out = roto360.main(root, tmp_path / "roto", step=30)
+    files = sorted(p.name for p in (out / "v_a").iterdir())
+    assert files == sorted(f"1_rot{a}.{e}" for a in range(0, 360, 30) for e in ("jpg", "txt"))
+    image = cv2.imread(str(root / "v_a" / "1.ppm"))
+    for angle in (0, 30, 90, 210):
+        H = read_homography(out / "v_a" / f"1_rot{angle}.txt")
+        np.testing.assert_array_equal(H, roto360.rotation_homography(angle, 128, 96)[0])  # exact round trip
+        target = cv2.imread(str(out / "v_a" / f"1_rot{angle}.jpg"))
+        a = math.radians(angle)
+        assert target.shape[:2] == (math.ceil(96 * abs(math.cos(a)) + 128 * abs(math.sin(a)) - 1e-6),
+                                    math.ceil(128 * abs(math.cos(a)) + 96 * abs(math.sin(a)) - 1e-6))
+        # the content lies where H says: sample interior points of the rotated point set
+        ys, xs = np.mgrid[20:76:5, 20:108:5]
+        pts = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64)
+        moved = homography.warp_points(pts, H).astype(np.float32)
+        sampled = cv2.remap(target, moved[:, :1], moved[:, 1:], cv2.INTER_LINEAR)[:, 0]
+        reference = image[pts[:, 1].astype(int), pts[:, 0].astype(int)]
+        assert np.abs(sampled.astype(int) - reference).mean() < 12  # JPEG and interpolation only
+
+
+def test_generator_rejects_bad_step(tmp_path):
+    with pytest.raises(ValueError, match="divide 360"):
+        roto360.main(tmp_path, tmp_path / "out", step=7)
+
+
+# ---------------------------------------------------------------- loaders
+
+
+def test_loaders_on_both_layouts(tmp_path):
+    root = make_hpatches(tmp_path / "data" / "hpatches-sequences-release")
+    assert hpatches_root(tmp_path / "data") == root
+    pairs = load_hpatches(tmp_path / "data")
+    assert [(p.name0, p.name1, p.group) for p in pairs] == [
+        ("i_tiny/1.ppm", "i_tiny/2.ppm", "illumination"), ("i_tiny/1.ppm", "i_tiny/3.ppm", "illumination"),
+        ("v_tiny/1.ppm", "v_tiny/2.ppm", "viewpoint"), ("v_tiny/1.ppm", "v_tiny/3.ppm", "viewpoint")]
+    np.testing.assert_array_equal(pairs[1].H, np.eye(3) + np.eye(3, k=2) * 3)
+    assert len(load_hpatches(root, ["v_tiny"])) == 2
+    assert detect_layout(tmp_path / "data") == "hpatches"
+
+    roto = roto360.main(root, tmp_path / "roto", sequences=["v_tiny"], step=90)
+    assert detect_layout(roto) == "roto360"
+    pairs = load_roto360(roto)
+    assert [(p.name0, p.name1, p.group) for p in pairs] == [
+        ("v_tiny/1_rot0.jpg", f"v_tiny/1_rot{a}.jpg", str(a)) for a in (0, 90, 180, 270)]
+    assert [p.group for p in load_roto360(roto, angles=[90, 270])] == ["90", "270"]
+    assert image_names(pairs) == [f"v_tiny/1_rot{a}.jpg" for a in (0, 180, 270, 90)]
+
+
+# ---------------------------------------------------------------- bad inputs
+
+
+def test_missing_homography_file_is_named(tmp_path):
+    root = make_hpatches(tmp_path / "hp", sequences=("v_a",))
+    (root / "v_a" / "H_1_3").unlink()
+    with pytest.raises(FileNotFoundError, match=r"v_a/H_1_3: homography file not found"):
+        load_hpatches(root)
+    roto = roto360.main(root, tmp_path / "roto", step=180)
+    (roto / "v_a" / "1_rot180.txt").unlink()
+    with pytest.raises(FileNotFoundError, match=r"1_rot180.txt: homography file not found"):
+        load_roto360(roto)
+
+
+def test_image_absent_from_features_file(handmade, tmp_path, capsys):
+    root, features = handmade
+    (root / "v_hand" / "4.ppm").write_bytes((root / "v_hand" / "3.ppm").read_bytes())
+    write_homography(root / "v_hand" / "H_1_4", np.eye(3))
+    code = cli.main(["evaluate", "homography", "--dataset", str(root), "--layout", "hpatches",
+                     "--features", str(features), "--output", str(tmp_path / "out")])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "relf-hloc evaluate: error:" in err and "feats.h5" in err and "'v_hand/4.ppm'" in err
+
+
+def test_mismatched_descriptor_sizes(handmade):
+    root, features = handmade
+    feats = read_features(features, "v_hand/2.ppm")
+    feats["descriptors"] = np.concatenate([feats["descriptors"], feats["descriptors"]])  # D = 12
+    write_features(features, "v_hand/2.ppm", feats)
+    with pytest.raises(ValueError, match=r"feats.h5: descriptor size 12 of image 'v_hand/2.ppm' "
+                                         r"differs from 6 of image 'v_hand/1.ppm'"):
+        homography.evaluate_pairs(load_hpatches(root), features)
+
+
+# ---------------------------------------------------------------- baselines
+
+
+@pytest.mark.parametrize("method,dim", [("sift", 128), ("rootsift", 128), ("orb", 256), ("akaze", 488)])
+def test_baseline_features(method, dim):
+    if baselines.unavailable_reason(method):
+        pytest.skip(baselines.unavailable_reason(method))
+    image = cv2.resize(textured_image(seed=3), (256, 192), interpolation=cv2.INTER_LINEAR)
+    feats = baselines.extract(image, method, max_keypoints=50)
+    n = len(feats["keypoints"])
+    assert 10 <= n <= 50 and feats["keypoints"].dtype == np.float32
+    assert feats["descriptors"].shape == (dim, n) and feats["image_size"].tolist() == [256, 192]
+    np.testing.assert_allclose(np.linalg.norm(feats["descriptors"], axis=0), 1, atol=1e-5)
+    assert (np.diff(feats["scores"]) <= 0).all()  # strongest first
+
+
+def test_akaze_missing_from_opencv_is_a_clear_error(monkeypatch):
+    monkeypatch.delattr(cv2, "AKAZE_create", raising=False)
+    with pytest.raises(RuntimeError, match="AKAZE is not in this OpenCV build"):
+        baselines.extract(textured_image(), "akaze")
+
+
+def test_binary_descriptors_dot_product_is_hamming():
+    rng = np.random.default_rng(0)
+    packed = rng.integers(0, 256, (20, 32), dtype=np.uint8)
+    unit = baselines.binary_to_unit(packed)
+    hamming = np.unpackbits(packed[:, None] ^ packed[None], axis=2).sum(2)
+    np.testing.assert_allclose(unit @ unit.T, 1 - 2 * hamming / 256, atol=1e-6)
+
+
+def test_rootsift_dot_is_hellinger_kernel():
+    sift = np.random.default_rng(1).uniform(0, 100, (5, 128)).astype(np.float32)
+    root = baselines.normalise_float(sift, "rootsift")
+    l1 = sift / sift.sum(1, keepdims=True)
+    np.testing.assert_allclose(root @ root.T, np.sqrt(l1[:, None] * l1[None]).sum(2), atol=1e-5)
+
+
+# ---------------------------------------------------------------- end to end
+
+
+def test_cli_end_to_end_roto360(tmp_path, capsys):
+    root = make_hpatches(tmp_path / "hp", sequences=("v_a",), n_images=2)
+    roto = tmp_path / "roto"
+    feats = tmp_path / "sift.h5"
+    assert cli.main(["make-roto360", "--hpatches", str(root), "--output", str(roto), "--step", "90"]) == 0
+    assert cli.main(["baseline", "--method", "sift", "--images", str(roto), "--output", str(feats),
+                     "--max-keypoints", "300"]) == 0
+    assert cli.main(["baseline", "--method", "sift", "--images", str(roto), "--output", str(feats)]) == 0
+    assert "0 images extracted, 4 already done" in capsys.readouterr().out  # resumable
+    assert cli.main(["evaluate", "homography", "--dataset", str(roto), "--layout", "roto360",
+                     "--features", str(feats), "--output", str(tmp_path / "eval"), "--label", "SIFT"]) == 0
+    results = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert results["pairs"] == 4 and list(results["per_angle"]) == ["0", "90", "180", "270"]
+    assert results["per_angle"]["0"]["mma"] == {str(t): 100.0 for t in range(1, 11)}  # image with itself
+    assert results["per_angle"]["90"]["mma"]["3"] > 50  # SIFT is rotation invariant
+    assert (tmp_path / "eval" / "mma_vs_angle.png").is_file()
+
+
+def test_compare_baselines(tmp_path):
+    root = make_hpatches(tmp_path / "hp", sequences=("v_a",), n_images=2)
+    assert cli.main(["compare", "--dataset", str(root), "--layout", "hpatches", "--methods", "sift",
+                     "--results", str(tmp_path / "cli"), "--cache", str(tmp_path / "cache")]) == 0
+    assert json.loads((tmp_path / "cli" / "hp" / "results.json").read_text())["methods"]["SIFT"]["pairs"] == 1
+    opts = compare.CompareOptions(methods=["sift", "orb"], max_keypoints=200, step=180, command="test")
+    written = compare.main(root, tmp_path / "results", tmp_path / "cache", "both", opts)
+    assert written == [tmp_path / "results" / "hp" / "results.json",
+                       tmp_path / "results" / "hp-roto360" / "results.json"]
+    roto = json.loads(written[1].read_text())
+    assert list(roto["methods"]) == ["SIFT", "ORB"] and roto["layout"] == "roto360"
+    assert list(roto["methods"]["SIFT"]["per_angle"]) == ["0", "180"]
+    md = (tmp_path / "results" / "hp-roto360" / "results.md").read_text()
+    assert "| SIFT | 2 |" in md and "| ORB | 2 |" in md and "Produced by `test`" in md
+    assert (tmp_path / "cache" / "hp-roto360" / "features" / "sift_n200.h5").is_file()
+    with pytest.raises(ValueError, match=r"unknown method\(s\) \['surf'\]"):
+        compare.main(root, tmp_path / "results", tmp_path / "cache", "both",
+                     compare.CompareOptions(methods=["sift", "surf"]))
+
+
+def test_compare_relf_on_sift_keypoints(tmp_path):
+    root = make_hpatches(tmp_path / "hp", sequences=("v_a",), n_images=2)
+    opts = compare.CompareOptions(methods=["relf"], max_keypoints=40, random_weights=True,
+                                  relf_conf="relf-single", step=180, angles=[180])
+    written = compare.main(root, tmp_path / "results", tmp_path / "cache", "roto360", opts)
+    results = json.loads(written[0].read_text())["methods"]
+    assert list(results) == ["RELF top-1 (relf-single, SIFT kpts, untrained)"]
+    features = tmp_path / "cache" / "hp-roto360" / "features"
+    sift = read_features(features / "sift_n40.h5", "v_a/1_rot180.jpg")["keypoints"]
+    unique = read_features(features / "sift_n40_unique.h5", "v_a/1_rot180.jpg")["keypoints"]
+    relf = read_features(features / "relf_relf-single_kp-sift_n40_random.h5", "v_a/1_rot180.jpg")["keypoints"]
+    assert len(np.unique(sift, axis=0)) == len(unique) == len(relf) <= len(sift)
+    np.testing.assert_array_equal(relf, unique)  # RELF described exactly the SIFT locations
+
+
+@pytest.mark.slow
+def test_compare_relf_multi_candidate_duplicates_points(tmp_path):
+    root = make_hpatches(tmp_path / "hp", sequences=("v_a",), n_images=2)
+    opts = compare.CompareOptions(methods=["relf", "relf-multi"], max_keypoints=40, random_weights=True,
+                                  relf_conf="relf-single", relf_multi_conf="relf-fast-multi", step=180)
+    results = json.loads(compare.main(root, tmp_path / "res", tmp_path / "cache", "roto360", opts)[0]
+                         .read_text())["methods"]
+    top1 = results["RELF top-1 (relf-single, SIFT kpts, untrained)"]
+    multi = results["RELF multi-candidate (relf-fast-multi, SIFT kpts, untrained)"]
+    assert multi["total_points"] > top1["total_points"]

@@ -1,0 +1,163 @@
+"""relf_hloc.register(): RELF inside hloc's own extract_features / match_features /
+reconstruction, unmodified. Tests needing hloc skip where it is not installed
+(it is not on PyPI: `pip install --no-deps <clone of cvg/Hierarchical-Localization>`)."""
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from relf_hloc.confs import confs
+from relf_hloc.io import read_features, read_matches, read_pairs
+
+from sfm_synthetic import ground_truth_model, make_scene
+
+try:
+    import hloc  # noqa: F401
+    HLOC = True
+except ImportError:
+    HLOC = False
+needs_hloc = pytest.mark.skipif(not HLOC, reason="hloc is not installed (not on PyPI; "
+                                 "pip install --no-deps a clone of cvg/Hierarchical-Localization)")
+
+
+def test_importable_without_hloc():
+    """With hloc unavailable, the plugin imports and register() says how to install hloc."""
+    code = ("import sys; sys.modules['hloc'] = None\n"
+            "import relf_hloc, relf_hloc.hloc_plugin as p\n"
+            "assert 'torch' not in sys.modules\n"
+            "try:\n    relf_hloc.register()\nexcept ImportError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "needs hloc" in out.stdout and "pip install" in out.stdout
+
+
+@needs_hloc
+def test_register_is_idempotent_and_visible_to_hloc():
+    import relf_hloc
+    from hloc import extract_features, extractors, match_features, matchers
+    from hloc.utils.base_model import dynamic_load
+
+    first, second = relf_hloc.register(), relf_hloc.register()
+    assert first is second is sys.modules["hloc.extractors.relf"] is extractors.relf
+    Model = dynamic_load(extractors, "relf")  # hloc's own lookup
+    assert Model is first.RELF and Model.__module__ == "hloc.extractors.relf"
+    assert extract_features.confs["relf-fast"]["model"]["name"] == "relf"
+    assert match_features.confs["relf-nn"]["model"] == {"name": "nearest_neighbor",
+                                                         "do_mutual_check": True}
+    assert dynamic_load(matchers, "nearest_neighbor")  # the matcher the relf-nn conf names
+
+
+class SiftAsRELF:
+    """Stands in for relf_hloc.model.relf.RELF (same extract() API) with OpenCV SIFT,
+    so the plugin's plumbing is tested in seconds and independently of RELF's weights."""
+    calls = []
+
+    def __init__(self, conf):
+        self.conf = conf
+
+    def extract(self, image):
+        from relf_hloc.benchmarks.baselines import extract
+        assert image.shape[0] == 3 and image.dtype.is_floating_point and image.max() <= 1
+        SiftAsRELF.calls.append(tuple(image.shape))
+        rgb = (image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        f = extract(rgb, "sift", self.conf["max_keypoints"])
+        return {"keypoints": f["keypoints"], "descriptors": f["descriptors"].T,
+                "scores": f["scores"], "orientations": f["orientations"]}
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    render = pytest.importorskip("relf_hloc.render")
+    return render.main(tmp_path_factory.mktemp("rendered") / "scene", num_cameras=5,
+                       width=320, height=240) / "images"
+
+
+@needs_hloc
+def test_hloc_pipeline_with_the_plugin(rendered, tmp_path, monkeypatch):
+    """hloc's extract_features -> match_features -> reconstruction with the plugin's
+    extractor class and the relf-nn matcher conf (RELF's network replaced by SIFT)."""
+    import relf_hloc
+    import relf_hloc.model.relf
+    from hloc import extract_features, match_features, pairs_from_exhaustive, reconstruction
+
+    monkeypatch.setattr(relf_hloc.model.relf, "RELF", SiftAsRELF)
+    relf_hloc.register()
+    conf = copy.deepcopy(confs["relf-fast"])
+    conf["model"]["max_keypoints"] = 1500
+    # upsampled 320 -> 400 px and grayscale: exercises hloc's rescaling and our gray -> RGB
+    conf["preprocessing"].update(resize_max=400, resize_force=True, grayscale=True)
+    SiftAsRELF.calls.clear()
+    features = extract_features.main(conf, rendered, tmp_path)
+    assert SiftAsRELF.calls == [(3, 300, 400)] * 5
+    with h5py.File(features) as f:
+        name = sorted(f.keys())[0]
+        assert f[name]["keypoints"].dtype == np.float64  # escaped hloc's float16 cast
+        assert f[name]["descriptors"].shape[0] == 128 and "oris" in f[name]
+        assert tuple(f[name]["image_size"][()]) == (320, 240)
+    kpts = read_features(features, name)["keypoints"]
+    assert 300 < kpts.max(0)[0] < 320  # back in original pixels, not 400-px ones
+    pairs = tmp_path / "pairs.txt"
+    pairs_from_exhaustive.main(pairs, features=features)
+    matches = match_features.main(confs["relf-nn"], pairs, conf["output"], tmp_path)
+    m, _ = read_matches(matches, *read_pairs(pairs)[0])
+    assert len(m) > 20 and len(np.unique(m[:, 1])) == len(m)  # mutual: one-to-one
+    rec = reconstruction.main(tmp_path / "sfm", rendered, pairs, features, matches)
+    assert rec is not None and rec.num_reg_images() >= 4 and rec.num_points3D() > 50
+
+
+@needs_hloc
+def test_our_files_in_hlocs_reconstruction_and_triangulation(tmp_path):
+    """hloc's steps read our features/matches files. Its known-pose triangulation
+    gives 0 points on pycolmap 4.2.1 (UNDEFINED two-view geometries) unless asked to
+    re-estimate them; relf_hloc.triangulation gives every point either way."""
+    from hloc import reconstruction as hloc_reconstruction, triangulation as hloc_triangulation
+    from relf_hloc import triangulation
+
+    scene = make_scene(tmp_path / "scene", num_images=4, num_points=300)
+    rec = hloc_reconstruction.main(tmp_path / "hrec", scene.image_dir, scene.pairs,
+                                   scene.features, scene.matches)
+    assert rec.num_reg_images() == 4
+    reference = tmp_path / "gt"
+    reference.mkdir()
+    ground_truth_model(scene).write(reference)
+    args = (reference, scene.image_dir, scene.pairs, scene.features, scene.matches)
+    hloc_default = hloc_triangulation.main(tmp_path / "htri", *args)
+    hloc_reestimated = hloc_triangulation.main(tmp_path / "htri2", *args,
+                                               estimate_two_view_geometries=True)
+    ours = triangulation.main(tmp_path / "tri", *args)
+    assert hloc_default.num_points3D() == 0, "hloc fixed known-pose triangulation: update docs"
+    assert ours.num_points3D() == hloc_reestimated.num_points3D() == pytest.approx(300, rel=0.03)
+
+
+@pytest.mark.slow
+@needs_hloc
+def test_hloc_end_to_end_with_the_relf_network(rendered, tmp_path):
+    """The real RELF network through hloc (random weights until trained ones ship:
+    then only the files are checked, since an untrained network cannot be expected
+    to reconstruct)."""
+    import relf_hloc
+    from relf_hloc.model.relf import DEFAULT_WEIGHTS
+    from hloc import extract_features, match_features, pairs_from_exhaustive, reconstruction
+
+    trained = DEFAULT_WEIGHTS.is_file()
+    relf_hloc.register()
+    conf = copy.deepcopy(confs["relf-fast"])
+    conf["model"].update(max_keypoints=1000, random_weights=not trained)
+    features = extract_features.main(conf, rendered, tmp_path)
+    with h5py.File(features) as f:
+        assert len(f.keys()) == 5
+        for name in f:
+            desc = f[name]["descriptors"][()].astype(np.float32)
+            assert desc.shape[0] == 1024
+            np.testing.assert_allclose(np.linalg.norm(desc, axis=0), 1, atol=1e-2)
+    pairs = tmp_path / "pairs.txt"
+    pairs_from_exhaustive.main(pairs, features=features)
+    matches = match_features.main(confs["relf-nn"], pairs, conf["output"], tmp_path)
+    assert all(len(read_matches(matches, *p)[0]) > 0 for p in read_pairs(pairs))
+    rec = reconstruction.main(tmp_path / "sfm", rendered, pairs, features, matches)
+    if trained:
+        assert rec is not None and rec.num_reg_images() >= 4
