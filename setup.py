@@ -11,7 +11,9 @@ setup(
     packages=find_packages(include=["relf_hloc", "relf_hloc.*"]),
     package_data={"relf_hloc": ["weights/*.pth"]},
     python_requires=">=3.10",
-    install_requires=Path(__file__).with_name("requirements.txt").read_text().split(),
+    install_requires=[line.split("#")[0].strip() for line in
+                      Path(__file__).with_name("requirements.txt").read_text().splitlines()
+                      if line.split("#")[0].strip()],
     extras_require={"dev": ["pytest"]},
     entry_points={"console_scripts": ["relf-hloc=relf_hloc.cli:main"]},
 )
