@@ -132,19 +132,36 @@ def check_inputs(image_dir: Optional[Path], names: Iterable[str], features: Path
 
 # ---------------------------------------------------------------- database
 def import_images(database: Path, image_dir: Path, names: Sequence[str], mode="AUTO",
-                  options: Optional[Dict[str, Any]] = None) -> Dict[str, int]:
+                  options: Optional[Dict[str, Any]] = None,
+                  cameras: Optional[Dict[str, pycolmap.Camera]] = None) -> Dict[str, int]:
     """Create the cameras, rigs, frames and images of ``names`` in a new database.
 
     options: ImageReaderOptions keys (``camera_model``, ``camera_params`` as
     "f,cx,cy,...", ``default_focal_length_factor``); intrinsics come from EXIF
-    when present, else from the focal factor. Returns {name: image_id}.
+    when present, else from the focal factor. cameras: {name: pycolmap.Camera}
+    replacing the guessed camera of those images (forces one camera per image).
+    Returns {name: image_id}.
     """
+    if cameras:
+        unknown = sorted(set(cameras) - set(names))
+        if unknown:
+            raise KeyError(f"cameras given for image(s) not in the image set: {unknown[:5]}")
+        mode = "PER_IMAGE"
     with pycolmap.Database.open(database):
         pass  # creates the schema
     pycolmap.import_images(database, image_dir, camera_mode(mode), image_names=list(names),
                            options=pycolmap.ImageReaderOptions(options or {}))
     with pycolmap.Database.open(database) as db:
-        image_ids = {image.name: image.image_id for image in db.read_all_images()}
+        images = {image.name: image for image in db.read_all_images()}
+        for name, camera in (cameras or {}).items():
+            given = db.read_camera(images[name].camera_id)
+            if (camera.width, camera.height) != (given.width, given.height):
+                raise ValueError(f"{image_dir / name}: image is {given.width}x{given.height} px "
+                                 f"but its given camera is {camera.width}x{camera.height}")
+            camera = pycolmap.Camera(camera.todict())  # a copy: the caller keeps its own
+            camera.camera_id = given.camera_id
+            db.update_camera(camera)
+    image_ids = {name: image.image_id for name, image in images.items()}
     missing = [n for n in names if n not in image_ids]
     if missing:
         raise RuntimeError(f"{image_dir}: COLMAP could not import image(s) {missing[:5]} "
@@ -187,7 +204,9 @@ def import_matches(db: pycolmap.Database, image_ids: Dict[str, int],
 
 def verify_matches(database: Path, pairs: Path, options: Optional[Dict[str, Any]] = None) -> int:
     """COLMAP's RANSAC verification of every pair (E / F / H); returns verified pairs."""
-    defaults = dict(ransac=dict(max_num_trials=20000, min_inlier_ratio=0.1))
+    # hloc's RANSAC settings, plus a fixed seed: with COLMAP's random seed the verified
+    # inliers, and so the whole model, change from run to run
+    defaults = dict(ransac=dict(max_num_trials=20000, min_inlier_ratio=0.1, random_seed=0))
     pycolmap.verify_matches(database, pairs,
                             options=pycolmap.TwoViewGeometryOptions(merge_options(defaults, options)))
     with pycolmap.Database.open(database) as db:

@@ -191,7 +191,9 @@ def main(model: Union[Path, pycolmap.Reconstruction], queries: Union[Path, Seque
     else:
         for q in q_names:
             retrieval[q] = [r for r in db_names if r != q and has_pair(matches, q, r)]
-    options = cu.merge_options({"ransac": {"max_error": ransac_thresh}}, estimation_options)
+    # a fixed RANSAC seed: the same inputs give the same poses
+    options = cu.merge_options({"ransac": {"max_error": ransac_thresh, "random_seed": 0}},
+                               estimation_options)
 
     log: Dict[str, Any] = {"model": str(model) if not isinstance(model, pycolmap.Reconstruction)
                            else None, "features": str(features), "matches": str(matches),

@@ -51,6 +51,7 @@ def main(sfm_dir: Path, image_dir: Path, pairs: Path, features: Path, matches: P
          mapper_options: Optional[Dict[str, Any]] = None,
          verification_options: Optional[Dict[str, Any]] = None,
          image_list: Optional[Sequence[str]] = None, min_match_score: Optional[float] = None,
+         cameras: Optional[Dict[str, pycolmap.Camera]] = None,
          verbose: bool = False) -> pycolmap.Reconstruction:
     """Reconstruct the images of ``pairs`` and write the largest model to ``sfm_dir``.
 
@@ -68,6 +69,10 @@ def main(sfm_dir: Path, image_dir: Path, pairs: Path, features: Path, matches: P
         verification_options: TwoViewGeometryOptions keys.
         image_list: images to use (default: every image named in ``pairs``).
         min_match_score: drop matches scored at or below this.
+        cameras: {image name: pycolmap.Camera} initial intrinsics of those images
+            (e.g. known, or the upright image's guess for a rotated copy); implies
+            one camera per image. Focal lengths are still refined unless
+            ``mapper_options`` say ``ba_refine_focal_length=False``.
     Returns:
         the largest pycolmap.Reconstruction (also written to ``sfm_dir``).
     Raises:
@@ -84,7 +89,8 @@ def main(sfm_dir: Path, image_dir: Path, pairs: Path, features: Path, matches: P
 
     with cu.OutputFolder(sfm_dir) as tmp:
         database = tmp / "database.db"
-        image_ids = cu.import_images(database, image_dir, names, camera_mode, image_options)
+        image_ids = cu.import_images(database, image_dir, names, camera_mode, image_options,
+                                     cameras)
         with pycolmap.Database.open(database) as db:
             cu.import_features(db, image_ids, features)
             written = cu.import_matches(db, image_ids, pair_list, matches, min_match_score)

@@ -28,12 +28,12 @@ BASELINES = ("sift", "rootsift", "orb", "akaze")  # relf_hloc.benchmarks.baselin
 
 
 def features_tag(features: str, conf: Optional[str], max_keypoints: Optional[int],
-                 random_weights: bool) -> str:
+                 random_weights: bool, weights: Optional[Path] = None) -> str:
     """File-name tag of the feature settings, so different settings never share a file."""
     if features == "relf":
         tag = Path(str(conf)).stem if conf else "relf"
         tag = tag if tag.startswith("relf") else f"relf-{tag}"
-        tag += "-random" if random_weights else ""
+        tag += "-random" if random_weights else (f"-w{Path(weights).stem}" if weights else "")
     else:
         tag = features
     return tag + (f"-n{max_keypoints}" if max_keypoints else "")
@@ -67,7 +67,8 @@ def main(image_dir: Path, outputs: Path, features: str = "relf", conf: Optional[
          weights: Optional[Path] = None, pairs: str = "exhaustive", window: int = 5,
          names: Optional[Sequence[str]] = None, ratio: Optional[float] = None,
          camera_mode: str = "AUTO", image_options: Optional[Dict[str, Any]] = None,
-         mapper_options: Optional[Dict[str, Any]] = None, device: str = "cpu",
+         mapper_options: Optional[Dict[str, Any]] = None, cameras: Optional[Dict[str, Any]] = None,
+         device: str = "cpu",
          overwrite: bool = False, verbose: bool = False) -> Path:
     """Run extract -> pairs -> match -> reconstruction; returns the report path.
 
@@ -82,7 +83,7 @@ def main(image_dir: Path, outputs: Path, features: str = "relf", conf: Optional[
         pairs: 'exhaustive' or 'sequential' (``window`` following images).
         names: subset of images (default: all in image_dir).
         ratio: ratio test for matching (default: none, RELF's protocol).
-        camera_mode, image_options, mapper_options, verbose: see reconstruction.main.
+        camera_mode, image_options, mapper_options, cameras, verbose: see reconstruction.main.
         overwrite: recompute features and matches instead of resuming.
     Raises:
         RuntimeError when nothing registers (report.json then says "failed").
@@ -97,7 +98,7 @@ def main(image_dir: Path, outputs: Path, features: str = "relf", conf: Optional[
     report_path = outputs / "report.json"
     report_path.unlink(missing_ok=True)  # never leave a previous run's report beside a new failure
 
-    tag = features_tag(features, conf, max_keypoints, random_weights)
+    tag = features_tag(features, conf, max_keypoints, random_weights, weights)
     feats_path = outputs / f"feats-{tag}.h5"
     pairs_path = outputs / f"pairs-{pairs}.txt"
     matches_path = outputs / f"matches-{tag}-{pairs}.h5"
@@ -106,11 +107,13 @@ def main(image_dir: Path, outputs: Path, features: str = "relf", conf: Optional[
         "features": {"method": features, "conf": (conf or "relf") if features == "relf" else None,
                      "max_keypoints": max_keypoints,
                      "random_weights": bool(random_weights) if features == "relf" else None,
+                     "weights": str(weights) if weights and features == "relf" else None,
                      "file": feats_path.name},
         "pairs": {"mode": pairs, "window": window if pairs == "sequential" else None,
                   "file": pairs_path.name},
         "matches": {"ratio": ratio, "file": matches_path.name},
-        "camera_mode": camera_mode, "seconds": {}}
+        "camera_mode": "PER_IMAGE (given cameras)" if cameras else camera_mode,
+        "mapper_options": mapper_options or {}, "seconds": {}}
     seconds = report["seconds"]
     start = time.time()
 
@@ -130,7 +133,7 @@ def main(image_dir: Path, outputs: Path, features: str = "relf", conf: Optional[
         rec = timed("reconstruction", reconstruction.main, outputs / "sfm", image_dir, pairs_path,
                     feats_path, matches_path, camera_mode=camera_mode,
                     image_options=image_options, mapper_options=mapper_options,
-                    image_list=names, verbose=verbose)
+                    image_list=names, cameras=cameras, verbose=verbose)
     except RuntimeError as e:
         seconds["total"] = round(time.time() - start, 2)
         write_json(report_path, {**report, "status": "failed", "error": str(e),

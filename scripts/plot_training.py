@@ -71,9 +71,11 @@ def plot(run_dir: Path, output: Path, smooth: int) -> Path:
     fig.savefig(tmp, dpi=110)
     os.replace(tmp, output)
     plt.close(fig)
-    last = {k: float(v[-1]) for k, v in val.items()} if val else {}
-    print(f"plot_training: {len(steps)} steps, last validation {last.get('score', float('nan')):.2f} "
-          f"(step {int(last.get('step', 0))}) -> {output}")
+    best = {k: float(v[np.argmax(val["score"])]) for k, v in val.items()} if val else {}
+    pairs_per_s = np.median(train["pairs_per_s"])
+    print(f"plot_training: {len(steps)} steps, median {pairs_per_s:.3f} pairs/s "
+          f"({np.median(train['seconds']):.2f} s/step); best validation score "
+          f"{best.get('score', float('nan')):.2f} at step {int(best.get('step', 0))} -> {output}")
     return output
 
 

@@ -110,6 +110,20 @@ def test_evaluate_writes_schema_and_is_reproducible(handmade, tmp_path):
     assert (tmp_path / "eval" / "mma_vs_threshold.png").stat().st_size > 0
 
 
+def test_hpatches_groups_reported_separately_and_together():
+    def record(group, precision, matches):
+        return {"group": group, "matches": matches, "points0": 10, "points1": 20,
+                "precision": {str(t): precision for t in range(1, 11)}}
+
+    records = [record("viewpoint", 50.0, 4), record("illumination", 100.0, 2), record("viewpoint", 0.0, 0)]
+    results = homography.results_from_records(records, "hpatches", method="m")
+    assert results["mma"]["3"] == 50 and results["per_group"]["viewpoint"]["mma"]["3"] == 25
+    assert results["per_group"]["illumination"]["pred_matches"] == 2
+    table = homography.results_markdown({"m": results})
+    assert "| m | 3 | 50.00 |" in table and "| m, viewpoint | 2 | 25.00 |" in table
+    assert "| m, illumination | 1 | 100.00 |" in table
+
+
 # ---------------------------------------------------------------- generator
 
 

@@ -5,7 +5,6 @@ reconstruction, unmodified. Tests needing hloc skip where it is not installed
 import copy
 import subprocess
 import sys
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -161,3 +160,33 @@ def test_hloc_end_to_end_with_the_relf_network(rendered, tmp_path):
     rec = reconstruction.main(tmp_path / "sfm", rendered, pairs, features, matches)
     if trained:
         assert rec is not None and rec.num_reg_images() >= 4
+
+
+@needs_hloc
+def test_hloc_localize_sfm_agrees_with_ours(tmp_path):
+    """hloc's localize_sfm runs on pycolmap 4.2.1 with our model and files, and finds
+    the same poses as relf_hloc.localize (both: LO-RANSAC + refinement, 12 px)."""
+    from hloc import localize_sfm
+    from relf_hloc import localize, triangulation
+    from relf_hloc.io import write_pairs
+
+    scene = make_scene(tmp_path / "scene")
+    db, queries = scene.names[:4], scene.names[4:]
+    gt = ground_truth_model(scene)
+    for name in queries:
+        gt.deregister_frame(gt.find_image_with_name(name).frame_id)
+    write_pairs(tmp_path / "db.txt", [p for p in read_pairs(scene.pairs) if set(p) <= set(db)])
+    triangulation.main(tmp_path / "model", gt, scene.image_dir, tmp_path / "db.txt",
+                       scene.features, scene.matches)
+    f, cx, cy = scene.K[0, 0], scene.K[0, 2], scene.K[1, 2]
+    (tmp_path / "q.txt").write_text("".join(f"{q} SIMPLE_PINHOLE 320 240 {f} {cx} {cy}\n" for q in queries))
+    write_pairs(tmp_path / "loc.txt", [(q, d) for q in queries for d in db])
+    localize_sfm.main(tmp_path / "model", tmp_path / "q.txt", tmp_path / "loc.txt", scene.features,
+                      scene.matches, tmp_path / "hloc_poses.txt")
+    ours = localize.read_poses(localize.main(tmp_path / "model", tmp_path / "q.txt", scene.features,
+                                             scene.matches, tmp_path / "poses.txt",
+                                             pairs=tmp_path / "loc.txt"))
+    theirs = localize.read_poses(tmp_path / "hloc_poses.txt")  # same line format
+    assert sorted(theirs) == sorted(ours) == queries
+    for q in queries:
+        np.testing.assert_allclose(theirs[q].matrix(), ours[q].matrix(), atol=1e-3)

@@ -2,8 +2,8 @@
 
 import json
 import math
-from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -149,13 +149,28 @@ def test_pose_accuracy_counts_wrong_poses(tmp_path):
     """A pose 20 degrees off is outside (5 deg, 5%); missing images count as failed."""
     pytest.importorskip("pycolmap")
     scene, s = synthetic_scene(tmp_path)
-    moved = {n: (scene[n].R, scene[n].t) for n in scene.names}
+    truth = {n: (scene[n].R, scene[n].t) for n in scene.names}
     wrong = View(scene.views[0].name, scene.views[0].K, scenes.roll_matrix(20) @ scene.views[0].R,
                  scene.views[0].t, scene.views[0].size)
-    errors = pose.pose_accuracy(Scene(scene.image_dir, [wrong] + scene.views[1:]), moved, align=False)
+    errors = pose.pose_accuracy(Scene(scene.image_dir, [wrong] + scene.views[1:]), truth, align=False)
     assert errors[wrong.name][0] == pytest.approx(20)
     assert pose.recall_within(errors, len(scene), 5, 0.05) == pytest.approx(100 * 5 / 6, abs=0.01)
     assert pose.recall_within(errors, 2 * len(scene), 5, 0.05) == pytest.approx(100 * 5 / 12, abs=0.01)
+
+
+def test_pose_accuracy_aligns_a_similarity_away():
+    """An SfM model is the ground truth up to a similarity X' = s Q X + d: zero error."""
+    views = two_views() + [scenes.rotate_view(v, 40) for v in two_views(0, 250, 250)]
+    views = [View(f"{i}.png", v.K, v.R, v.t + [0.1 * i, 0, 0], v.size) for i, v in enumerate(views)]
+    scene = Scene(".", views)
+    Q, d, s = cv2.Rodrigues(np.array([0.3, -0.5, 0.8]))[0], np.array([3, -1, 2]), 2.5
+    estimated = {v.name: (v.R @ Q.T, s * v.t - v.R @ Q.T @ d) for v in views}
+    errors = pose.pose_accuracy(scene, estimated, align=True)
+    assert len(errors) == 4
+    for rot, pos in errors.values():
+        assert rot < 1e-4 and pos < 1e-9  # arccos near 1 limits the angle to ~1e-6 deg
+    assert pose.recall_within(errors, 4, 1, 0.01) == 100.0
+    assert pose.pose_accuracy(scene, dict(list(estimated.items())[:2]), align=True) == {}
 
 
 # ---------------------------------------------------------------- the command

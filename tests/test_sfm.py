@@ -72,6 +72,22 @@ def test_reconstruction_camera_options(scene, tmp_path):
     assert camera.model_name == "SIMPLE_PINHOLE"
     np.testing.assert_allclose(camera.params, [f, cx, cy])  # held fixed by the option
     assert rec.num_reg_images() == len(scene.names)
+    # per-image cameras (e.g. a rotated copy keeping the upright image's focal)
+    cameras = {n: pycolmap.Camera(model="PINHOLE", width=320, height=240,
+                                  params=[f * (1 + 0.01 * i), f * (1 + 0.01 * i), cx, cy])
+               for i, n in enumerate(scene.names)}
+    rec = reconstruction.main(tmp_path / "given", scene.image_dir, scene.pairs, scene.features,
+                              scene.matches, cameras=cameras,
+                              mapper_options={"ba_refine_focal_length": False})
+    assert rec.num_cameras() == len(scene.names)
+    for image in rec.images.values():
+        np.testing.assert_allclose(rec.cameras[image.camera_id].params, cameras[image.name].params)
+    cameras[scene.names[0]] = pycolmap.Camera(model="PINHOLE", width=640, height=480,
+                                              params=[f, f, cx, cy])
+    with pytest.raises(ValueError, match=r"im00.png: image is 320x240 px but its given camera is 640x480"):
+        reconstruction.main(tmp_path / "bad", scene.image_dir, scene.pairs, scene.features,
+                            scene.matches, cameras=cameras)
+    assert not (tmp_path / "bad").exists()
 
 
 def test_reconstruction_replaces_previous_model_only_when_complete(scene, tmp_path):
@@ -251,7 +267,8 @@ def test_sfm_command_with_sift(rendered, tmp_path, capsys):
     assert report["mean_reprojection_error_px"] < 1
     assert set(report["seconds"]) == {"extract", "pairs", "match", "reconstruction", "total"}
     assert report["features"] == {"method": "sift", "conf": None, "max_keypoints": 2000,
-                                  "random_weights": None, "file": "feats-sift-n2000.h5"}
+                                  "random_weights": None, "weights": None,
+                                  "file": "feats-sift-n2000.h5"}
     assert report["pairs"]["count"] == 15
     rec = pycolmap.Reconstruction(outputs / "sfm")
     assert (rec.num_reg_images(), rec.num_points3D()) == (report["registered"], report["points"])
@@ -276,3 +293,29 @@ def test_features_tag_separates_settings():
     assert features_tag("relf", "relf-fast", None, True) == "relf-fast-random"
     assert features_tag("relf", None, 500, False) == "relf-n500"
     assert features_tag("sift", None, None, False) == "sift"
+    assert features_tag("relf", "relf-fast", None, False, Path("runs/cpu/best.pth")) == "relf-fast-wbest"
+
+
+def test_triangulate_and_localize_commands(scene, tmp_path, capsys):
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    gt = ground_truth_model(scene)
+    for name in scene.names[4:]:
+        gt.deregister_frame(gt.find_image_with_name(name).frame_id)
+    gt.write(reference)
+    db_pairs = subset_pairs(scene, scene.names[:4], tmp_path / "pairs-db.txt")
+    assert cli.main(["triangulate", "--reference", str(reference), "--images", str(scene.image_dir),
+                     "--pairs", str(db_pairs), "--features", str(scene.features), "--matches",
+                     str(scene.matches), "--output", str(tmp_path / "model")]) == 0
+    assert "triangulated" in capsys.readouterr().out
+    queries = tmp_path / "queries.txt"
+    queries.write_text("".join(f"{q}\n" for q in scene.names[4:]))  # cameras guessed from images
+    assert cli.main(["localize", "--model", str(tmp_path / "model"), "--queries", str(queries),
+                     "--images", str(scene.image_dir), "--features", str(scene.features),
+                     "--matches", str(scene.matches), "--output", str(tmp_path / "poses.txt")]) == 0
+    assert "localized 2 / 2 queries" in capsys.readouterr().out
+    # without --images a bare query name has no camera: a clear error, exit 1
+    assert cli.main(["localize", "--model", str(tmp_path / "model"), "--queries", str(queries),
+                     "--features", str(scene.features), "--matches", str(scene.matches),
+                     "--output", str(tmp_path / "p2.txt")]) == 1
+    assert "has no camera" in capsys.readouterr().err

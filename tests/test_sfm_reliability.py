@@ -7,7 +7,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pycolmap
 import pytest
 
 from relf_hloc import cli, localize, reconstruction, triangulation

@@ -127,3 +127,9 @@ def test_torchrun_ddp_gloo_two_processes(image_dir, tmp_path):  # noqa: F811
     assert float(rows[0]["pairs_per_s"]) > 0
     _, meta, _ = load_checkpoint(tmp_path / "out" / "last.pth")
     assert meta["step"] == 1
+
+
+def test_config_differences():
+    old = {"a": 1, "b": {"c": [1, 2], "d": "x"}}
+    new = {"a": 1, "b": {"c": (1, 2), "d": "y"}, "e": 0}
+    assert trainer.config_differences(old, new) == ["b.d", "e"]

@@ -32,7 +32,7 @@ def plot_mma_vs_angle(results_by_method: Dict[str, dict], path, thresholds=(3, 5
         ax.set(title=f"MMA@{t} px", xlabel="rotation angle (degrees)", ylabel="MMA (%)", ylim=(0, 100),
                xticks=range(0, 361, 45))
         ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=8)
+    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))  # outside: long labels
     return _save(fig, Path(path))
 
 
@@ -51,7 +51,7 @@ def plot_mma_vs_threshold(results_by_method: Dict[str, dict], path) -> Path:
         ax.set(title=f"{title} pairs", xlabel="threshold (px)", ylabel="MMA (%)", ylim=(0, 100),
                xticks=THRESHOLDS)
         ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=8)
+    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))  # outside: long labels
     return _save(fig, Path(path))
 
 

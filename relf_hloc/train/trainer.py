@@ -168,6 +168,11 @@ def truncate_log(path: Path, step: int):
     os.replace(tmp, path)
 
 
+def single_thread_worker(_):
+    """DataLoader workers: one torch thread each (many workers x many threads thrash)."""
+    torch.set_num_threads(1)
+
+
 def setup_distributed(device_kind: str):
     """(rank, world size, local rank); initialises the process group under torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -176,6 +181,19 @@ def setup_distributed(device_kind: str):
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device_kind == "cuda" else "gloo")
     return dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def config_differences(old: dict, new: dict, where: str = "") -> list:
+    """Dotted keys whose values differ between two configs."""
+    keys = sorted(set(old) | set(new))
+    out = []
+    for k in keys:
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_differences(a, b, f"{where}{k}.")
+        elif (list(a) if isinstance(a, tuple) else a) != (list(b) if isinstance(b, tuple) else b):
+            out.append(f"{where}{k}")
+    return out
 
 
 def model_meta(conf: dict, step: int, metrics: Optional[dict] = None) -> dict:
@@ -269,6 +287,10 @@ def train(conf: dict, output, resume=None, stop_step: Optional[int] = None) -> P
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         step, best_score = meta["step"], ckpt["best_score"]
+        changed = config_differences(meta.get("train_config", {}), conf)
+        if changed and main_process:
+            print(f"train: warning: {resume} was trained with other settings ({', '.join(changed)}); "
+                  "continuing with the new ones")
         if main_process:
             for name in ("train.csv", "val.csv"):
                 truncate_log(output / name, step)
@@ -309,7 +331,7 @@ def train(conf: dict, output, resume=None, stop_step: Optional[int] = None) -> P
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=batch, sampler=StepSampler(step, stop_step, batch, rank, world),
         num_workers=tconf["num_workers"], pin_memory=device.type == "cuda",
-        persistent_workers=False)
+        worker_init_fn=single_thread_worker)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16,
                               enabled=bool(tconf["amp"]) and device.type == "cuda")
     train_log = CsvLog(output / "train.csv", main_process)
