@@ -8,14 +8,14 @@
 
 __version__ = "0.1.0"
 
+# the dict, not the submodule of the same name (cheap: no torch)
+from .confs import confs  # noqa: E402
+
 
 def __getattr__(name):  # lazy: `relf-hloc --help` must not import torch
     if name == "RELF":
         from .model.relf import RELF
         return RELF
-    if name == "confs":
-        from .confs import confs
-        return confs
     if name == "register":
         from .hloc_plugin import register
         return register

@@ -113,3 +113,10 @@ def test_sift_keypoints_are_rotation_covariant_to_subpixel():
     assert close.mean() > 0.8
     assert np.abs((a[close] - back[idx[close]]).mean(0)).max() < 0.05
     assert len(np.unique(a.round(2), axis=0)) == len(a)  # one keypoint per location
+
+
+def test_package_exposes_confs_dict_even_after_submodule_imports():
+    import relf_hloc
+    import relf_hloc.extract  # noqa: F401  (imports the confs submodule)
+    assert relf_hloc.confs["relf-fast"]["model"]["name"] == "relf"
+    assert relf_hloc.confs["relf-nn"]["model"]["do_mutual_check"] is True
