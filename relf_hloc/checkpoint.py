@@ -27,13 +27,28 @@ class CheckpointError(ValueError):
     pass
 
 
+# e2cnn buffers rebuilt by the model itself: the sampled bases (deterministic, 4.8 M
+# values) and the eval-mode filter caches (which depend on the mode)
+DERIVED = (".filter", ".expanded_bias", ".sampled_basis")
+
+
 def model_state(model: torch.nn.Module, half: bool = False) -> Dict[str, torch.Tensor]:
-    """State dict without e2cnn's eval-mode caches (which depend on the mode)."""
+    """State dict without the buffers e2cnn derives (parameters and BN statistics only)."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()
-             if not k.endswith((".filter", ".expanded_bias"))}
+             if not k.endswith(DERIVED)}
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     return state
+
+
+def load_model_state(model: torch.nn.Module, state: Dict[str, torch.Tensor]) -> torch.nn.Module:
+    """Load weights into a model (in train mode); only derived buffers may be absent."""
+    missing, unexpected = model.train().load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.endswith(DERIVED)]
+    if missing or unexpected:
+        raise CheckpointError(f"weights do not fit the model: missing {missing[:3]}, "
+                              f"unexpected {unexpected[:3]}")
+    return model
 
 
 def save_checkpoint(path, model: torch.nn.Module, meta: dict, half: bool = False,

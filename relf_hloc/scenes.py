@@ -38,6 +38,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from . import geometry
 from .benchmarks.roto360 import rotate_image as roto360_rotate_image, rotation_homography
 from .images import read_image
 
@@ -111,8 +112,7 @@ class Scene:
     def scene_size(self) -> float:
         """Scale of the scene for relative position thresholds: the largest
         distance between two camera centres."""
-        c = np.stack([v.center for v in self.views])
-        return float(np.max(np.linalg.norm(c[:, None] - c[None], axis=-1))) if len(c) > 1 else 0.0
+        return geometry.scene_scale(np.stack([v.center for v in self.views]))
 
     def subset(self, names: Iterable[str]) -> "Scene":
         keep = set(names)

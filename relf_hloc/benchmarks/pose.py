@@ -395,7 +395,9 @@ def evaluate_variant(scene: Scene, work: Path, methods: Dict[str, Optional[str]]
             res["localization"] = timings.run(f"{method}/loc", localization_metrics, scene,
                                               work / "loc" / method, pairs, features, matches)
         t = timings.data
-        steps = [t.get(f"{method}/{s}", 0.0) for s in ("extract", "match", "sfm", "loc")]
+        # only the steps of this run's metrics (timings.json may hold others from earlier runs)
+        steps = [t.get(f"{method}/{s}", 0.0) if s in ("extract", "match") or s in args.metrics else 0.0
+                 for s in ("extract", "match", "sfm", "loc")]
         res["speed"] = {"extract_s_per_image": round(steps[0] / len(scene), 3) if external is None else None,
                         "match_s_per_pair": round(steps[1] / max(len(pairs), 1), 4),
                         "total_s": round(sum(steps), 1)}
@@ -516,6 +518,7 @@ def main(args) -> Path:
     if len(scene) < 2:
         raise ValueError(f"{args.scene}: need at least 2 images with cameras, found {len(scene)}")
     output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
     variants = {} if args.no_upright and args.rotation != "none" else {"upright": "none"}
     if args.rotation != "none":
         variants[f"rotated-{args.rotation.replace(',', '_')}-seed{args.seed}"] = args.rotation

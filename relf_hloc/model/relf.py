@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..checkpoint import load_checkpoint
+from ..checkpoint import load_checkpoint, load_model_state
 from ..keypoints import detect_sift
 from .reresnet import WIDTHS, ReResNet18, export_plain, sample_fused
 
@@ -116,7 +116,7 @@ def load_network(weights: Optional[str], G: int = 16, widths: Tuple[int, ...] = 
     if weights is not None:
         state, _, _ = load_checkpoint(weights, expect={"G": G, "widths": list(widths),
                                                        "normalization": NORMALIZATION})
-        model.train().load_state_dict(state)  # train mode: no cached e2cnn filters
+        load_model_state(model, state)
     return export_plain(model).to(device)
 
 

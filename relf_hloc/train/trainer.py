@@ -35,7 +35,7 @@ import yaml
 from tqdm import tqdm
 
 from .. import __version__ as code_version
-from ..checkpoint import load_checkpoint, save_checkpoint
+from ..checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from ..images import list_images
 from ..model.relf import NORMALIZATION, normalize_image
 from ..model.reresnet import ReResNet18, sample_fused
@@ -283,7 +283,7 @@ def train(conf: dict, output, resume=None, stop_step: Optional[int] = None) -> P
                                                             "widths": conf["model"]["widths"]})
         if "optimizer" not in ckpt:
             raise ValueError(f"{resume}: has no training state (optimiser); resume from last.pth")
-        model.load_state_dict(state)
+        load_model_state(model, state)
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         step, best_score = meta["step"], ckpt["best_score"]
