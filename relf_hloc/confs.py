@@ -8,8 +8,10 @@ so they can be passed to hloc's ``extract_features.main`` once
 
 import copy
 
-PAPER_PYRAMID = {"max_size": 1024, "min_size": 256, "step": 2 ** 0.25}  # 9 levels
-FAST_PYRAMID = {"max_size": 640, "min_size": 320, "step": 2 ** 0.5}     # 3 levels
+# snap: level sides moved to 16k + 1, exactly equivariant to 90-degree turns;
+# None gives the paper's exact sizes (see relf_hloc.model.relf.pyramid_sizes)
+PAPER_PYRAMID = {"max_size": 1024, "min_size": 256, "step": 2 ** 0.25, "snap": 16}  # 9 levels
+FAST_PYRAMID = {"max_size": 640, "min_size": 320, "step": 2 ** 0.5, "snap": 16}     # 3 levels
 
 
 def _relf(output, **model):

@@ -27,6 +27,8 @@ def main():
     parser.add_argument("--weights", help="checkpoint (default: the shipped weights)")
     parser.add_argument("--random-weights", action="store_true")
     parser.add_argument("--keypoints", type=int, default=1000)
+    parser.add_argument("--no-snap", action="store_true",
+                        help="the paper's exact pyramid sizes (not snapped to 16k + 1)")
     args = parser.parse_args()
     image = cv2.resize(skimage.data.astronaut(), (641, 481), interpolation=cv2.INTER_AREA)
     rotated = np.ascontiguousarray(np.rot90(image))
@@ -34,11 +36,14 @@ def main():
     kpts, _, _ = detect_sift(image, args.keypoints)
     kpts_rot = np.stack([kpts[:, 1], W - 1 - kpts[:, 0]], 1)
     weights = "random (untrained)" if args.random_weights else (args.weights or "shipped")
-    print(f"weights: {weights}; image 641x481 and its rot90; {len(kpts)} SIFT keypoints")
+    snap = "paper's sizes" if args.no_snap else "levels snapped to 16k + 1"
+    print(f"weights: {weights}; image 641x481 and its rot90; {len(kpts)} SIFT keypoints; {snap}")
     print("| conf | mean cosine | median cosine | 5th percentile | orientation +90 deg |")
     print("|---|---|---|---|---|")
     for name in args.confs.split(","):
         conf = {k: v for k, v in get_conf(name)["model"].items() if k != "name"}
+        if args.no_snap and conf["pyramid"]:
+            conf["pyramid"] = {**conf["pyramid"], "snap": None}
         relf = RELF({**conf, "random_weights": args.random_weights,
                      **({"weights": args.weights} if args.weights else {})})
         a, b = relf.extract(image, kpts), relf.extract(rotated, kpts_rot)

@@ -188,6 +188,7 @@ def test_command_on_shared_middlebury(shared_data, tmp_path):
     assert set(r["auc"]) == {"5", "10", "20"} and r["pairs"] == 6 and r["total"] == 4
     assert 0 <= r["registered"] <= 4
     assert set(results["variants"]) == {"upright", "rotated-90-seed1"}
+    assert results["command"].startswith("relf-hloc benchmark pose ") and "--rotation=90" in results["command"]
     cams = json.loads((out / "work" / "rotated-90-seed1" / "cameras.json").read_text())
     assert sorted(c["angle"] for c in cams.values()) == [0, 90, 180, 270]
     assert (out / "auc_vs_rotation.png").is_file() and (out / "registered.png").is_file()

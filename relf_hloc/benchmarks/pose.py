@@ -361,6 +361,16 @@ class Timings:
         return out
 
 
+def cache_name(method: str, args) -> str:
+    """File name of a method's features in the work folder; RELF's names its
+    weights, so a rerun with other weights never reuses stale features."""
+    if method not in RELF_CONFS:
+        return method
+    if args.random_weights:
+        return f"{method}-untrained"
+    return f"{method}-{Path(args.weights).stem}" if args.weights else method
+
+
 def evaluate_variant(scene: Scene, work: Path, methods: Dict[str, Optional[str]], args) -> dict:
     """All metrics of all methods on one (upright or rotated) variant scene."""
     pairs = select_pairs(scene.names, args.max_pairs, args.seed)
@@ -371,14 +381,14 @@ def evaluate_variant(scene: Scene, work: Path, methods: Dict[str, Optional[str]]
     for method, external in methods.items():
         print(f"[{work.name}] {method}: {len(scene)} images, {len(pairs)} pairs")
         if external is None:
-            features = work / "features" / f"{method}.h5"
+            features = work / "features" / f"{cache_name(method, args)}.h5"
             timings.run(f"{method}/extract", extract_features, method, scene, features,
                         args.max_keypoints, args)
         else:
             features = Path(external.replace("{work}", str(work.parent)).replace("{variant}", work.name))
             if not features.is_file():
                 raise FileNotFoundError(f"{features}: features file of method '{method}' not found")
-        matches = work / "matches" / f"{method}.h5"
+        matches = work / "matches" / f"{cache_name(method, args) if external is None else method}.h5"
         ratio = BASELINE_RATIO if method in BASELINES else None if method in RELF_CONFS else args.ratio
         timings.run(f"{method}/match", match_features, pairs_path, features, matches, ratio)
         res = {"features": str(features)}
@@ -507,6 +517,16 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 # ---------------------------------------------------------------- command
+def command_line(args) -> str:
+    """The command as typed (from the console entry point), else rebuilt from args."""
+    if sys.argv[1:3] == ["benchmark", "pose"]:
+        return "relf-hloc " + shlex.join(sys.argv[1:])
+    options = [f"--{k.replace('_', '-')}={','.join(v) if isinstance(v, list) else v}"
+               for k, v in sorted(vars(args).items())
+               if k not in ("command", "benchmark", "func") and v not in (None, False)]
+    return "relf-hloc benchmark pose " + shlex.join(options)
+
+
 def main(args) -> Path:
     """Run the benchmark described by ``args`` (see add_arguments); returns results.json."""
     methods = parse_methods(args.methods)
@@ -526,7 +546,7 @@ def main(args) -> Path:
                "seed": args.seed, "images": len(scene), "max_size": args.max_size,
                "ransac_px": args.ransac_px, "max_keypoints": args.max_keypoints,
                "relf_weights": "random (untrained)" if args.random_weights else (args.weights or "shipped"),
-               "command": "relf-hloc " + shlex.join(sys.argv[1:]),
+               "command": command_line(args),
                "variants": {}}
     start = time.perf_counter()
     for name, rotation in variants.items():

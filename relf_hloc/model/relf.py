@@ -43,22 +43,29 @@ def normalize_image(x: torch.Tensor) -> torch.Tensor:
 
 
 def pyramid_sizes(h: int, w: int, max_size: Optional[int] = 1024, min_size: int = 256,
-                  step: float = 2 ** 0.25) -> List[Tuple[int, int]]:
+                  step: float = 2 ** 0.25, snap: Optional[int] = 16) -> List[Tuple[int, int]]:
     """(h, w) of each level of the adaptive pyramid, largest first.
 
     The longer side is first brought to ``max_size`` (up or down), then divided
-    by ``step`` while it stays >= ``min_size``. ``max_size=None`` gives the
-    original size only.
+    by ``step`` while it stays >= ``min_size`` (the paper's sizes). With
+    ``snap`` each side is then moved to the nearest ``snap * k + 1``: the
+    network's four stride-2 stages sample such a grid symmetrically, so every
+    level stays exactly equivariant to 90-degree turns (the paper's sizes are
+    not). ``max_size=None`` gives the original size only.
     """
     if max_size is None:
         return [(h, w)]
+
+    def size(x: float) -> int:
+        return max(int(round((x - 1) / snap)) * snap + 1, snap + 1) if snap else max(int(round(x)), 1)
+
     long_side, sizes, i = max(h, w), [], 0
     while True:
         target = max_size / step ** i
         if round(target) < min_size and sizes:
             break
         s = target / long_side
-        sizes.append((max(int(round(h * s)), 1), max(int(round(w * s)), 1)))
+        sizes.append((size(h * s), size(w * s)))
         i += 1
     return sizes
 
