@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Real-data SfM check (README table): SIFT and RELF, upright and randomly rotated,
 # on hloc's Sacre Coeur photos and on Strecha fountain-P11 (with ground truth).
-# RELF runs with RANDOM weights until trained ones ship; drop --random-weights then.
+# RELF uses the shipped weights (RANDOM_WEIGHTS=--random-weights: untrained).
 # CPU: about 15-30 min on 2 shared cores. Outputs go to outputs/ (git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${RELF_SHARED_DATA:-../shared/data}
 PY=${PYTHON:-python}
-RANDOM_WEIGHTS=${RANDOM_WEIGHTS---random-weights}
+RANDOM_WEIGHTS=${RANDOM_WEIGHTS-}  # set to --random-weights for an untrained network
 
 nice $PY pipelines/sfm_real_data.py --images "$DATA/sacre_coeur" --outputs outputs/sacre_coeur \
     --methods sift,relf-fast $RANDOM_WEIGHTS --seeds 0,1,2
