@@ -21,13 +21,31 @@ import torch.nn.functional as F
 from relf_hloc import io
 from relf_hloc.confs import get_conf
 from relf_hloc.keypoints import detect_sift
-from relf_hloc.model.relf import RELF, group_align
+from relf_hloc.model.relf import RELF, group_align, normalize_image
+from relf_hloc.model.reresnet import ReResNet18, fuse_dense
 
 
 def naive_align(vectors: torch.Tensor, G: int) -> torch.Tensor:
     """The original code's per-keypoint loop (reference only)."""
     out = [torch.roll(v.view(-1, G), -int(v[:G].argmax()), 1).flatten() for v in vectors]
     return F.normalize(torch.stack(out), dim=1)
+
+
+@torch.inference_mode()
+def reference_describe(model, image, kpts, levels):
+    """The straightforward path, as reference: equivariant e2cnn modules (eval mode,
+    batch norm not folded) and the dense 1024-channel fused map, then grid_sample."""
+    H, W = image.shape[-2:]
+    out = None
+    for h, w in levels:
+        level = F.interpolate(image[None], size=(h, w), mode="bilinear", align_corners=False,
+                              antialias=h < H)
+        dense = fuse_dense(model(normalize_image(level)))
+        k = (kpts + 0.5) * kpts.new_tensor([w / W, h / H]) - 0.5
+        grid = (k / k.new_tensor([w - 1, h - 1]) * 2 - 1)[None, None]
+        v = F.grid_sample(dense, grid, align_corners=True)[0, :, 0].T
+        out = v if out is None else torch.maximum(out, v)
+    return out
 
 
 def timed(fn, repeats=1):
@@ -48,6 +66,8 @@ def main():
     parser.add_argument("--keypoints", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    parser.add_argument("--reference", action="store_true",
+                        help="also time the unoptimised network path (e2cnn modules + dense fusion)")
     parser.add_argument("--random-weights", action="store_true",
                         help="time an untrained network (same cost as trained weights)")
     args = parser.parse_args()
@@ -58,6 +78,11 @@ def main():
               f"naive align s | align speed-up | write s | total s |")
     print(header + "\n" + "|---" * 11 + "|")
     base = skimage.data.astronaut()
+    if args.reference:
+        if not args.random_weights:
+            raise SystemExit("--reference compares outputs: use it with --random-weights")
+        torch.manual_seed(0)  # the seeded initialisation of RELF's random weights
+        equivariant = ReResNet18().eval().to(args.device)
     tmp = Path(tempfile.mkdtemp())
     for conf_name in args.confs.split(","):
         conf = {k: v for k, v in get_conf(conf_name)["model"].items() if k != "name"}
@@ -78,6 +103,12 @@ def main():
             t_write, _ = timed(lambda: io.write_features(tmp / "f.h5", "img", feats))
             levels = len(relf.pyramid_levels(h, w))
             total = t_det + t_net + t_align + t_write
+            if args.reference:
+                t_ref, ref_vectors = timed(lambda: reference_describe(
+                    equivariant, tensor, k, relf.pyramid_levels(h, w)))
+                assert torch.allclose(ref_vectors, vectors, atol=1e-3)
+                print(f"| {conf_name} reference (e2cnn modules, dense fusion) | {w}x{h} | {len(kpts)} | "
+                      f"{levels} | | {t_ref:.2f} ({t_ref / t_net:.1f}x slower) | | | | | |")
             print(f"| {conf_name} | {w}x{h} | {len(kpts)} | {levels} | {t_det:.3f} | {t_net:.2f} | "
                   f"{t_align * 1e3:.1f} ms | {t_naive * 1e3:.0f} ms | {t_naive / t_align:.0f}x | "
                   f"{t_write:.3f} | {total:.2f} |", flush=True)
