@@ -458,9 +458,9 @@ def results_markdown(results: dict) -> str:
 
 def plot_results(results: dict, output: Path) -> List[Path]:
     """AUC@5/10/20 against the in-plane rotation bin; registered fraction per method."""
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from .plots import _save  # atomic PNG writes (plots also selects the Agg backend)
 
     paths = []
     bins = [f"{lo}-{hi}" for lo, hi in ROTATION_BINS]
@@ -501,13 +501,6 @@ def plot_results(results: dict, output: Path) -> List[Path]:
     return paths
 
 
-def _save(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-    tmp = path.with_name(".tmp." + path.name)
-    fig.savefig(tmp, dpi=110, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-    tmp.replace(path)
-    return path
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -78,12 +78,14 @@ def orientation_histogram(vectors: torch.Tensor, G: int) -> torch.Tensor:
 def roll_groups(vectors: torch.Tensor, shifts: torch.Tensor, G: int) -> torch.Tensor:
     """Roll the G axis of every field of each vector by -shifts[i], with one gather.
 
-    vectors [N, C*G], shifts [N] int -> [N, C*G]; out[i, c, g] = v[i, c, (g + s_i) % G].
+    vectors [N, C*G] (or [N, C, G]), shifts [N] int -> same shape;
+    out[i, c, g] = v[i, c, (g + s_i) % G], i.e. torch.roll(v[i], -s_i, -1) per field.
     """
     N = vectors.shape[0]
-    v = vectors.view(N, -1, G)
+    v = vectors.reshape(N, -1, G)
+    shifts = shifts.to(device=vectors.device, dtype=torch.long)
     idx = (torch.arange(G, device=vectors.device)[None] + shifts[:, None]) % G
-    return v.gather(2, idx[:, None, :].expand_as(v)).reshape(N, -1)
+    return v.gather(2, idx[:, None, :].expand_as(v)).reshape(vectors.shape)
 
 
 def group_align(vectors: torch.Tensor, G: int) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -22,6 +22,8 @@ from typing import Dict
 import torch
 import torch.nn.functional as F
 
+from ..model.relf import roll_groups  # noqa: F401  (one definition of the group roll)
+
 default_conf = {
     "alpha": 10.0,            # weight of the orientation loss
     "temperature": 0.07,      # InfoNCE temperature
@@ -29,17 +31,6 @@ default_conf = {
     "ori_temperature": 0.5,   # softmax temperature of the (standardised) histograms
     "ori_standardize": True,  # False: softmax of raw activations (goes flat, see above)
 }
-
-
-def roll_groups(vectors: torch.Tensor, shift: torch.Tensor, groups: int) -> torch.Tensor:
-    """Cyclically shift the group axis of every field, per vector, in one gather.
-
-    vectors [N, C*G] (or [N, C, G]); shift [N] int. out[n, c, g] = in[n, c, (g + shift[n]) % G],
-    i.e. ``torch.roll(in[n], -shift[n], -1)``. roll_groups(v2, s) lines view 2 up with view 1.
-    """
-    v = vectors.reshape(vectors.shape[0], -1, groups)
-    index = (torch.arange(groups, device=v.device)[None] + shift.to(v.device, torch.long)[:, None]) % groups
-    return torch.gather(v, 2, index[:, None, :].expand(-1, v.shape[1], -1)).reshape(vectors.shape)
 
 
 def info_nce(desc1: torch.Tensor, desc2: torch.Tensor, temperature: float) -> torch.Tensor:
