@@ -17,7 +17,7 @@ on the SIFT baseline's keypoint locations (OpenCV's per-orientation duplicates
 removed: RELF assigns its own orientations), so descriptors are compared on the same
 points. The default confs are the 3-level CPU pyramids (relf-fast, relf-fast-multi);
 ``--relf-conf relf --relf-multi-conf relf-multi`` gives the paper's 9-level pyramid.
-With ``--random-weights`` (needed until trained weights exist) RELF rows are labelled
+With ``--random-weights`` (an untrained network, for comparison) RELF rows are labelled
 "untrained".
 """
 
@@ -191,7 +191,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--relf-keypoints", default=d.relf_keypoints, choices=("sift", "own"),
                         help="RELF keypoints: the SIFT baseline's (default) or the conf's own detector")
     parser.add_argument("--random-weights", action="store_true",
-                        help="RELF with random weights (until trained weights exist); rows say 'untrained'")
+                        help="RELF with random weights (untrained, for comparison); rows say 'untrained'")
     parser.add_argument("--device", default=d.device, help="RELF device (cpu or cuda)")
     parser.add_argument("--sequences", type=csv, default=None, help="comma-separated sequences (default: all)")
     parser.add_argument("--step", type=int, default=d.step, help=f"Roto-360 angle step (default: {d.step})")
