@@ -61,15 +61,8 @@ def evaluate(rec, cameras: Sequence[render.Camera]) -> Dict:
            "per_image": {}}
     for rot_thr, pos_thr in WITHIN:
         out[f"within_{rot_thr:g}deg_{pos_thr * 100:g}pct"] = 0.0
-    if len(names) < 3:  # a similarity needs three cameras; fewer cannot be scored
-        return out
-    R_est = np.stack([poses[n][0] for n in names])
-    t_est = np.stack([poses[n][1] for n in names])
-    R_gt = np.stack([gt[n].R for n in names])
-    t_gt = np.stack([gt[n].t for n in names])
-    try:
-        err = geometry.align_and_compare(R_est, t_est, R_gt, t_gt, scale=scale)
-    except ValueError:  # registered cameras on a line: no unique alignment
+    err = geometry.align_named(poses, gt, names, scale=scale)
+    if err is None:  # fewer than three cameras, or on a line: cannot be scored
         return out
     out["rot_err_median_deg"] = float(np.median(err["rot_err_deg"]))
     out["pos_err_median"] = float(np.median(err["pos_err"]))

@@ -8,7 +8,7 @@ camera frame and the camera centre is ``-R.T @ t``. Angles are in degrees.
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, Sequence, Tuple
+from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -105,6 +105,24 @@ def align_and_compare(R_est: np.ndarray, t_est: np.ndarray, R_gt: np.ndarray, t_
         "sim_s": s, "sim_R": R_sim, "sim_t": t_sim,
     }
 
+
+
+def align_named(estimated, gt, names, scale: float = None) -> Optional[Dict[str, np.ndarray]]:
+    """``align_and_compare`` for the cameras ``names``, or None when they cannot be
+    aligned (fewer than 3, or centres on a line).
+
+    estimated: {name: (R [3, 3], t [3])}; gt: {name: camera with ``.R`` and ``.t``}.
+    """
+    if len(names) < 3:
+        return None
+    R_est = np.stack([estimated[n][0] for n in names])
+    t_est = np.stack([estimated[n][1] for n in names])
+    R_gt = np.stack([gt[n].R for n in names])
+    t_gt = np.stack([gt[n].t for n in names])
+    try:
+        return align_and_compare(R_est, t_est, R_gt, t_gt, scale=scale)
+    except ValueError:  # collinear centres: the similarity is undetermined
+        return None
 
 def relative_pose(R0: np.ndarray, t0: np.ndarray, R1: np.ndarray, t1: np.ndarray
                   ) -> Tuple[np.ndarray, np.ndarray]:

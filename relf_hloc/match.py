@@ -26,10 +26,8 @@ def mutual_nn(desc0, desc1, ratio: Optional[float] = None, min_score: Optional[f
     min_score: minimum dot product. Returns matches0 [N0] (index into desc1,
     -1 for none) and scores0 [N0] (the dot product, 0 for none).
     """
-    d0 = torch.as_tensor(np.asarray(desc0) if not torch.is_tensor(desc0) else desc0,
-                         dtype=torch.float32, device=device)
-    d1 = torch.as_tensor(np.asarray(desc1) if not torch.is_tensor(desc1) else desc1,
-                         dtype=torch.float32, device=device)
+    d0 = torch.as_tensor(desc0, dtype=torch.float32, device=device)
+    d1 = torch.as_tensor(desc1, dtype=torch.float32, device=device)
     if d0.shape[-1] != d1.shape[-1]:
         raise ValueError(f"descriptor sizes differ: {d0.shape[-1]} vs {d1.shape[-1]}")
     n0 = d0.shape[0]

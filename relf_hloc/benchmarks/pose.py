@@ -177,15 +177,8 @@ def pose_accuracy(scene: Scene, estimated: Dict[str, Tuple[np.ndarray, np.ndarra
     names = [n for n in scene.names if n in estimated]
     size = scene.scene_size()
     if align:
-        if len(names) < 3:
-            return {}
-        R_est = np.stack([estimated[n][0] for n in names])
-        t_est = np.stack([estimated[n][1] for n in names])
-        R_gt = np.stack([scene[n].R for n in names])
-        t_gt = np.stack([scene[n].t for n in names])
-        try:
-            res = geometry.align_and_compare(R_est, t_est, R_gt, t_gt, scale=size)
-        except ValueError:  # collinear centres: alignment undetermined
+        res = geometry.align_named(estimated, scene, names, scale=size)
+        if res is None:
             return {}
         return {n: (float(r), float(p)) for n, r, p in zip(names, res["rot_err_deg"], res["pos_err"])}
     out = {}
