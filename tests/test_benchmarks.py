@@ -71,14 +71,17 @@ def handmade(tmp_path):
     features = tmp_path / "feats.h5"
     size = np.array([128, 96])
     write_features(features, "v_hand/1.ppm", {"keypoints": kpts0, "descriptors": one_hot([0, 1, 2, 3, 4]),
-                                              "scores": np.ones(5), "image_size": size})
+                                              "scores": np.ones(5), "image_size": size,
+                                              "orientations": np.array([0, 0, 0, 0, 90.0])})
     # target columns shuffled so index i of image 1 does not match index i of image 2 by accident
     order = [3, 0, 4, 2, 1]
     write_features(features, "v_hand/2.ppm", {"keypoints": kpts1[order], "descriptors": one_hot(order),
-                                              "scores": np.ones(5), "image_size": size})
+                                              "scores": np.ones(5), "image_size": size,
+                                              "orientations": np.array([0, 22.5, 45, 180, 340])[order]})
     write_features(features, "v_hand/3.ppm", {"keypoints": np.zeros((0, 2), np.float32),
                                               "descriptors": np.zeros((6, 0), np.float32),
-                                              "scores": np.zeros(0), "image_size": size})
+                                              "scores": np.zeros(0), "image_size": size,
+                                              "orientations": np.zeros(0)})
     return root, features
 
 
@@ -93,6 +96,13 @@ def test_aggregation_zero_match_pair_and_duplicates(handmade, tmp_path):
     assert summary["pairs"] == 2
     assert summary["pred_matches"] == 2.5
     assert summary["total_points"] == ((5 + 5) / 2 + (5 + 0) / 2) / 2
+    # H translates only. Matches turn by 0, 22.5, 45, 180, 250 degrees (bins 0 1 2 8 11):
+    # 2 of 5 within one bin. Ground truth within 3 px: keypoints 0 and 1 (errors 0.5, 2.5 px)
+    # and 4 (at keypoint 0's place, nearest target is keypoint 0's: turn -90): 2 of 3.
+    assert records[0]["ori_acc"]["matches"] == 40.0
+    assert records[0]["ori_acc"]["gt"] == pytest.approx(200 / 3)
+    assert records[1]["ori_acc"] == {"matches": None, "gt": None}  # image 3 has no keypoint
+    assert summary["ori_acc"] == {"matches": 40.0, "gt": pytest.approx(200 / 3)}
 
 
 def test_evaluate_writes_schema_and_is_reproducible(handmade, tmp_path):
@@ -106,7 +116,7 @@ def test_evaluate_writes_schema_and_is_reproducible(handmade, tmp_path):
     assert results["mma"]["5"] == 40 and results["pairs"] == 2 and "per_angle" not in results
     assert results["per_group"]["viewpoint"]["pairs"] == 2
     table = (tmp_path / "eval" / "results.md").read_text()
-    assert "| feats | 2 | 20.00 | 30.00 | 40.00 | 40.00 | 2.5 | 3.8 |" in table
+    assert "| feats | 2 | 20.00 | 30.00 | 40.00 | 40.00 | 2.5 | 3.8 | 40.0 / 66.7 |" in table
     assert (tmp_path / "eval" / "mma_vs_threshold.png").stat().st_size > 0
 
 
@@ -240,6 +250,40 @@ def test_mismatched_descriptor_sizes(handmade):
         homography.evaluate_pairs(load_hpatches(root), features)
 
 
+@pytest.mark.parametrize("angle", [0, 10, 30, 90, 200])
+def test_local_rotation_of_rotation_homography(angle):
+    H = roto360.rotation_homography(angle, 640, 480)[0]
+    points = np.array([[0.0, 0.0], [320, 240], [600, 10]])
+    np.testing.assert_allclose(np.mod(homography.local_rotation(points, H), 360), angle % 360, atol=1e-9)
+
+
+def test_local_rotation_of_perspective_homography_is_its_jacobian():
+    points = np.array([[100.0, 200.0], [400, 50]])
+    eps = 1e-4
+    for p, a in zip(points, homography.local_rotation(points, H_GRAFFITI)):
+        J = np.stack([(homography.warp_points(p[None] + d, H_GRAFFITI)[0]
+                       - homography.warp_points(p[None] - d, H_GRAFFITI)[0]) / (2 * eps)
+                      for d in (np.array([eps, 0]), np.array([0, eps]))], 1)
+        assert a == pytest.approx(math.degrees(math.atan2(J[0, 1] - J[1, 0], J[0, 0] + J[1, 1])), abs=1e-5)
+
+
+def test_orientation_accuracy_counts_bins():
+    H = roto360.rotation_homography(30, 100, 100)[0]  # truth: 30 degrees, nearest bin 1
+    ori0 = np.zeros(4)
+    ori1 = np.array([22.5, 45, 67.5, 350])  # bins 1, 2, 3, 16 = 0: off by 0, 1, 2, 1
+    pairs = np.stack([np.arange(4), np.arange(4)], 1)
+    assert homography.orientation_accuracy(ori0, ori1, np.zeros((4, 2)), pairs, H) == 75.0
+    assert homography.orientation_accuracy(ori0, ori1, np.zeros((4, 2)), pairs[:0], H) is None
+
+
+def test_ground_truth_pairs_nearest_within_radius():
+    kpts0 = np.array([[10.0, 10], [50, 50], [90, 90]])
+    kpts1 = np.array([[12.0, 11], [11.0, 10], [55, 50], [90, 92.9]])
+    pairs = homography.ground_truth_pairs(kpts0, kpts1, np.eye(3))
+    assert pairs.tolist() == [[0, 1], [2, 3]]  # 50,50 is 5 px from its nearest
+    assert homography.ground_truth_pairs(kpts0, kpts1[:0], np.eye(3)).shape == (0, 2)
+
+
 # ---------------------------------------------------------------- baselines
 
 
@@ -254,6 +298,23 @@ def test_baseline_features(method, dim):
     assert feats["descriptors"].shape == (dim, n) and feats["image_size"].tolist() == [256, 192]
     np.testing.assert_allclose(np.linalg.norm(feats["descriptors"], axis=0), 1, atol=1e-5)
     assert (np.diff(feats["scores"]) <= 0).all()  # strongest first
+
+
+@pytest.mark.parametrize("method", ["sift", "orb", "akaze"])
+def test_baseline_orientations_turn_counter_clockwise(method):
+    """Turning the image by 90 degrees counter-clockwise adds 90 to the written orientations."""
+    if baselines.unavailable_reason(method):
+        pytest.skip(baselines.unavailable_reason(method))
+    image = cv2.resize(textured_image(seed=5), (256, 256), interpolation=cv2.INTER_LINEAR)
+    f0 = baselines.extract(image, method, max_keypoints=200)
+    f1 = baselines.extract(np.ascontiguousarray(np.rot90(image)), method, max_keypoints=200)
+    # np.rot90 maps (x, y) to (y, W - 1 - x)
+    turned = np.stack([f0["keypoints"][:, 1], 255 - f0["keypoints"][:, 0]], 1)
+    dist = np.linalg.norm(turned[:, None] - f1["keypoints"][None], axis=2)
+    near = dist.min(1) < 0.5
+    turn = np.mod(f1["orientations"][dist.argmin(1)[near]] - f0["orientations"][near], 360)
+    assert near.sum() >= 20
+    assert np.mean(np.abs(turn - 90) < 10) > 0.7
 
 
 def test_akaze_missing_from_opencv_is_a_clear_error(monkeypatch):

@@ -76,7 +76,8 @@ def extract(image: np.ndarray, method: str, max_keypoints: Optional[int] = None)
     """Features of one uint8 RGB image [H, W, 3] in hloc's layout.
 
     Returns keypoints [N, 2] float32, descriptors [D, N] float32, scores [N] (detector
-    response), scales [N] (OpenCV size, px), orientations [N] (degrees, OpenCV's),
+    response), scales [N] (OpenCV size, px), orientations [N] (degrees, counter-clockwise as
+    displayed like RELF's: OpenCV's angle turns clockwise, so this is 360 - angle),
     image_size [2] = (w, h).
     """
     gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
@@ -93,7 +94,7 @@ def extract(image: np.ndarray, method: str, max_keypoints: Optional[int] = None)
             "descriptors": np.ascontiguousarray(desc[order].T),
             "scores": response[order],
             "scales": np.array([k.size for k in cv_kpts], np.float32)[order],
-            "orientations": np.array([k.angle for k in cv_kpts], np.float32)[order],
+            "orientations": np.mod(360 - np.array([k.angle for k in cv_kpts], np.float32), 360)[order],
             "image_size": np.array([gray.shape[1], gray.shape[0]], np.int64)}
 
 

@@ -123,8 +123,10 @@ def compare_on(dataset: Path, layout: str, out_dir: Path, features_dir: Path, op
                                    features=str(features))
         res.pop("per_pair")  # `evaluate homography` on the features file gives them
         results[label] = res
+        ori = res.get("ori_acc")
         print(f"compare: {out_dir.name} {label}: MMA@3 {res['mma']['3']:.2f} @5 {res['mma']['5']:.2f} "
-              f"@10 {res['mma']['10']:.2f}, {res['pred_matches']:.1f} matches, {res['total_points']:.1f} points")
+              f"@10 {res['mma']['10']:.2f}, {res['pred_matches']:.1f} matches, {res['total_points']:.1f} points"
+              + (f", orientation within one bin: {homography._ori_cell(res)} % (matches / GT)" if ori else ""))
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "results.json", {"dataset": str(root), "layout": layout, "command": opts.command,
                                           "options": asdict(opts), "methods": results})

@@ -11,6 +11,12 @@ MMA@t, ``pred_matches`` = mean matches per pair, ``total_points`` = mean (N0 + N
 with N the rows of the features file (multi-candidate duplicates count). Results are a
 deterministic function of the features file: rerunning gives the same JSON.
 
+Where the features file has ``orientations`` (degrees, counter-clockwise as displayed),
+``ori_acc`` scores them: the turn ori1 - ori0 of a keypoint pair, in bins of 360/16
+degrees, is within one bin of the local rotation of H at the keypoint. ``matches``: over
+the predicted mutual matches; ``gt``: over ground-truth correspondences (each keypoint of
+image 0 and its nearest keypoint of image 1 within 3 px of H(x)), whatever the descriptors.
+
     relf-hloc evaluate homography --dataset DIR --layout hpatches|roto360 \
         --features FILE.h5 --output DIR [--label NAME] [--sequences a,b] [--angles 0,90]
 """
@@ -30,6 +36,8 @@ from .datasets import LAYOUTS, HomographyPair, dataset_root, load_pairs
 
 THRESHOLDS = tuple(range(1, 11))
 TABLE_THRESHOLDS = (1, 3, 5, 10)
+ORI_BINS = 16  # orientation accuracy counts bins of 360/16 degrees, RELF's C16 group
+GT_RADIUS = 3.0  # px: ground-truth correspondence radius for the orientation accuracy
 
 
 def warp_points(points: np.ndarray, H: np.ndarray) -> np.ndarray:
@@ -51,6 +59,46 @@ def match_precisions(kpts0: np.ndarray, kpts1: np.ndarray, matches: np.ndarray,
     return np.array([(errors <= t).mean() * 100 for t in thresholds])
 
 
+def local_rotation(points: np.ndarray, H: np.ndarray) -> np.ndarray:
+    """Counter-clockwise (as displayed) rotation in degrees of H's Jacobian at points [N, 2].
+
+    Image axes point right and down, so a turn by a counter-clockwise has the Jacobian
+    [[cos a, sin a], [-sin a, cos a]]; a general Jacobian J gives atan2(J01 - J10, J00 + J11).
+    """
+    x, y = points[:, 0], points[:, 1]
+    u, v, w = (H[i, 0] * x + H[i, 1] * y + H[i, 2] for i in range(3))
+    # d(u/w)/dx = (H00 w - u H20) / w^2, and so on
+    j00, j01 = (H[0, 0] * w - u * H[2, 0]) / w ** 2, (H[0, 1] * w - u * H[2, 1]) / w ** 2
+    j10, j11 = (H[1, 0] * w - v * H[2, 0]) / w ** 2, (H[1, 1] * w - v * H[2, 1]) / w ** 2
+    return np.degrees(np.arctan2(j01 - j10, j00 + j11))
+
+
+def orientation_accuracy(ori0: np.ndarray, ori1: np.ndarray, kpts0: np.ndarray, pairs: np.ndarray,
+                         H: np.ndarray, bins: int = ORI_BINS) -> Optional[float]:
+    """% of keypoint pairs [M, 2] whose turn ori1 - ori0 (degrees) is within one bin of H's.
+
+    Bins are 360 / bins degrees; the truth is rounded to its nearest bin. None without pairs.
+    """
+    if len(pairs) == 0:
+        return None
+    width = 360.0 / bins
+    true_bin = np.round(local_rotation(kpts0[pairs[:, 0]], H) / width)
+    est_bin = np.round((ori1[pairs[:, 1]] - ori0[pairs[:, 0]]) / width)
+    diff = np.mod(est_bin - true_bin, bins)
+    return float((np.minimum(diff, bins - diff) <= 1).mean() * 100)
+
+
+def ground_truth_pairs(kpts0: np.ndarray, kpts1: np.ndarray, H: np.ndarray,
+                       radius: float = GT_RADIUS) -> np.ndarray:
+    """[M, 2]: each keypoint of image 0 with its nearest keypoint of image 1 within radius of H(x)."""
+    if len(kpts0) == 0 or len(kpts1) == 0:
+        return np.zeros((0, 2), np.int64)
+    dist = np.linalg.norm(warp_points(kpts0, H)[:, None] - kpts1[None], axis=2)
+    nearest = dist.argmin(1)
+    idx = np.nonzero(dist[np.arange(len(kpts0)), nearest] <= radius)[0]
+    return np.stack([idx, nearest[idx]], -1)
+
+
 def mutual_matches(desc0: np.ndarray, desc1: np.ndarray) -> np.ndarray:
     """Mutual nearest neighbours of L2-normalised descriptors [N0, D], [N1, D] -> [M, 2]."""
     from ..match import mutual_nn  # the project's matcher: scored exactly as `relf-hloc match` matches
@@ -65,7 +113,8 @@ def mutual_matches(desc0: np.ndarray, desc1: np.ndarray) -> np.ndarray:
 
 
 class FeatureCache:
-    """Keypoints [N, 2] and descriptors [N, D] (float32) per image, read once, checked."""
+    """Keypoints [N, 2], descriptors [N, D] (float32) and orientations [N] or None per image,
+    read once, checked."""
 
     def __init__(self, path):
         self.path = Path(path)
@@ -77,7 +126,7 @@ class FeatureCache:
 
     def __getitem__(self, name: str):
         if name not in self.cache:
-            f = read_features(self.path, name, ["keypoints", "descriptors"])
+            f = read_features(self.path, name)
             kpts, desc = f["keypoints"].astype(np.float64), f["descriptors"].astype(np.float32)
             if desc.ndim != 2 or desc.shape[1] != len(kpts):
                 raise ValueError(f"{self.path}: image '{name}' has {len(kpts)} keypoints but "
@@ -86,22 +135,29 @@ class FeatureCache:
                 raise ValueError(f"{self.path}: descriptor size {desc.shape[0]} of image '{name}' "
                                  f"differs from {self.dim} of image '{self.first}'")
             self.dim, self.first = desc.shape[0], self.first or name
-            self.cache[name] = (kpts, desc.T.copy())
+            ori = f.get("orientations")
+            self.cache[name] = (kpts, desc.T.copy(), None if ori is None else ori.astype(np.float64))
         return self.cache[name]
 
 
 def evaluate_pairs(pairs: Sequence[HomographyPair], features) -> List[dict]:
-    """One record per pair: names, group, number of matches, N0, N1, precision at 1..10 px."""
+    """One record per pair: names, group, number of matches, N0, N1, precision at 1..10 px,
+    and ori_acc {matches, gt} (None where undefined) when the file has orientations."""
     cache = FeatureCache(features)
     records = []
     for pair in tqdm(pairs, desc="evaluate", unit="pair", leave=False):
-        (kpts0, desc0), (kpts1, desc1) = cache[pair.name0], cache[pair.name1]
+        (kpts0, desc0, ori0), (kpts1, desc1, ori1) = cache[pair.name0], cache[pair.name1]
         matches = mutual_matches(desc0, desc1)
         precision = match_precisions(kpts0, kpts1, matches, pair.H)
-        records.append({"name0": pair.name0, "name1": pair.name1, "sequence": pair.sequence,
-                        "group": pair.group, "matches": int(len(matches)),
-                        "points0": int(len(kpts0)), "points1": int(len(kpts1)),
-                        "precision": {str(t): float(p) for t, p in zip(THRESHOLDS, precision)}})
+        record = {"name0": pair.name0, "name1": pair.name1, "sequence": pair.sequence,
+                  "group": pair.group, "matches": int(len(matches)),
+                  "points0": int(len(kpts0)), "points1": int(len(kpts1)),
+                  "precision": {str(t): float(p) for t, p in zip(THRESHOLDS, precision)}}
+        if ori0 is not None and ori1 is not None:
+            record["ori_acc"] = {
+                "matches": orientation_accuracy(ori0, ori1, kpts0, matches, pair.H),
+                "gt": orientation_accuracy(ori0, ori1, kpts0, ground_truth_pairs(kpts0, kpts1, pair.H), pair.H)}
+        records.append(record)
     return records
 
 
@@ -109,10 +165,16 @@ def summarize(records: Sequence[dict]) -> dict:
     """Paper aggregates of per-pair records: pairs, mma {t: %}, pred_matches, total_points."""
     if not records:
         raise ValueError("no pairs to summarize")
-    return {"pairs": len(records),
-            "mma": {str(t): float(np.mean([r["precision"][str(t)] for r in records])) for t in THRESHOLDS},
-            "pred_matches": float(np.mean([r["matches"] for r in records])),
-            "total_points": float(np.mean([(r["points0"] + r["points1"]) / 2 for r in records]))}
+    summary = {"pairs": len(records),
+               "mma": {str(t): float(np.mean([r["precision"][str(t)] for r in records])) for t in THRESHOLDS},
+               "pred_matches": float(np.mean([r["matches"] for r in records])),
+               "total_points": float(np.mean([(r["points0"] + r["points1"]) / 2 for r in records]))}
+    if all("ori_acc" in r for r in records):  # mean over the pairs where it is defined
+        summary["ori_acc"] = {}
+        for key in ("matches", "gt"):
+            values = [r["ori_acc"][key] for r in records if r["ori_acc"][key] is not None]
+            summary["ori_acc"][key] = float(np.mean(values)) if values else None
+    return summary
 
 
 def group_summaries(records: Sequence[dict]) -> Dict[str, dict]:
@@ -129,16 +191,22 @@ def results_from_records(records: Sequence[dict], layout: str, **meta) -> dict:
     return results
 
 
+def _ori_cell(summary: dict) -> str:
+    ori = summary.get("ori_acc") or {}
+    return " / ".join("-" if ori.get(k) is None else f"{ori[k]:.1f}" for k in ("matches", "gt"))
+
+
 def _row(label: str, summary: dict) -> str:
     mma = " | ".join(f"{summary['mma'][str(t)]:.2f}" for t in TABLE_THRESHOLDS)
     return (f"| {label} | {summary['pairs']} | {mma} | {summary['pred_matches']:.1f} | "
-            f"{summary['total_points']:.1f} |")
+            f"{summary['total_points']:.1f} | {_ori_cell(summary)} |")
 
 
 def results_markdown(results_by_method: Dict[str, dict]) -> str:
     """Markdown tables: one row per method (and per HPatches group); per-angle MMA for Roto-360."""
     header = ("| method | pairs | " + " | ".join(f"MMA@{t}" for t in TABLE_THRESHOLDS)
-              + " | pred. match | total points |\n|---|---|" + "---|" * (len(TABLE_THRESHOLDS) + 2))
+              + " | pred. match | total points | ori. ±1 bin matches / GT |\n|---|---|"
+              + "---|" * (len(TABLE_THRESHOLDS) + 3))
     rows = []
     for label, res in results_by_method.items():
         rows.append(_row(label, res))
@@ -176,7 +244,10 @@ def write_text(path, text: str) -> None:
 PROTOCOL_NOTE = ("Mutual nearest neighbours of L2-normalised descriptors (no ratio test, no RANSAC); "
                  "MMA@t = mean over pairs of the % of matches within t px of the ground truth "
                  "(0 for a pair without matches); pred. match = mean matches per pair; "
-                 "total points = mean (N0 + N1) / 2 keypoints per pair, duplicates included.")
+                 "total points = mean (N0 + N1) / 2 keypoints per pair, duplicates included; "
+                 "ori. ±1 bin = % of keypoint pairs whose orientation turn is within one bin (22.5°) "
+                 "of the true rotation, over the predicted matches / over ground-truth correspondences "
+                 "(nearest keypoint within 3 px), mean over pairs.")
 
 
 def write_report(output_dir, results_by_method: Dict[str, dict], title: str, footer: str = "") -> None:
