@@ -29,11 +29,13 @@ BASELINES = ("sift", "rootsift", "orb", "akaze")  # relf_hloc.benchmarks.baselin
 
 def features_tag(features: str, conf: Optional[str], max_keypoints: Optional[int],
                  random_weights: bool, weights: Optional[Path] = None) -> str:
-    """File-name tag of the feature settings, so different settings never share a file."""
+    """File-name tag of the feature settings, so different settings (weights included: see
+    ``weights_tag``) never share a file."""
     if features == "relf":
+        from .model.relf import weights_tag
         tag = Path(str(conf)).stem if conf else "relf"
         tag = tag if tag.startswith("relf") else f"relf-{tag}"
-        tag += "-random" if random_weights else (f"-w{Path(weights).stem}" if weights else "")
+        tag += "-" + weights_tag(weights, random_weights)
     else:
         tag = features
     return tag + (f"-n{max_keypoints}" if max_keypoints else "")

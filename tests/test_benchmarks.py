@@ -389,7 +389,7 @@ def test_compare_relf_on_sift_keypoints(tmp_path):
     features = tmp_path / "cache" / "hp-roto360" / "features"
     sift = read_features(features / "sift_n40.h5", "v_a/1_rot180.jpg")["keypoints"]
     unique = read_features(features / "sift_n40_unique.h5", "v_a/1_rot180.jpg")["keypoints"]
-    relf = read_features(features / "relf_relf-single_kp-sift_n40_random.h5", "v_a/1_rot180.jpg")["keypoints"]
+    relf = read_features(features / "relf_relf-single_kp-sift_n40_untrained.h5", "v_a/1_rot180.jpg")["keypoints"]
     assert len(np.unique(sift, axis=0)) == len(unique) == len(relf) <= len(sift)
     np.testing.assert_array_equal(relf, unique)  # RELF described exactly the SIFT locations
 

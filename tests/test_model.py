@@ -172,3 +172,15 @@ def test_missing_weights_is_an_error_unless_random_weights_requested(tmp_path):
         RELF({"weights": str(tmp_path / "none.pth")})
     with pytest.warns(UserWarning, match="RANDOM"):
         RELF({"random_weights": True, "pyramid": None})
+
+
+def test_weights_tag_names_the_checkpoint_content(tmp_path):
+    from relf_hloc.model.relf import DEFAULT_WEIGHTS, weights_tag
+    a, b = tmp_path / "a.pth", tmp_path / "b.pth"
+    a.write_bytes(b"one"), b.write_bytes(b"two")
+    assert weights_tag(a) == "w7692c3ad"  # sha256(b"one")[:8]
+    assert weights_tag(b) != weights_tag(a)
+    assert weights_tag(None) == weights_tag(DEFAULT_WEIGHTS)  # the shipped weights by default
+    assert weights_tag(a, random_weights=True) == "untrained"
+    with pytest.raises(FileNotFoundError, match="missing.pth"):
+        weights_tag(tmp_path / "missing.pth")

@@ -288,12 +288,15 @@ def test_sfm_sacre_coeur_sift(shared_data, tmp_path):
     assert report["registered"] >= 9 and report["points"] > 500
 
 
-def test_features_tag_separates_settings():
+def test_features_tag_separates_settings(tmp_path):
     from relf_hloc.sfm import features_tag
-    assert features_tag("relf", "relf-fast", None, True) == "relf-fast-random"
-    assert features_tag("relf", None, 500, False) == "relf-n500"
+    from relf_hloc.model.relf import weights_tag
+    assert features_tag("relf", "relf-fast", None, True) == "relf-fast-untrained"
+    assert features_tag("relf", None, 500, False) == f"relf-{weights_tag(None)}-n500"
     assert features_tag("sift", None, None, False) == "sift"
-    assert features_tag("relf", "relf-fast", None, False, Path("runs/cpu/best.pth")) == "relf-fast-wbest"
+    other = tmp_path / "best.pth"
+    other.write_bytes(b"one")
+    assert features_tag("relf", "relf-fast", None, False, other) == "relf-fast-w7692c3ad"
 
 
 def test_triangulate_and_localize_commands(scene, tmp_path, capsys):

@@ -36,7 +36,7 @@ import numpy as np
 from ..io import list_names, read_features, write_features
 from . import baselines, roto360
 from .datasets import dataset_root, detect_layout, image_names, load_pairs
-from .homography import evaluate_pairs, results_from_records, write_json, write_report
+from .homography import evaluate_pairs, format_ori_acc, results_from_records, write_json, write_report
 
 BASELINE_LABELS = {"sift": "SIFT", "rootsift": "RootSIFT", "orb": "ORB", "akaze": "AKAZE"}
 RELF_METHODS = ("relf", "relf-multi")
@@ -82,8 +82,8 @@ def extract_method(method: str, root: Path, names: List[str], features_dir: Path
     if opts.relf_keypoints == "sift":
         _, sift_path = extract_method("sift", root, names, features_dir, opts)
         keypoints_from = unique_locations(sift_path, sift_path.with_name(sift_path.stem + "_unique.h5"), names)
-    path = features_dir / (f"{method}_{conf}_kp-{opts.relf_keypoints}{n}"
-                           f"{'_random' if opts.random_weights else ''}.h5")
+    from ..model.relf import weights_tag  # features made with other weights are never reused
+    path = features_dir / f"{method}_{conf}_kp-{opts.relf_keypoints}{n}_{weights_tag(None, opts.random_weights)}.h5"
     extract.main(root, path, conf=conf, max_keypoints=opts.max_keypoints, keypoints_from=keypoints_from,
                  device=opts.device, random_weights=opts.random_weights, names=names)
     return relf_label(method, opts), path
@@ -126,7 +126,7 @@ def compare_on(dataset: Path, layout: str, out_dir: Path, features_dir: Path, op
         ori = res.get("ori_acc")
         print(f"compare: {out_dir.name} {label}: MMA@3 {res['mma']['3']:.2f} @5 {res['mma']['5']:.2f} "
               f"@10 {res['mma']['10']:.2f}, {res['pred_matches']:.1f} matches, {res['total_points']:.1f} points"
-              + (f", orientation within one bin: {homography._ori_cell(res)} % (matches / GT)" if ori else ""))
+              + (f", orientation within one bin: {format_ori_acc(res)} % (matches / GT)" if ori else ""))
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "results.json", {"dataset": str(root), "layout": layout, "command": opts.command,
                                           "options": asdict(opts), "methods": results})

@@ -191,7 +191,7 @@ def results_from_records(records: Sequence[dict], layout: str, **meta) -> dict:
     return results
 
 
-def _ori_cell(summary: dict) -> str:
+def format_ori_acc(summary: dict) -> str:
     ori = summary.get("ori_acc") or {}
     return " / ".join("-" if ori.get(k) is None else f"{ori[k]:.1f}" for k in ("matches", "gt"))
 
@@ -199,7 +199,7 @@ def _ori_cell(summary: dict) -> str:
 def _row(label: str, summary: dict) -> str:
     mma = " | ".join(f"{summary['mma'][str(t)]:.2f}" for t in TABLE_THRESHOLDS)
     return (f"| {label} | {summary['pairs']} | {mma} | {summary['pred_matches']:.1f} | "
-            f"{summary['total_points']:.1f} | {_ori_cell(summary)} |")
+            f"{summary['total_points']:.1f} | {format_ori_acc(summary)} |")
 
 
 def results_markdown(results_by_method: Dict[str, dict]) -> str:

@@ -355,13 +355,12 @@ class Timings:
 
 
 def cache_name(method: str, args) -> str:
-    """File name of a method's features in the work folder; RELF's names its
-    weights, so a rerun with other weights never reuses stale features."""
+    """File name of a method's features in the work folder; RELF's names its weights
+    (``weights_tag``), so a rerun with other weights never reuses stale features."""
     if method not in RELF_CONFS:
         return method
-    if args.random_weights:
-        return f"{method}-untrained"
-    return f"{method}-{Path(args.weights).stem}" if args.weights else method
+    from ..model.relf import weights_tag
+    return f"{method}-{weights_tag(args.weights, args.random_weights)}"
 
 
 def evaluate_variant(scene: Scene, work: Path, methods: Dict[str, Optional[str]], args) -> dict:

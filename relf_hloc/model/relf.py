@@ -15,6 +15,7 @@ orientation (``out["keypoint_index"]`` gives the source keypoint).
 from __future__ import annotations
 
 import functools
+import hashlib
 import sys
 import warnings
 from pathlib import Path
@@ -110,6 +111,18 @@ def multi_candidate(vectors: torch.Tensor, G: int, ratio: Optional[float] = 0.6,
         keep = (hist >= ratio * peak) | (hist == peak)
     index, ori = keep.nonzero(as_tuple=True)
     return F.normalize(roll_groups(vectors[index], ori, G), dim=1), index, ori
+
+
+def weights_tag(weights=None, random_weights: bool = False) -> str:
+    """Short name of the weights a run uses, for cache file names: 'untrained', or 'w' and
+    the first 8 hex digits of the checkpoint's SHA-256 (the shipped weights by default), so
+    features cached with other weights are never reused."""
+    if random_weights:
+        return "untrained"
+    path = Path(weights or DEFAULT_WEIGHTS)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: RELF weights not found")
+    return "w" + hashlib.sha256(path.read_bytes()).hexdigest()[:8]
 
 
 @functools.lru_cache(maxsize=4)
