@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from relf_hloc.checkpoint import load_checkpoint
+from relf_hloc.checkpoint import load_checkpoint, save_checkpoint
 from relf_hloc.train import trainer
 from relf_hloc.train.data import PairGenerator
 
@@ -127,6 +127,28 @@ def test_torchrun_ddp_gloo_two_processes(image_dir, tmp_path):  # noqa: F811
     assert float(rows[0]["pairs_per_s"]) > 0
     _, meta, _ = load_checkpoint(tmp_path / "out" / "last.pth")
     assert meta["step"] == 1
+
+
+def test_init_weights_fine_tunes_from_a_checkpoint(image_dir, tmp_path):  # noqa: F811
+    from relf_hloc.checkpoint import load_model_state
+    from relf_hloc.model.reresnet import ReResNet18
+    torch.manual_seed(123)
+    source = ReResNet18(16)
+    start = save_checkpoint(tmp_path / "start.pth", source, {"G": 16, "widths": [64, 128, 256, 512],
+                                                             "normalization": "imagenet", "code_version": "test"})
+    conf = tiny_conf(image_dir, max_steps=1, checkpoint_every=1)
+    conf["optim"].update(lr=0.0, weight_decay=0.0)  # one step that changes nothing
+    conf["model"]["init_weights"] = str(start)
+    trainer.train(conf, tmp_path / "ft")
+    trained = ReResNet18(16)
+    load_model_state(trained, load_checkpoint(tmp_path / "ft" / "last.pth")[0])
+    for (name, a), b in zip(source.named_parameters(), trained.parameters()):
+        assert torch.equal(a, b), name
+    other = save_checkpoint(tmp_path / "c8.pth", source, {"G": 8, "widths": [64, 128, 256, 512],
+                                                          "normalization": "imagenet", "code_version": "test"})
+    conf["model"]["init_weights"] = str(other)
+    with pytest.raises(Exception, match="c8.pth.*G"):
+        trainer.train(conf, tmp_path / "bad")
 
 
 def test_config_differences():

@@ -37,7 +37,7 @@ from tqdm import tqdm
 from .. import __version__ as code_version
 from ..checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from ..images import list_images
-from ..model.relf import NORMALIZATION, normalize_image
+from ..model.relf import DEFAULT_WEIGHTS, NORMALIZATION, normalize_image
 from ..model.reresnet import ReResNet18, sample_fused
 from . import data as pair_data
 from .losses import default_conf as loss_defaults
@@ -51,7 +51,8 @@ default_conf = {
         "num_val_images": 20,                    # held back from training for validation
         **{k: v for k, v in pair_data.default_conf.items() if k != "groups"},
     },
-    "model": {"G": 16, "widths": [64, 128, 256, 512]},
+    "model": {"G": 16, "widths": [64, 128, 256, 512],
+              "init_weights": None},  # start from these weights (a checkpoint, or 'shipped'): fine-tuning
     "loss": dict(loss_defaults),
     "optim": {
         "lr": 3e-4,
@@ -278,6 +279,14 @@ def train(conf: dict, output, resume=None, stop_step: Optional[int] = None) -> P
     model = ReResNet18(conf["model"]["G"], conf["model"]["widths"]).to(device).train()
     optimizer, scheduler = build_optimizer(model, conf)
     step, best_score = 0, -math.inf
+    init = conf["model"]["init_weights"]
+    if init and not resume:  # a resumed run has its own weights
+        init = DEFAULT_WEIGHTS if init == "shipped" else Path(init)
+        state, _, _ = load_checkpoint(init, expect={"G": conf["model"]["G"], "widths": conf["model"]["widths"],
+                                                    "normalization": NORMALIZATION})
+        load_model_state(model, state)
+        if main_process:
+            print(f"train: initialised from {init}")
     if resume:
         state, meta, ckpt = load_checkpoint(resume, expect={"G": conf["model"]["G"],
                                                             "widths": conf["model"]["widths"]})
@@ -387,6 +396,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", type=Path, default=None, help="checkpoint to resume from (last.pth)")
     parser.add_argument("--max-steps", type=int, default=None,
                         help="stop after this step (the schedule still spans train.max_steps)")
+    parser.add_argument("--init-weights", default=None, metavar="PTH",
+                        help="fine-tune: start from these weights ('shipped' = the package's); "
+                             "override model.init_weights")
     parser.add_argument("--data-root", type=Path, default=None, help="override data.root")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
                         help="override train.device")
@@ -413,6 +425,8 @@ def run(args) -> int:
         conf["data"]["root"] = str(args.data_root)
     if args.device is not None:
         conf["train"]["device"] = args.device
+    if args.init_weights is not None:
+        conf["model"]["init_weights"] = args.init_weights
     output = args.output or Path("outputs/train") / args.config.stem
     train(conf, output, args.resume, args.max_steps)
     return 0
