@@ -1,6 +1,7 @@
 """Plot a training run's curves: losses, training accuracies and validation MMA@5.
 
     python scripts/plot_training.py RUN_DIR [--output RUN_DIR/training_curve.png] [--smooth 50]
+        [--throughput-from STEP]   # median pairs/s of the steps after STEP only (a resumed segment)
 
 Reads RUN_DIR/train.csv (one row per step) and RUN_DIR/val.csv (one row per
 validation), both written by ``relf-hloc train``.
@@ -35,7 +36,7 @@ def moving_average(values: np.ndarray, window: int) -> np.ndarray:
     return (cumsum[idx] - cumsum[start]) / (idx - start)
 
 
-def plot(run_dir: Path, output: Path, smooth: int) -> Path:
+def plot(run_dir: Path, output: Path, smooth: int, throughput_from: int = 0) -> Path:
     train, val = read_csv(run_dir / "train.csv"), read_csv(run_dir / "val.csv")
     if not train:
         raise FileNotFoundError(f"{run_dir / 'train.csv'}: no training log")
@@ -72,9 +73,11 @@ def plot(run_dir: Path, output: Path, smooth: int) -> Path:
     os.replace(tmp, output)
     plt.close(fig)
     best = {k: float(v[np.argmax(val["score"])]) for k, v in val.items()} if val else {}
-    pairs_per_s = np.median(train["pairs_per_s"])
+    timed = steps > throughput_from
+    pairs_per_s = np.median(train["pairs_per_s"][timed])
     print(f"plot_training: {len(steps)} steps, median {pairs_per_s:.3f} pairs/s "
-          f"({np.median(train['seconds']):.2f} s/step); best validation score "
+          f"({np.median(train['seconds'][timed]):.2f} s/step) over steps {int(steps[timed][0])}-"
+          f"{int(steps[timed][-1])}; best validation score "
           f"{best.get('score', float('nan')):.2f} at step {int(best.get('step', 0))} -> {output}")
     return output
 
@@ -84,8 +87,10 @@ def main():
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--smooth", type=int, default=50)
+    parser.add_argument("--throughput-from", type=int, default=0,
+                        help="median pairs/s over the steps after this one only")
     args = parser.parse_args()
-    plot(args.run_dir, args.output or args.run_dir / "training_curve.png", args.smooth)
+    plot(args.run_dir, args.output or args.run_dir / "training_curve.png", args.smooth, args.throughput_from)
 
 
 if __name__ == "__main__":
