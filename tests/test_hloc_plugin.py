@@ -132,23 +132,34 @@ def test_our_files_in_hlocs_reconstruction_and_triangulation(tmp_path):
     assert ours.num_points3D() == hloc_reestimated.num_points3D() == pytest.approx(300, rel=0.03)
 
 
+@pytest.fixture(scope="module")
+def rendered_vga(tmp_path_factory):
+    """The demo scene: 12 rendered 640x480 views (6 rolled by 30-164 degrees) and their K."""
+    import json
+    render = pytest.importorskip("relf_hloc.render")
+    scene = render.main(tmp_path_factory.mktemp("rendered_vga") / "scene")
+    return scene / "images", json.loads((scene / "scene.json").read_text())["cameras"][0]["K"]
+
+
 @pytest.mark.slow
 @needs_hloc
-def test_hloc_end_to_end_with_the_relf_network(rendered, tmp_path):
+def test_hloc_end_to_end_with_the_relf_network(rendered_vga, tmp_path):
     """The real RELF network through hloc (random weights until trained ones ship:
     then only the files are checked, since an untrained network cannot be expected
     to reconstruct)."""
     import relf_hloc
+    import pycolmap
     from relf_hloc.model.relf import DEFAULT_WEIGHTS
     from hloc import extract_features, match_features, pairs_from_exhaustive, reconstruction
 
+    rendered, K = rendered_vga
     trained = DEFAULT_WEIGHTS.is_file()
     relf_hloc.register()
     conf = copy.deepcopy(confs["relf-fast"])
     conf["model"].update(max_keypoints=1000, random_weights=not trained)
     features = extract_features.main(conf, rendered, tmp_path)
     with h5py.File(features) as f:
-        assert len(f.keys()) == 5
+        assert len(f.keys()) == 12
         for name in f:
             desc = f[name]["descriptors"][()].astype(np.float32)
             assert desc.shape[0] == 1024
@@ -157,9 +168,16 @@ def test_hloc_end_to_end_with_the_relf_network(rendered, tmp_path):
     pairs_from_exhaustive.main(pairs, features=features)
     matches = match_features.main(confs["relf-nn"], pairs, conf["output"], tmp_path)
     assert all(len(read_matches(matches, *p)[0]) > 0 for p in read_pairs(pairs))
-    rec = reconstruction.main(tmp_path / "sfm", rendered, pairs, features, matches)
+    # the true camera, as a calibrated user would give it, and a seeded single-threaded mapper
+    # (5 views with the focal length to estimate registered 3 to 5 from run to run)
+    rec = reconstruction.main(tmp_path / "sfm", rendered, pairs, features, matches,
+                              camera_mode=pycolmap.CameraMode.SINGLE,
+                              image_options={"camera_model": "PINHOLE",
+                                             "camera_params": f"{K[0][0]},{K[1][1]},{K[0][2]},{K[1][2]}"},
+                              mapper_options={"num_threads": 1, "random_seed": 0,
+                                              "ba_refine_focal_length": False})
     if trained:
-        assert rec is not None and rec.num_reg_images() >= 4
+        assert rec is not None and rec.num_reg_images() == 12
 
 
 @needs_hloc
