@@ -12,7 +12,10 @@
 #    It installs the wheels into .site, trains with configs/train/gpu.yaml (time budget
 #    in the config, train.time_budget_s) and leaves best.pth, last.pth, train.csv,
 #    val.csv, config.yaml and train.log in $OUT/gpu.
-# 3. Ship: relf-hloc's lead copies $OUT/gpu/best.pth (fp16) to relf_hloc/weights/.
+#    To fine-tune the shipped CPU-trained weights instead of starting from scratch:
+#      command: EXTRA="--set model.init_weights=shipped" bash scripts/train_gpu.sh device
+# 3. Ship: python scripts/export_weights.py $OUT/gpu (fp16 into relf_hloc/weights/), then
+#    bash scripts/refresh_results.sh to rerun every README benchmark.
 #
 # Test the device step on CPU with a tiny budget (no GPU needed):
 #      OUT=/tmp/gpu_out DEVICE=cpu EXTRA="--max-steps 2 --set train.batch_size=1 \
