@@ -165,3 +165,19 @@ def pose_auc(errors: Iterable[float], thresholds: Sequence[float] = (5, 10, 20))
         area = np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2)  # trapezoid rule
         aucs[thr] = float(area / thr * 100)
     return aucs
+
+
+def local_rotation_deg(H: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Rotation angle (degrees) of the homography's Jacobian at each point [N, 2] -> [N].
+
+    For a similarity this is exactly the rotation; under perspective it is the rotation
+    each keypoint's neighbourhood actually undergoes. Positive angles are counter-clockwise
+    on screen (y points down): a turn by a has the Jacobian [[cos a, sin a], [-sin a, cos a]],
+    so a general J gives atan2(J01 - J10, J00 + J11); ``np.rot90`` is +90 degrees.
+    """
+    H, points = np.asarray(H, np.float64), np.asarray(points, np.float64)
+    xyw = np.concatenate([points, np.ones((len(points), 1))], 1) @ H.T
+    w = xyw[:, 2:]
+    uv = xyw[:, :2] / w
+    J = (H[None, :2, :2] - uv[:, :, None] * H[None, 2:, :2]) / w[:, :, None]  # [N, 2, 2]
+    return np.degrees(np.arctan2(J[:, 0, 1] - J[:, 1, 0], J[:, 0, 0] + J[:, 1, 1]))

@@ -9,6 +9,7 @@ import pytest
 
 from relf_hloc import cli
 from relf_hloc.benchmarks import baselines, compare, homography, roto360
+from relf_hloc.geometry import local_rotation_deg
 from relf_hloc.benchmarks.datasets import (detect_layout, hpatches_root, image_names, load_hpatches,
                                            load_roto360, read_homography, write_homography)
 from relf_hloc.io import read_features, write_features
@@ -254,13 +255,13 @@ def test_mismatched_descriptor_sizes(handmade):
 def test_local_rotation_of_rotation_homography(angle):
     H = roto360.rotation_homography(angle, 640, 480)[0]
     points = np.array([[0.0, 0.0], [320, 240], [600, 10]])
-    np.testing.assert_allclose(np.mod(homography.local_rotation(points, H), 360), angle % 360, atol=1e-9)
+    np.testing.assert_allclose(np.mod(local_rotation_deg(H, points), 360), angle % 360, atol=1e-9)
 
 
 def test_local_rotation_of_perspective_homography_is_its_jacobian():
     points = np.array([[100.0, 200.0], [400, 50]])
     eps = 1e-4
-    for p, a in zip(points, homography.local_rotation(points, H_GRAFFITI)):
+    for p, a in zip(points, local_rotation_deg(H_GRAFFITI, points)):
         J = np.stack([(homography.warp_points(p[None] + d, H_GRAFFITI)[0]
                        - homography.warp_points(p[None] - d, H_GRAFFITI)[0]) / (2 * eps)
                       for d in (np.array([eps, 0]), np.array([0, eps]))], 1)

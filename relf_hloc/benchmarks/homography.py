@@ -31,6 +31,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from ..geometry import local_rotation_deg
 from ..io import read_features
 from .datasets import LAYOUTS, HomographyPair, dataset_root, load_pairs
 
@@ -59,20 +60,6 @@ def match_precisions(kpts0: np.ndarray, kpts1: np.ndarray, matches: np.ndarray,
     return np.array([(errors <= t).mean() * 100 for t in thresholds])
 
 
-def local_rotation(points: np.ndarray, H: np.ndarray) -> np.ndarray:
-    """Counter-clockwise (as displayed) rotation in degrees of H's Jacobian at points [N, 2].
-
-    Image axes point right and down, so a turn by a counter-clockwise has the Jacobian
-    [[cos a, sin a], [-sin a, cos a]]; a general Jacobian J gives atan2(J01 - J10, J00 + J11).
-    """
-    x, y = points[:, 0], points[:, 1]
-    u, v, w = (H[i, 0] * x + H[i, 1] * y + H[i, 2] for i in range(3))
-    # d(u/w)/dx = (H00 w - u H20) / w^2, and so on
-    j00, j01 = (H[0, 0] * w - u * H[2, 0]) / w ** 2, (H[0, 1] * w - u * H[2, 1]) / w ** 2
-    j10, j11 = (H[1, 0] * w - v * H[2, 0]) / w ** 2, (H[1, 1] * w - v * H[2, 1]) / w ** 2
-    return np.degrees(np.arctan2(j01 - j10, j00 + j11))
-
-
 def orientation_accuracy(ori0: np.ndarray, ori1: np.ndarray, kpts0: np.ndarray, pairs: np.ndarray,
                          H: np.ndarray, bins: int = ORI_BINS) -> Optional[float]:
     """% of keypoint pairs [M, 2] whose turn ori1 - ori0 (degrees) is within one bin of H's.
@@ -82,7 +69,7 @@ def orientation_accuracy(ori0: np.ndarray, ori1: np.ndarray, kpts0: np.ndarray, 
     if len(pairs) == 0:
         return None
     width = 360.0 / bins
-    true_bin = np.round(local_rotation(kpts0[pairs[:, 0]], H) / width)
+    true_bin = np.round(local_rotation_deg(H, kpts0[pairs[:, 0]]) / width)
     est_bin = np.round((ori1[pairs[:, 1]] - ori0[pairs[:, 0]]) / width)
     diff = np.mod(est_bin - true_bin, bins)
     return float((np.minimum(diff, bins - diff) <= 1).mean() * 100)

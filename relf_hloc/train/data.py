@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import geometry
 from ..images import list_images, read_image
 
 HOMOGRAPHY_MODES = ("full_rotation", "paper")
@@ -79,18 +80,9 @@ def warp_points(H: torch.Tensor, pts: torch.Tensor) -> torch.Tensor:
 
 
 def local_rotation_deg(H: torch.Tensor, pts: torch.Tensor) -> torch.Tensor:
-    """Rotation angle (degrees) of the homography's Jacobian at each point [N, 2] -> [N].
-
-    For a similarity this is exactly the rotation; under perspective it is the
-    rotation each keypoint's neighbourhood actually undergoes. Positive angles are
-    counter-clockwise on screen (y points down), like ``torch.rot90(x, 1, (-2, -1))``,
-    which is +90 degrees.
-    """
-    xyw = torch.cat([pts, torch.ones_like(pts[:, :1])], 1) @ H.T
-    w = xyw[:, 2:]
-    uv = xyw[:, :2] / w
-    J = (H[None, :2, :2] - uv[:, :, None] * H[None, 2:, :2]) / w[:, :, None]  # [N, 2, 2]
-    return torch.rad2deg(torch.atan2(J[:, 0, 1] - J[:, 1, 0], J[:, 0, 0] + J[:, 1, 1]))
+    """``geometry.local_rotation_deg`` on tensors: degrees [N], counter-clockwise on screen,
+    like ``torch.rot90(x, 1, (-2, -1))``, which is +90 degrees."""
+    return torch.from_numpy(geometry.local_rotation_deg(H.cpu().numpy(), pts.cpu().numpy()))
 
 
 def group_shift(angle_deg: torch.Tensor, groups: int) -> torch.Tensor:
