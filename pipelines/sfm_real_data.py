@@ -14,8 +14,8 @@ rotation error (degrees) and median position error (% of the scene size).
         --format strecha --max-size 1024 --outputs outputs/fountain --methods sift,relf-fast
 
 Rotated variants rotate each image in-plane by a seeded angle on an expanded
-canvas (relf_hloc.scenes.rotate_image); with ground truth the cameras are
-rotated exactly with them (relf_hloc.scenes.write_variant). Writes
+canvas (relf_hloc.images.rotate_image); with ground truth the cameras are
+rotated exactly with them (relf_hloc.datasets.scenes.write_variant). Writes
 OUTPUTS/results.json and OUTPUTS/results.md; reruns resume finished steps.
 
 Same start for every variant: each image gets the initial camera COLMAP would
@@ -36,22 +36,24 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
-import numpy as np
 
-from relf_hloc import scenes, sfm
-from relf_hloc.images import list_images, read_image
+import pycolmap
+
+from relf_hloc import sfm
+from relf_hloc.confs import EXTRACTORS, extractor_conf
+from relf_hloc.datasets import scenes
+from relf_hloc.eval.poses import model_poses, score_poses
+from relf_hloc.images import list_images, read_image, rotate_image, write_image
+from relf_hloc.io import read_json, write_json, write_text
+from relf_hloc.pipeline import colmap, reconstruction
 
 
-def parse_methods(text: str) -> List[Dict[str, Optional[str]]]:
-    """'sift,relf-fast' -> [{'features': 'sift', 'conf': None}, {'features': 'relf', 'conf': 'relf-fast'}]."""
-    methods = []
-    for item in filter(None, (m.strip() for m in text.split(","))):
-        if item in sfm.BASELINES:
-            methods.append({"name": item, "features": item, "conf": None})
-        elif item.startswith("relf"):
-            methods.append({"name": item, "features": "relf", "conf": item})
-        else:
-            raise ValueError(f"unknown method '{item}': use {', '.join(sfm.BASELINES)} or a RELF conf")
+def parse_methods(text: str) -> List[str]:
+    """'sift,relf-fast' -> extractor conf names, checked."""
+    methods = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in EXTRACTORS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}: use extractor confs ({', '.join(EXTRACTORS)})")
     return methods
 
 
@@ -61,7 +63,6 @@ def write_rotated_images(image_dir: Path, output: Path, angles: Dict[str, float]
     Returns the (w, h) of each downscaled upright image."""
     import cv2
 
-    output.mkdir(parents=True, exist_ok=True)
     sizes = {}
     for name, angle in angles.items():
         image = read_image(image_dir / name)
@@ -71,9 +72,7 @@ def write_rotated_images(image_dir: Path, output: Path, angles: Dict[str, float]
         sizes[name] = (image.shape[1], image.shape[0])
         path = output / Path(name).with_suffix(".png")
         if not path.is_file():
-            tmp = path.with_name(path.stem + ".tmp.png")
-            cv2.imwrite(str(tmp), cv2.cvtColor(scenes.rotate_image(image, angle), cv2.COLOR_RGB2BGR))
-            tmp.replace(path)
+            write_image(path, rotate_image(image, angle)[0])
     return sizes
 
 
@@ -81,8 +80,6 @@ def upright_camera_priors(sizes: Dict[str, tuple], angles: Dict[str, float], rot
                           factor: float = 1.2):
     """{rotated image name: pycolmap.Camera} with the focal COLMAP guesses for the
     upright original (factor x its longer side) and the rotated image's centre."""
-    import pycolmap
-
     cameras = {}
     for name, (w0, h0) in sizes.items():
         new_name = Path(name).with_suffix(".png").as_posix()
@@ -93,19 +90,12 @@ def upright_camera_priors(sizes: Dict[str, tuple], angles: Dict[str, float], rot
 
 
 def score_against_ground_truth(scene: scenes.Scene, sfm_dir: Path) -> Dict[str, float]:
-    import pycolmap
-    from relf_hloc.benchmarks.pose import model_poses, pose_accuracy
-
-    errors = pose_accuracy(scene, model_poses(pycolmap.Reconstruction(sfm_dir)), align=True)
-    if not errors:
-        return {"rot_err_median_deg": None, "pos_err_median_pct": None}
-    rot, pos = np.array(list(errors.values())).T
-    return {"rot_err_median_deg": round(float(np.median(rot)), 3),
-            "pos_err_median_pct": round(100 * float(np.median(pos)), 3)}
+    score = score_poses(scene, model_poses(pycolmap.Reconstruction(sfm_dir)))
+    return {k: score[k] for k in ("median_rot_err_deg", "median_pos_err_pct")}
 
 
 def markdown(results: Dict) -> str:
-    has_gt = any("rot_err_median_deg" in r for r in results["runs"])
+    has_gt = any("median_rot_err_deg" in r for r in results["runs"])
     seeds = len(results["mapper_seeds"]) > 1
     head = "| rotation | method | registered | points | track length | reproj. (px) |" + \
            (" rot. err. (deg) | pos. err. (%) |" if has_gt else "") + " time (s) |" + \
@@ -116,7 +106,8 @@ def markdown(results: Dict) -> str:
                  str(r.get("points") or "-"), f"{r['mean_track_length']:.2f}" if r.get("points") else "-",
                  f"{r['mean_reprojection_error_px']:.3f}" if r.get("points") else "-"]
         if has_gt:
-            cells += [str(r.get("rot_err_median_deg", "-")), str(r.get("pos_err_median_pct", "-"))]
+            cells += [f"{r['median_rot_err_deg']:.3f}" if r.get("median_rot_err_deg") is not None else "-",
+                      f"{r['median_pos_err_pct']:.3f}" if r.get("median_pos_err_pct") is not None else "-"]
         cells.append(f"{r['seconds'].get('total', 0):.0f}")
         if len(r["registered_per_seed"]) > 1:
             cells.append("/".join(str(v) for v in r["registered_per_seed"].values()))
@@ -143,10 +134,7 @@ def main(argv=None) -> int:
                    metavar="KEY=VALUE", help="IncrementalPipelineOptions (see module doc)")
     p.add_argument("--seeds", default="0", help="mapper seeds, e.g. 0,1,2 (features reused)")
     args = p.parse_args(argv)
-    import pycolmap
-    from relf_hloc import colmap_utils, reconstruction
-    mapper_options = colmap_utils.parse_option_args(args.mapper_option,
-                                                    pycolmap.IncrementalPipelineOptions())
+    mapper_options = colmap.parse_option_args(args.mapper_option, pycolmap.IncrementalPipelineOptions())
     seeds = [int(x) for x in args.seeds.split(",")]
 
     methods = parse_methods(args.methods)
@@ -170,24 +158,22 @@ def main(argv=None) -> int:
             sizes = write_rotated_images(args.images, image_dir, angles, args.max_size)
         cameras = upright_camera_priors(sizes, angles, image_dir)
         for method in methods:
-            label = method["name"]
-            if method["features"] == "relf" and (args.random_weights or args.weights):
+            conf = extractor_conf(method, args.max_keypoints, args.weights, args.random_weights)
+            label = method
+            if conf["model"]["name"] == "relf" and (args.random_weights or args.weights):
                 label += " (random weights)" if args.random_weights else f" ({args.weights.name})"
-            run_dir = variant_dir / method["name"]
+            run_dir = variant_dir / method
             print(f"== {rotation}: {label}", flush=True)
             try:
-                report_path = sfm.main(image_dir, run_dir, method["features"], method["conf"],
-                                       args.max_keypoints, args.random_weights and
-                                       method["features"] == "relf", weights=args.weights,
-                                       cameras=cameras,
+                report_path = sfm.main(conf, image_dir, run_dir, cameras=cameras,
                                        mapper_options={**mapper_options, "random_seed": seeds[0]})
-                report = json.loads(report_path.read_text())
+                report = read_json(report_path)
             except RuntimeError as e:  # nothing registered: a result, not a crash
                 if not (run_dir / "report.json").is_file():
                     raise
                 print(f"   failed: {e}", file=sys.stderr)
-                report = json.loads((run_dir / "report.json").read_text())
-            run = {"variant": rotation, "method": method["name"], "label": label,
+                report = read_json(run_dir / "report.json")
+            run = {"variant": rotation, "method": method, "label": label,
                    "angles": angles, **{k: report.get(k) for k in (
                        "registered", "total", "points", "mean_track_length",
                        "mean_reprojection_error_px", "seconds", "status")}}
@@ -206,9 +192,9 @@ def main(argv=None) -> int:
                     run["registered_per_seed"][seed] = 0
             results["runs"].append(run)
             print("   " + json.dumps({k: v for k, v in run.items() if k != "angles"}), flush=True)
-    (args.outputs / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    write_json(args.outputs / "results.json", results)
     table = markdown(results)
-    (args.outputs / "results.md").write_text(table)
+    write_text(args.outputs / "results.md", table)
     print(table)
     return 0
 

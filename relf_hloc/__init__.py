@@ -14,7 +14,7 @@ from .confs import confs  # noqa: E402
 
 def __getattr__(name):  # lazy: `relf-hloc --help` must not import torch
     if name == "RELF":
-        from .model.relf import RELF
+        from .features.relf import RELF
         return RELF
     if name == "register":
         from .hloc_plugin import register

@@ -12,15 +12,14 @@ import sys
 COMMANDS = {
     # name: (module, one-line help)
     "demo": ("relf_hloc.demo", "render a scene with known cameras, run SfM with RELF and SIFT on it and score both (no download)"),
-    "extract": ("relf_hloc.extract", "extract RELF features of a folder of images into an hloc HDF5 file"),
-    "pairs": ("relf_hloc.pairs", "write an image pairs file (exhaustive or sequential)"),
-    "match": ("relf_hloc.match", "match features of image pairs (mutual nearest neighbour)"),
+    "extract": ("relf_hloc.pipeline.extract", "extract local features (RELF or an OpenCV baseline) of a folder of images into an hloc HDF5 file"),
+    "pairs": ("relf_hloc.pipeline.pairs", "write an image pairs file (exhaustive or sequential)"),
+    "match": ("relf_hloc.pipeline.match", "match features of image pairs (mutual nearest neighbour, optional ratio test)"),
     "sfm": ("relf_hloc.sfm", "run extract, pairs, match and COLMAP reconstruction on a folder; write the model and report.json"),
-    "localize": ("relf_hloc.localize", "localize query images against a COLMAP model (poses in hloc format + log)"),
-    "triangulate": ("relf_hloc.triangulation", "triangulate 3D points from known camera poses (a COLMAP model)"),
+    "localize": ("relf_hloc.pipeline.localize", "localize query images against a COLMAP model (poses in hloc format + log)"),
+    "triangulate": ("relf_hloc.pipeline.triangulation", "triangulate 3D points from known camera poses (a COLMAP model)"),
     "visualize": ("relf_hloc.visualize", "plot keypoints, matches (PNG) or a 3D model (plotly HTML)"),
-    "make-roto360": ("relf_hloc.benchmarks.roto360", "generate a Roto-360-layout set (rotated image 1 + homographies) from HPatches"),
-    "baseline": ("relf_hloc.benchmarks.baselines", "extract OpenCV SIFT/RootSIFT/ORB/AKAZE into an hloc features file"),
+    "make-roto360": ("relf_hloc.datasets.roto360", "generate a Roto-360-layout set (rotated image 1 + homographies) from HPatches"),
     "evaluate": ("relf_hloc.benchmarks.evaluate", "evaluate features on a benchmark (evaluate homography ...)"),
     "compare": ("relf_hloc.benchmarks.compare", "run baselines and RELF on a benchmark folder and write results/<dataset>/"),
     "benchmark": ("relf_hloc.benchmarks.pose", "pose accuracy benchmarks on scenes with ground-truth cameras (benchmark pose ...)"),
@@ -33,7 +32,8 @@ def build_parser(argv):
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     wanted = next((a for a in argv if not a.startswith("-")), None)
     for name, (module, help_) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_, description=help_)
+        p = sub.add_parser(name, help=help_, description=help_,
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         if name == wanted:  # import only the module of the command being run
             mod = importlib.import_module(module)
             mod.add_arguments(p)

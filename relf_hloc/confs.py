@@ -1,52 +1,75 @@
-"""Named configurations, as hloc-style dicts (``relf_hloc.confs[name]``).
+"""Named configurations and every default of the project, in one place.
 
-Extractor confs have hloc's shape ``{output, model: {name, ...}, preprocessing}``
-so they can be passed to hloc's ``extract_features.main`` once
-``relf_hloc.register()`` has run; ``model`` holds RELF options
-(``RELF.default_conf``). Matcher confs have ``{output, model: {name, ...}}``.
+Extractor confs have hloc's shape ``{output, model: {name, ...}, preprocessing}``:
+``model["name"]`` picks the extractor (``relf_hloc.features.EXTRACTORS``: ``relf`` and
+the OpenCV baselines ``sift``, ``rootsift``, ``orb``, ``akaze``), the rest configures it.
+The RELF confs can be passed to hloc's ``extract_features.main`` once
+``relf_hloc.register()`` has run. Matcher confs have ``{output, model: {name, ...}}``
+(``relf_hloc.matchers.MATCHERS``), with hloc's option names.
+
+Importing this module is cheap (no torch): the command line reads it for ``--help``.
 """
 
 import copy
+from pathlib import Path
+
+MAX_KEYPOINTS = 2000        # keypoints per image for extraction, SfM and the pose benchmark
+BENCHMARK_KEYPOINTS = 1500  # the RELF paper's homography protocol (compare, Roto-360, HPatches)
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "relf_c16.pth"
 
 # snap: level sides moved to 16k + 1, exactly equivariant to 90-degree turns;
-# None gives the paper's exact sizes (see relf_hloc.model.relf.pyramid_sizes)
+# None gives the paper's exact sizes (see relf_hloc.features.relf.pyramid_sizes)
 PAPER_PYRAMID = {"max_size": 1024, "min_size": 256, "step": 2 ** 0.25, "snap": 16}  # 9 levels
 FAST_PYRAMID = {"max_size": 640, "min_size": 320, "step": 2 ** 0.5, "snap": 16}     # 3 levels
+MULTI_CANDIDATE = {"ratio": 0.6}  # every orientation bin >= 0.6 x the peak
 
 
 def _relf(output, **model):
     return {"output": output,
-            "model": {"name": "relf", "max_keypoints": 2000, "pyramid": PAPER_PYRAMID, **model},
+            "model": {"name": "relf", "max_keypoints": MAX_KEYPOINTS, "pyramid": PAPER_PYRAMID, **model},
             "preprocessing": {"grayscale": False, "resize_max": None}}
 
 
+def _opencv(name):
+    return {"output": f"feats-{name}", "model": {"name": name, "max_keypoints": MAX_KEYPOINTS},
+            "preprocessing": {"grayscale": False, "resize_max": None}}
+
+
+def _nn(output, **options):
+    return {"output": output, "model": {"name": "nearest_neighbor", "do_mutual_check": True, **options}}
+
+
 confs = {
-    # the paper's adaptive pyramid (about 11 s per 640x480 image on 2 CPU cores)
+    # the paper's adaptive pyramid (about 3 s per 640x480 image on 2 CPU cores)
     "relf": _relf("feats-relf"),
     # 3 levels, for CPU work (SfM demo, benchmarks on many images)
     "relf-fast": _relf("feats-relf-fast", pyramid=FAST_PYRAMID),
     # one level at the original resolution
     "relf-single": _relf("feats-relf-single", pyramid=None),
-    # multi-candidate extraction (every orientation bin >= 0.6 x the peak)
-    "relf-multi": _relf("feats-relf-multi", multi_candidate={"ratio": 0.6}),
+    # multi-candidate extraction (one descriptor per strong orientation bin)
+    "relf-multi": _relf("feats-relf-multi", multi_candidate=MULTI_CANDIDATE),
     "relf-fast-multi": _relf("feats-relf-fast-multi", pyramid=FAST_PYRAMID,
-                             multi_candidate={"ratio": 0.6}),
-    # matcher: mutual nearest neighbour, RELF's matching protocol
-    "relf-nn": {"output": "matches-relf-nn",
-                "model": {"name": "nearest_neighbor", "do_mutual_check": True}},
+                             multi_candidate=MULTI_CANDIDATE),
+    # classical baselines (OpenCV), each with its own detector
+    **{name: _opencv(name) for name in ("sift", "rootsift", "orb", "akaze")},
+    # matchers: mutual nearest neighbour (RELF's protocol), and with Lowe's ratio test
+    "relf-nn": _nn("matches-relf-nn"),
+    "nn-ratio": _nn("matches-nn-ratio", ratio_threshold=0.8),
 }
-EXTRACTORS = [k for k, v in confs.items() if v["model"]["name"] == "relf"]
+EXTRACTORS = [k for k, v in confs.items() if "preprocessing" in v]
+MATCHERS = [k for k, v in confs.items() if "preprocessing" not in v]
+# the matcher each extractor is used with unless told otherwise: RELF plain mutual NN (its
+# paper's protocol), the classical methods mutual NN + ratio 0.8 (hloc's NN-ratio practice)
+DEFAULT_MATCHER = {"relf": "relf-nn", "sift": "nn-ratio", "rootsift": "nn-ratio",
+                   "orb": "nn-ratio", "akaze": "nn-ratio"}
 
 
 def get_conf(name_or_conf) -> dict:
     """A deep copy of a named conf; a dict is returned as a copy; a .yaml path is read."""
     if isinstance(name_or_conf, dict):
         return copy.deepcopy(name_or_conf)
-    if name_or_conf is None:
-        name_or_conf = "relf"
     if str(name_or_conf).endswith((".yaml", ".yml")):
         import yaml
-        from pathlib import Path
         path = Path(name_or_conf)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: conf file not found")
@@ -55,3 +78,27 @@ def get_conf(name_or_conf) -> dict:
         raise ValueError(f"unknown conf '{name_or_conf}'; choose one of {sorted(confs)} "
                          "or a .yaml file")
     return copy.deepcopy(confs[name_or_conf])
+
+
+def default_matcher(extractor_conf) -> str:
+    """Name of the matcher conf used with an extractor conf (name or dict)."""
+    return DEFAULT_MATCHER.get(get_conf(extractor_conf)["model"]["name"], "relf-nn")
+
+
+def extractor_conf(name_or_conf, max_keypoints=None, weights=None, random_weights: bool = False,
+                   keypoints_from=None) -> dict:
+    """An extractor conf with the command line's common options: ``max_keypoints`` for any
+    extractor; ``weights``, ``random_weights`` and ``keypoints_from`` (an hloc features file
+    whose keypoints RELF describes) for RELF only."""
+    conf = with_options(name_or_conf, max_keypoints=max_keypoints)
+    if conf["model"]["name"] == "relf":
+        conf = with_options(conf, weights=weights and str(weights), random_weights=random_weights or None,
+                            detector=keypoints_from and {"name": "file", "path": str(keypoints_from)})
+    return conf
+
+
+def with_options(name_or_conf, **model_options) -> dict:
+    """A conf with ``model`` entries replaced (options that are None are left as they are)."""
+    conf = get_conf(name_or_conf)
+    conf["model"].update({k: v for k, v in model_options.items() if v is not None})
+    return conf

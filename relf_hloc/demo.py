@@ -1,19 +1,17 @@
 """The embedded demo: SfM with RELF and with SIFT on a scene rendered on the
 spot with known cameras, scored against them. Nothing to download.
 
-    relf-hloc demo [--output outputs/demo] [--methods relf,sift] [--random-weights]
+    relf-hloc demo [--outputs outputs/demo] [--methods relf-fast,sift] [--random-weights]
 
-Steps: render the scene (``relf_hloc.render``: textured room corner, 12
+Steps: render the scene (``relf_hloc.datasets.render``: textured room corner, 12
 cameras at 640x480, every other one rolled by 30-180 degrees); then for each
-method extract features, match all pairs, reconstruct with pycolmap (the true
-intrinsics, fixed: the comparison is about the features); align each model to
-the ground truth by a similarity on the camera centres (Umeyama) and measure
-every registered camera's rotation error (degrees) and position error (as a
-fraction of the scene size: the largest distance between two ground-truth
-camera centres). Unregistered cameras count as failures in the ``within``
-fractions.
+method (an extractor conf) run ``relf_hloc.sfm`` (extract, exhaustive pairs, match
+with the method's default matcher, pycolmap reconstruction with the true intrinsics,
+fixed: the comparison is about the features) and score the model with
+``relf_hloc.eval.poses.score_poses`` (similarity alignment on the camera centres,
+rotation errors in degrees, position errors in % of the scene size).
 
-Writes into OUTPUT: ``scene/`` (images, ground-truth COLMAP text model),
+Writes into OUTPUTS: ``scene/`` (images, ground-truth COLMAP text model),
 ``<method>/`` (``relf_hloc.sfm``'s outputs: features, pairs, matches, ``sfm/``
 COLMAP model, its own report.json), ``report.json``,
 ``cameras.png`` (top view: ground truth and aligned estimates) and
@@ -23,57 +21,24 @@ COLMAP model, its own report.json), ``report.json``,
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import time
 from pathlib import Path
 from typing import Dict, Sequence
 
 import numpy as np
+import pycolmap
 
-from . import geometry, render
+from . import sfm
+from .confs import EXTRACTORS, MAX_KEYPOINTS, extractor_conf
+from .datasets import render
+from .datasets.scenes import Scene
+from .eval.poses import model_poses, score_poses
+from .features import identity
+from .figures import plt, save_figure
+from .io import read_json, write_json
 
-METHODS = ("relf", "sift")
-# Thresholds (degrees, fraction of scene size) of the "cameras within" fractions.
-WITHIN = ((2.0, 0.02), (5.0, 0.05))
-# SIFT is matched the way hloc matches it (mutual nearest neighbour + Lowe's ratio);
-# RELF with plain mutual nearest neighbours, the paper's protocol.
-MATCH_RATIO = {"relf": None, "sift": 0.8}
-
-
-def evaluate(rec, cameras: Sequence[render.Camera]) -> Dict:
-    """Score a reconstruction (pycolmap.Reconstruction or None) against the
-    ground-truth cameras. Returns the report entry of one method (medians over
-    registered images; ``within_*`` fractions over all images)."""
-    total = len(cameras)
-    gt = {c.name: c for c in cameras}
-    scale = geometry.scene_scale(np.array([c.centre for c in cameras]))
-    poses = {}
-    if rec is not None:
-        for image_id in rec.reg_image_ids():
-            image = rec.images[image_id]
-            if image.name in gt:
-                pose = image.cam_from_world()
-                poses[image.name] = (pose.rotation.matrix(), np.asarray(pose.translation))
-    names = sorted(poses)
-    out = {"registered": len(names), "total": total, "rot_err_median_deg": None,
-           "pos_err_median": None, "pos_err_unit": f"fraction of scene size ({scale:.3f} m)",
-           "per_image": {}}
-    for rot_thr, pos_thr in WITHIN:
-        out[f"within_{rot_thr:g}deg_{pos_thr * 100:g}pct"] = 0.0
-    err = geometry.align_named(poses, gt, names, scale=scale)
-    if err is None:  # fewer than three cameras, or on a line: cannot be scored
-        return out
-    out["rot_err_median_deg"] = float(np.median(err["rot_err_deg"]))
-    out["pos_err_median"] = float(np.median(err["pos_err"]))
-    for rot_thr, pos_thr in WITHIN:
-        ok = (err["rot_err_deg"] < rot_thr) & (err["pos_err"] < pos_thr)
-        out[f"within_{rot_thr:g}deg_{pos_thr * 100:g}pct"] = float(ok.sum() / total)
-    out["per_image"] = {n: {"roll_deg": gt[n].roll_deg, "rot_err_deg": float(r), "pos_err": float(p),
-                            "centre_aligned": c.round(5).tolist()}
-                        for n, r, p, c in zip(names, err["rot_err_deg"], err["pos_err"],
-                                              err["centres_aligned"])}
-    return out
+METHODS = ("relf-fast", "sift")
 
 
 def method_dir(output: Path, method: str, signature: dict) -> Path:
@@ -83,46 +48,24 @@ def method_dir(output: Path, method: str, signature: dict) -> Path:
     stamp = folder / "settings.json"
     if folder.exists():
         try:
-            same = json.loads(stamp.read_text()) == signature
-        except (OSError, json.JSONDecodeError):
+            same = read_json(stamp) == signature
+        except (OSError, ValueError):
             same = False
         if not same:
             shutil.rmtree(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(json.dumps(signature, indent=1))
+    write_json(stamp, signature)
     return folder
 
 
-def weights_identity(weights, random_weights: bool):
-    """What identifies the RELF network in use (path, size, mtime), so features
-    extracted with other weights (say, before retraining) are never reused."""
-    if random_weights:
-        return "random"
-    from .model.relf import DEFAULT_WEIGHTS
-    path = Path(weights or DEFAULT_WEIGHTS)
-    if not path.is_file():
-        return str(path)  # extraction will stop with a message naming it
-    stat = path.stat()
-    return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
-
-
-def run_method(method: str, scene: Path, folder: Path, cameras: Sequence[render.Camera],
-               max_keypoints: int, conf: str, weights=None, random_weights: bool = False) -> Dict:
-    """SfM of the scene with one method (``relf_hloc.sfm``: extract, exhaustive
-    pairs, match, reconstruct) into ``folder``, scored; returns its report entry."""
-    import pycolmap
-
-    from . import sfm
-
-    K = cameras[0].K
+def run_method(conf: dict, scene: Scene, folder: Path) -> Dict:
+    """SfM of the scene with one extractor conf (``relf_hloc.sfm``) into ``folder``,
+    scored; returns its report entry."""
+    K = scene.views[0].K + np.array([[0, 0, 0.5], [0, 0, 0.5], [0, 0, 0]])  # COLMAP's pixel-corner origin
     # a resumed run's step times cover only the work left: say which steps started from files
     resumed = [step for step, pattern in (("extract", "feats-*.h5"), ("match", "matches-*.h5"))
                if any(folder.glob(pattern))]
     try:
-        sfm.main(scene / "images", folder, features=method,
-                 conf=conf if method == "relf" else None, max_keypoints=max_keypoints,
-                 random_weights=random_weights, weights=weights, pairs="exhaustive",
-                 names=[c.name for c in cameras], ratio=MATCH_RATIO[method], camera_mode="SINGLE",
+        sfm.main(conf, scene.image_dir, folder, names=scene.names, camera_mode="SINGLE",
                  image_options={"camera_model": "PINHOLE",
                                 "camera_params": f"{K[0, 0]},{K[1, 1]},{K[0, 2]},{K[1, 2]}"},
                  # the intrinsics are exact: keep them fixed so that only the features differ
@@ -132,8 +75,9 @@ def run_method(method: str, scene: Path, folder: Path, cameras: Sequence[render.
         if not (folder / "report.json").exists():
             raise  # sfm writes its report on a failed reconstruction only; anything else is an error
         rec, failure = None, str(e)  # nothing verified or registered: a result, not a crash
-    sfm_report = json.loads((folder / "report.json").read_text())
-    entry = evaluate(rec, cameras)
+    sfm_report = read_json(folder / "report.json")
+    entry = score_poses(scene, model_poses(rec))
+    entry["registered"] = entry.pop("estimated")
     entry.update({k: sfm_report.get(k) for k in ("points", "mean_track_length",
                                                  "mean_reprojection_error_px")})
     entry["failure"] = failure
@@ -150,10 +94,9 @@ def format_table(report: Dict) -> str:
     for name, m in report["methods"].items():
         def num(v, fmt):
             return "-" if v is None else format(v, fmt)
-        rows.append((name, f"{m['registered']}/{m['total']}", num(m["rot_err_median_deg"], ".3f"),
-                     num(None if m["pos_err_median"] is None else 100 * m["pos_err_median"], ".3f"),
-                     f"{100 * m['within_2deg_2pct']:.0f}%", num(m.get("points"), "d"),
-                     num(m.get("mean_track_length"), ".2f"),
+        rows.append((name, f"{m['registered']}/{m['total']}", num(m["median_rot_err_deg"], ".3f"),
+                     num(m["median_pos_err_pct"], ".3f"), f"{m['within_2deg_2pct']:.0f}%",
+                     num(m.get("points"), "d"), num(m.get("mean_track_length"), ".2f"),
                      num(m.get("mean_reprojection_error_px"), ".2f"), f"{m['seconds']['total']:.1f}"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
@@ -162,31 +105,27 @@ def format_table(report: Dict) -> str:
     return "\n".join(lines)
 
 
-def plot_cameras(report: Dict, cameras: Sequence[render.Camera], path: Path) -> Path:
+def plot_cameras(report: Dict, scene: Scene, path: Path) -> Path:
     """Top view (x, y) of the ground-truth camera centres and each method's
     aligned estimates, over the outline of the scene."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     methods = list(report["methods"])
     fig, axes = plt.subplots(1, len(methods), figsize=(5 * len(methods), 5), squeeze=False)
-    gt = {c.name: c.centre for c in cameras}
+    gt = {v.name: v.center for v in scene.views}
     outline = [np.array([r.origin, r.origin + r.u_edge, r.origin + r.u_edge + r.v_edge,
                          r.origin + r.v_edge, r.origin]) for r in render.demo_scene()]
     for ax, name in zip(axes[0], methods):
         m = report["methods"][name]
         for rect in outline:  # floor tiles as squares, walls and box sides as lines
             ax.plot(rect[:, 0], rect[:, 1], color="0.6", lw=1)
-        for c in cameras:  # viewing direction of the ground truth
-            d = c.R[2][:2] / max(np.linalg.norm(c.R[2][:2]), 1e-9)
-            ax.annotate("", c.centre[:2] + 0.8 * d, c.centre[:2],
+        for v in scene.views:  # viewing direction of the ground truth
+            d = v.R[2][:2] / max(np.linalg.norm(v.R[2][:2]), 1e-9)
+            ax.annotate("", v.center[:2] + 0.8 * d, v.center[:2],
                         arrowprops=dict(arrowstyle="->", color="0.6"))
         g = np.array(list(gt.values()))
         ax.scatter(g[:, 0], g[:, 1], s=60, facecolors="none", edgecolors="k", label="ground truth")
         est = m["per_image"]
         if est:
-            e = np.array([v["centre_aligned"] for v in est.values()])
+            e = np.array([v["centre"] for v in est.values()])
             g_reg = np.array([gt[n] for n in est])
             ax.scatter(e[:, 0], e[:, 1], s=25, marker="x", color="C3", label="estimate (aligned)")
             for a, b in zip(g_reg, e):
@@ -202,23 +141,16 @@ def plot_cameras(report: Dict, cameras: Sequence[render.Camera], path: Path) -> 
         ax.set_ylabel("y (m)")
         ax.legend(loc="upper center", fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_summary(report: Dict, path: Path) -> Path:
     """Bars per method: registered fraction, median rotation and position errors."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     names = list(report["methods"])
     ms = [report["methods"][n] for n in names]
     panels = [("registered (%)", [100 * m["registered"] / m["total"] for m in ms]),
-              ("median rotation error (deg)", [m["rot_err_median_deg"] for m in ms]),
-              ("median position error (% scene)",
-               [None if m["pos_err_median"] is None else 100 * m["pos_err_median"] for m in ms])]
+              ("median rotation error (deg)", [m["median_rot_err_deg"] for m in ms]),
+              ("median position error (% scene)", [m["median_pos_err_pct"] for m in ms])]
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.5))
     for ax, (title, values) in zip(axes, panels):
         heights = [np.nan if v is None else v for v in values]
@@ -228,48 +160,41 @@ def plot_summary(report: Dict, path: Path) -> Path:
                         0 if v is None else v), ha="center", va="bottom", fontsize=8)
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
-def main(output="outputs/demo", methods: Sequence[str] = METHODS, num_cameras: int = 12,
-         width: int = 640, height: int = 480, seed: int = 0, max_keypoints: int = 2000,
-         conf: str = "relf-fast", weights=None, random_weights: bool = False,
-         overwrite: bool = False) -> Path:
-    """Run the demo; returns the path of report.json."""
-    unknown = [m for m in methods if m not in METHODS]
+def main(outputs="outputs/demo", methods: Sequence[str] = METHODS, num_cameras: int = 12,
+         width: int = 640, height: int = 480, seed: int = 0, max_keypoints: int = MAX_KEYPOINTS,
+         weights=None, random_weights: bool = False, overwrite: bool = False) -> Path:
+    """Run the demo with each extractor conf of ``methods``; returns the path of report.json."""
+    unknown = [m for m in methods if m not in EXTRACTORS]
     if unknown or not methods:
-        raise ValueError(f"unknown demo method(s) {unknown}; choose from {', '.join(METHODS)}")
-    output = Path(output)
-    if overwrite:  # only what the demo writes: OUTPUT may hold other files
+        raise ValueError(f"unknown demo method(s) {unknown}; choose extractor confs from {', '.join(EXTRACTORS)}")
+    confs = {m: extractor_conf(m, max_keypoints, weights, random_weights) for m in methods}
+    for conf in confs.values():  # missing weights are an error before the scene is rendered
+        identity(conf["model"])
+    output = Path(outputs)
+    if overwrite:  # only what the demo writes: OUTPUTS may hold other files
         for name in ("scene", *methods):
             shutil.rmtree(output / name, ignore_errors=True)
-    output.mkdir(parents=True, exist_ok=True)
     start = time.time()
-    scene = render.main(output / "scene", num_cameras, width, height, seed)
-    cameras = render.read_scene(scene)
-    render_seconds = time.time() - start
-    print(f"demo: scene of {len(cameras)} cameras rendered in {scene} ({render_seconds:.1f} s)")
-    scene_params = json.loads((scene / "scene.json").read_text())["params"]
-    report = {"scene": {"path": str(scene), "images": len(cameras), **scene_params,
-                        "rolls_deg": {c.name: c.roll_deg for c in cameras},
-                        "scene_size_m": geometry.scene_scale(np.array([c.centre for c in cameras]))},
+    scene_dir = render.main(output / "scene", num_cameras, width, height, seed)
+    scene = render.read_scene(scene_dir)
+    print(f"demo: scene of {len(scene)} cameras rendered in {scene_dir} ({time.time() - start:.1f} s)")
+    scene_params = read_json(scene_dir / "scene.json")["params"]
+    report = {"scene": {"path": str(scene_dir), "images": len(scene), **scene_params,
+                        "angles_deg": {v.name: v.angle for v in scene.views},
+                        "scene_size_m": scene.scene_size()},
               "methods": {}}
-    if "relf" in methods:
+    if any(c["model"]["name"] == "relf" for c in confs.values()):
         report["relf_weights"] = "random (untrained)" if random_weights else str(weights or "shipped")
-    for method in methods:
-        settings = {"scene": scene_params, "max_keypoints": max_keypoints}
-        if method == "relf":
-            settings.update(conf=conf, weights=weights_identity(weights, random_weights))
-        folder = method_dir(output, method, settings)
+    for method, conf in confs.items():
+        folder = method_dir(output, method, {"scene": scene_params, "features": identity(conf["model"])})
         print(f"demo: {method}")
-        report["methods"][method] = run_method(method, scene, folder, cameras, max_keypoints, conf,
-                                               weights, random_weights)
+        report["methods"][method] = run_method(conf, scene, folder)
     report["seconds_total"] = round(time.time() - start, 1)
-    plot_cameras(report, cameras, output / "cameras.png")
+    plot_cameras(report, scene, output / "cameras.png")
     plot_summary(report, output / "summary.png")
-    from .sfm import write_json  # atomic (tmp + rename)
     write_json(output / "report.json", report)
     print(format_table(report))
     print("rot err / pos err: medians over registered images after a similarity alignment; "
@@ -281,15 +206,14 @@ def main(output="outputs/demo", methods: Sequence[str] = METHODS, num_cameras: i
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output", type=Path, default=Path("outputs/demo"), help="output folder")
+    parser.add_argument("--outputs", type=Path, default=Path("outputs/demo"), help="output folder")
     parser.add_argument("--methods", default=",".join(METHODS),
-                        help=f"comma-separated, from {', '.join(METHODS)}")
+                        help=f"comma-separated extractor confs, from {', '.join(EXTRACTORS)}")
     parser.add_argument("--num-cameras", type=int, default=12)
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--seed", type=int, default=0, help="scene seed (camera placement, rolls)")
-    parser.add_argument("--max-keypoints", type=int, default=2000)
-    parser.add_argument("--conf", default="relf-fast", help="RELF extractor conf")
+    parser.add_argument("--max-keypoints", type=int, default=MAX_KEYPOINTS)
     parser.add_argument("--weights", type=Path, help="RELF checkpoint (default: the shipped weights)")
     parser.add_argument("--random-weights", action="store_true",
                         help="untrained RELF network (pipeline check only: its numbers mean nothing)")
@@ -299,6 +223,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    main(args.output, methods, args.num_cameras, args.width, args.height, args.seed,
-         args.max_keypoints, args.conf, args.weights, args.random_weights, args.overwrite)
+    main(args.outputs, methods, args.num_cameras, args.width, args.height, args.seed,
+         args.max_keypoints, args.weights, args.random_weights, args.overwrite)
     return 0

@@ -1,5 +1,6 @@
-"""Camera geometry shared by the demo and the pose benchmark: similarity
-alignment of camera centres, absolute and relative pose errors, pose AUC.
+"""Geometry at the ground of the project: homographies (point warp, in-plane
+rotation of an image onto an enlarged canvas, local rotation), camera poses
+(similarity alignment of camera centres, absolute and relative pose errors, pose AUC).
 
 Conventions (COLMAP's): a camera is a world-to-camera rotation ``R`` [3, 3]
 and translation ``t`` [3], so a world point X maps to ``R @ X + t`` in the
@@ -10,7 +11,44 @@ from __future__ import annotations
 
 from typing import Dict, Iterable, Optional, Sequence, Tuple
 
+import math
+
 import numpy as np
+
+
+def warp_points(H, points):
+    """Apply a homography H [3, 3] to points [N, 2] -> [N, 2] (numpy arrays or torch tensors)."""
+    xy = points @ H[:2, :2].T + H[:2, 2]
+    return xy / (points @ H[2, :2] + H[2, 2])[:, None]
+
+
+def _cos_sin(angle_deg: float) -> Tuple[float, float]:
+    if float(angle_deg) % 90 == 0:  # exact values: 90-degree turns are pixel permutations
+        k = int(angle_deg // 90) % 4
+        return (1.0, 0.0, -1.0, 0.0)[k], (0.0, 1.0, 0.0, -1.0)[k]
+    a = math.radians(angle_deg)
+    return math.cos(a), math.sin(a)
+
+
+def rotation_homography(angle_deg: float, width: int, height: int) -> Tuple[np.ndarray, Tuple[int, int]]:
+    """Homography [3, 3] rotating a ``width`` x ``height`` image about its centre by
+    ``angle_deg`` (counter-clockwise on screen) onto an enlarged canvas, and that canvas's
+    (width, height).
+
+    The canvas is the bounding box of the rotated pixel area, so the whole image stays
+    visible. With the pixel centre at integer coordinates the image covers
+    [-0.5, w - 0.5] x [-0.5, h - 0.5]; its centre ((w-1)/2, (h-1)/2) maps to the centre of
+    the new canvas. Multiples of 90 degrees use exact cosines and sines.
+    """
+    c, s = _cos_sin(angle_deg)
+    # Bounding box of the rotated pixel area; the tolerance keeps float noise from adding a pixel.
+    new_w = int(math.ceil(abs(c) * width + abs(s) * height - 1e-6))
+    new_h = int(math.ceil(abs(s) * width + abs(c) * height - 1e-6))
+    # y points down, so a counter-clockwise turn on screen is [[c, s], [-s, c]].
+    R = np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
+    to_origin = np.array([[1.0, 0.0, -(width - 1) / 2], [0.0, 1.0, -(height - 1) / 2], [0.0, 0.0, 1.0]])
+    to_canvas = np.array([[1.0, 0.0, (new_w - 1) / 2], [0.0, 1.0, (new_h - 1) / 2], [0.0, 0.0, 1.0]])
+    return to_canvas @ R @ to_origin, (new_w, new_h)
 
 
 def camera_centres(R: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -176,8 +214,7 @@ def local_rotation_deg(H: np.ndarray, points: np.ndarray) -> np.ndarray:
     so a general J gives atan2(J01 - J10, J00 + J11); ``np.rot90`` is +90 degrees.
     """
     H, points = np.asarray(H, np.float64), np.asarray(points, np.float64)
-    xyw = np.concatenate([points, np.ones((len(points), 1))], 1) @ H.T
-    w = xyw[:, 2:]
-    uv = xyw[:, :2] / w
+    w = (points @ H[2, :2] + H[2, 2])[:, None]
+    uv = warp_points(H, points)
     J = (H[None, :2, :2] - uv[:, :, None] * H[None, 2:, :2]) / w[:, :, None]  # [N, 2, 2]
     return np.degrees(np.arctan2(J[:, 0, 1] - J[:, 1, 0], J[:, 0, 0] + J[:, 1, 1]))

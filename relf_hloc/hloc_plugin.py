@@ -25,43 +25,34 @@ MODULE = "hloc.extractors.relf"
 
 
 def build_extractor_class(BaseModel):
-    """The hloc extractor wrapping relf_hloc.model.relf.RELF (built lazily so that
-    this module imports without hloc)."""
-    import numpy as np
-    import torch
+    """The hloc extractor wrapping relf_hloc.features.relf.RELF (built lazily so that
+    this module imports without hloc). The RELF module is a submodule of the wrapper, so
+    hloc's ``model.to(device)`` moves the network: on a CUDA machine RELF runs on CUDA."""
 
     class RELF(BaseModel):
-        """hloc extractor: ``conf`` = RELF options (relf_hloc.model.relf.RELF.default_conf)."""
+        """hloc extractor: ``conf`` = RELF options (relf_hloc.features.relf.RELF.default_conf)."""
         default_conf = {"name": "relf"}
         required_inputs = ["image"]
         detection_noise = 1.0
 
         def _init(self, conf):
-            from .model.relf import RELF as Extractor
+            from .features.relf import RELF as Extractor
 
-            self.relf = Extractor({k: v for k, v in conf.items() if k != "name"})
-            # hloc moves the model with .to(device); a parameter tells us where it went
-            self.device_probe = torch.nn.Parameter(torch.empty(0), requires_grad=False)
+            self.relf = Extractor(conf)
 
         def _forward(self, data):
-            image = data["image"]  # [1, C, H, W] in [0, 1], C = 1 if preprocessing is grayscale
-            if image.shape[0] != 1:
-                raise ValueError(f"RELF's hloc extractor takes one image at a time, got {image.shape[0]}")
-            image = image[0].float().cpu()
-            if image.shape[0] == 1:
-                image = image.expand(3, -1, -1)
-            pred = self.relf.extract(image)
-            device = self.device_probe.device
+            # data["image"]: [1, C, H, W] in [0, 1], C = 1 if preprocessing is grayscale
+            pred = self.relf({"image": data["image"]})
             out = {
                 # float64 keypoints escape hloc's float16 cast (as_half): up to 0.5 px otherwise
-                "keypoints": torch.from_numpy(np.asarray(pred["keypoints"], np.float64))[None],
-                "descriptors": torch.from_numpy(np.asarray(pred["descriptors"], np.float32).T)[None],
-                "scores": torch.from_numpy(np.asarray(pred["scores"], np.float32))[None],
-                "oris": torch.from_numpy(np.asarray(pred["orientations"], np.float32))[None],
+                "keypoints": pred["keypoints"].double(),
+                "descriptors": pred["descriptors"].transpose(1, 2),  # hloc: [B, D, N]
+                "scores": pred["keypoint_scores"],
+                "oris": pred["orientations"],
             }
             if "keypoint_index" in pred:
-                out["keypoint_index"] = torch.from_numpy(np.asarray(pred["keypoint_index"]))[None]
-            return {k: v.to(device) for k, v in out.items()}
+                out["keypoint_index"] = pred["keypoint_index"]
+            return out
 
     RELF.__module__ = MODULE
     RELF.__qualname__ = "RELF"
@@ -93,6 +84,7 @@ def register() -> types.ModuleType:
         sys.modules[MODULE] = module
     hloc.extractors.relf = module
     for name, conf in confs.items():
-        target = extract_features.confs if conf["model"]["name"] == "relf" else match_features.confs
-        target.setdefault(name, conf)
+        if conf["model"]["name"] == "relf":
+            extract_features.confs.setdefault(name, conf)
+    match_features.confs.setdefault("relf-nn", confs["relf-nn"])
     return module

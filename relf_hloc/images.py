@@ -1,12 +1,15 @@
-"""Reading images and listing image folders, with errors that name the file."""
+"""Reading, writing and rotating images and listing image folders, with errors that name the file."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
+from typing import List, Tuple
 
 import cv2
 import numpy as np
+
+from .geometry import rotation_homography
+from .io import atomic_write
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp")
 MIN_SIZE = 32
@@ -61,3 +64,24 @@ def read_image(path, grayscale: bool = False) -> np.ndarray:
     if grayscale:
         image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     return image
+
+
+def write_image(path, image: np.ndarray, jpeg_quality: int = 95) -> Path:
+    """Write a uint8 RGB [H, W, 3] image atomically (format from the suffix)."""
+    with atomic_write(path) as tmp:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]):
+            raise ImageError(f"{path}: cannot write image")
+    return Path(path)
+
+
+def rotate_image(image: np.ndarray, angle_deg: float) -> Tuple[np.ndarray, np.ndarray]:
+    """Image [H, W, ...] rotated counter-clockwise by ``angle_deg`` on an enlarged canvas
+    (bilinear, black where uncovered; multiples of 90 degrees are exact pixel permutations)
+    and its homography [3, 3] (``geometry.rotation_homography``)."""
+    h, w = image.shape[:2]
+    H, size = rotation_homography(angle_deg, w, h)
+    # warpAffine samples dst(x) = src(H^-1 x) with the same pixel-centre convention.
+    rotated = cv2.warpAffine(image, H[:2], size, flags=cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return rotated, H

@@ -12,11 +12,17 @@ none) and ``matching_scores0`` [N0]. Readers also look up the reversed pair.
 Every write opens the file, writes one group and closes it, with SIGINT/SIGTERM
 deferred meanwhile: a job stopped between images leaves a valid file holding
 every image finished so far, and rerunning it completes the file.
+
+Every other file (text, JSON, images, checkpoints, plots) is written through
+:func:`atomic_write`: into a temporary sibling, renamed over the target only when
+complete.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import signal
 import threading
 from pathlib import Path
@@ -64,6 +70,48 @@ def open_h5(path, mode: str = "r"):
             f"{path}: not a readable HDF5 file ({e}); remove it or pass --overwrite") from e
     with f:
         yield f
+
+
+@contextlib.contextmanager
+def atomic_write(path):
+    """Yield a temporary path beside ``path``; on success it replaces ``path``, on error
+    it is removed, so ``path`` is either the old file or the complete new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # keeps the suffix for writers that read it
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def file_digest(path) -> str:
+    """SHA-256 (hex) of a file's content."""
+    import hashlib
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_text(path, text: str) -> Path:
+    with atomic_write(path) as tmp:
+        Path(tmp).write_text(text)
+    return Path(path)
+
+
+def read_json(path):
+    """The content of a JSON file; a broken file is an error naming it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise FormatError(f"{path}: not valid JSON ({e})") from e
+
+
+def write_json(path, data) -> Path:
+    return write_text(path, json.dumps(data, indent=1) + "\n")
 
 
 def pair_key(name0: str, name1: str, separator: str = "/") -> str:
@@ -203,8 +251,4 @@ def read_pairs(path) -> List[Tuple[str, str]]:
 
 
 def write_pairs(path, pairs: Iterable[Tuple[str, str]]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text("".join(f"{a} {b}\n" for a, b in pairs))
-    tmp.replace(path)
+    write_text(path, "".join(f"{a} {b}\n" for a, b in pairs))

@@ -15,9 +15,10 @@ from typing import Optional, Union
 import numpy as np
 import pycolmap
 
-from . import colmap_utils as cu
+from .figures import plt, save_figure
 from .images import read_image
-from .io import read_features, read_matches
+from .io import atomic_write, read_features, read_matches
+from .pipeline import colmap as cu
 
 ModelLike = Union[Path, str, pycolmap.Reconstruction]
 
@@ -27,25 +28,11 @@ def _model(model: ModelLike) -> pycolmap.Reconstruction:
 
 
 def _figure(width_px: int, height_px: int):
-    import matplotlib
-    matplotlib.use("Agg")  # files only, never a window
-    import matplotlib.pyplot as plt
     dpi = 100
     fig = plt.figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi)
     ax = fig.add_axes([0, 0, 1, 1])
     ax.set_axis_off()
     return fig, ax
-
-
-def _save(fig, output: Path) -> Path:
-    import matplotlib.pyplot as plt
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.stem + ".tmp" + output.suffix)
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(output)
-    return output
 
 
 def keypoint_track_lengths(rec: pycolmap.Reconstruction, name: str) -> np.ndarray:
@@ -83,7 +70,7 @@ def plot_keypoints(model: ModelLike, image_dir: Path, name: str, output: Path,
         fig.colorbar(sc, cax=cax, label="track length")
     ax.text(5, 15, f"{name}: {seen.sum()}/{len(lengths)} keypoints triangulated",
             color="white", fontsize=8, bbox=dict(facecolor="black", alpha=0.6, linewidth=0))
-    return _save(fig, output)
+    return save_figure(fig, output, dpi=100)
 
 
 def plot_matches(image_dir: Path, features: Path, matches: Path, name0: str, name1: str,
@@ -109,7 +96,7 @@ def plot_matches(image_dir: Path, features: Path, matches: Path, name0: str, nam
         ax.plot([a[0], b[0]], [a[1], b[1]], color=c, linewidth=0.6)
     ax.text(5, 15, f"{name0} - {name1}: {len(m)} matches ({len(shown)} shown)", color="white",
             fontsize=8, bbox=dict(facecolor="black", alpha=0.6, linewidth=0))
-    return _save(fig, output)
+    return save_figure(fig, output, dpi=100)
 
 
 def camera_wireframe(image: pycolmap.Image, camera: pycolmap.Camera, size: float) -> np.ndarray:
@@ -157,12 +144,9 @@ def plot_model(model: ModelLike, output: Path, max_points: int = 50000,
                                  zaxis_visible=False),
                       margin=dict(l=0, r=0, t=30, b=0),
                       title=f"{rec.num_reg_images()} images, {rec.num_points3D()} points")
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".tmp")
-    fig.write_html(str(tmp), include_plotlyjs=True)  # self-contained: works offline
-    tmp.replace(output)
-    return output
+    with atomic_write(output) as tmp:
+        fig.write_html(str(tmp), include_plotlyjs=True)  # self-contained: works offline
+    return Path(output)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -20,9 +20,9 @@ import torch.nn.functional as F
 
 from relf_hloc import io
 from relf_hloc.confs import get_conf
-from relf_hloc.keypoints import detect_sift
-from relf_hloc.model.relf import RELF, group_align, normalize_image
-from relf_hloc.model.reresnet import ReResNet18, fuse_dense
+from relf_hloc.features.detectors import detect_sift
+from relf_hloc.features.relf import RELF, group_align, normalize_image
+from relf_hloc.features.reresnet import ReResNet18, fuse_dense
 
 
 def naive_align(vectors: torch.Tensor, G: int) -> torch.Tensor:
@@ -86,7 +86,7 @@ def main():
     tmp = Path(tempfile.mkdtemp())
     for conf_name in args.confs.split(","):
         conf = {k: v for k, v in get_conf(conf_name)["model"].items() if k != "name"}
-        relf = RELF({**conf, "device": args.device, "random_weights": args.random_weights})
+        relf = RELF({**conf, "random_weights": args.random_weights}).to(args.device)
         G = relf.conf["G"]
         for w, h in [(640, 480), (1024, 768)]:
             image = cv2.resize(base, (w, h), interpolation=cv2.INTER_AREA)

@@ -11,8 +11,8 @@ import argparse
 import shutil
 from pathlib import Path
 
-from relf_hloc.checkpoint import load_checkpoint, load_model_state, save_checkpoint
-from relf_hloc.model.reresnet import ReResNet18
+from relf_hloc.features.checkpoint import load_checkpoint, load_model_state, save_checkpoint
+from relf_hloc.features.reresnet import ReResNet18
 
 
 def main():

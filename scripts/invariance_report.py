@@ -17,8 +17,8 @@ import numpy as np
 import skimage.data
 
 from relf_hloc.confs import get_conf
-from relf_hloc.keypoints import detect_sift
-from relf_hloc.model.relf import RELF
+from relf_hloc.features.detectors import detect_sift
+from relf_hloc.features.relf import RELF
 
 
 def main():

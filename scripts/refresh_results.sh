@@ -21,11 +21,11 @@ for step in $STEPS; do
             nice relf-hloc demo > outputs/refresh/demo.log 2>&1 ;;
         pose)  # results/pose/fountain-P11 and results/pose/templeSparseRing
             nice relf-hloc benchmark pose --scene "$DATA/strecha/fountain-P11" --format strecha \
-                --rotation random --seed 0 --methods relf,sift --output results/pose/fountain-P11 \
+                --rotation random --seed 0 --methods relf-fast,sift --outputs results/pose/fountain-P11 \
                 --work outputs/pose-work/fountain-P11 > outputs/refresh/pose.log 2>&1
             nice relf-hloc benchmark pose --scene "$DATA/middlebury/templeSparseRing" --format middlebury \
-                --rotation random --seed 0 --methods relf,sift --sfm-max-seconds 120 \
-                --output results/pose/templeSparseRing --work outputs/pose-work/templeSparseRing \
+                --rotation random --seed 0 --methods relf-fast,sift --sfm-max-seconds 120 \
+                --outputs results/pose/templeSparseRing --work outputs/pose-work/templeSparseRing \
                 >> outputs/refresh/pose.log 2>&1 ;;
         sacre)  # README SfM table
             nice $PY pipelines/sfm_real_data.py --images "$DATA/sacre_coeur" --outputs outputs/sacre_coeur \

@@ -41,7 +41,7 @@ import shutil, sys
 from pathlib import Path
 import cv2
 import numpy as np
-from relf_hloc.benchmarks.datasets import load_hpatches, write_homography
+from relf_hloc.datasets.homography import load_hpatches, write_homography
 from relf_hloc.images import list_images, read_image
 from relf_hloc.train.validation import resize_long_side
 
@@ -75,7 +75,7 @@ device() {
     [ "$DEVICE" = cuda ] && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
     mkdir -p "$OUT/gpu"
     # shellcheck disable=SC2086
-    python3 -m relf_hloc.cli train --config configs/train/gpu.yaml --output "$OUT/gpu" \
+    python3 -m relf_hloc.cli train --config configs/train/gpu.yaml --outputs "$OUT/gpu" \
         --device "$DEVICE" ${EXTRA:-} 2>&1 | tr '\r' '\n' | grep --line-buffered -v -E '(step/s|s/step)' \
         | tee "$OUT/gpu/train.log" | tail -40
     python3 scripts/plot_training.py "$OUT/gpu" || true

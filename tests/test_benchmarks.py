@@ -8,9 +8,14 @@ import numpy as np
 import pytest
 
 from relf_hloc import cli
-from relf_hloc.benchmarks import baselines, compare, homography, roto360
-from relf_hloc.geometry import local_rotation_deg
-from relf_hloc.benchmarks.datasets import (detect_layout, hpatches_root, image_names, load_hpatches,
+from relf_hloc.benchmarks import compare, homography
+from relf_hloc.datasets import roto360
+from relf_hloc.eval import homography as metrics
+from relf_hloc.features import load_extractor
+from relf_hloc.features import opencv as baselines
+from relf_hloc.geometry import local_rotation_deg, rotation_homography, warp_points
+from relf_hloc.images import rotate_image
+from relf_hloc.datasets.homography import (detect_layout, hpatches_root, image_names, load_hpatches,
                                            load_roto360, read_homography, write_homography)
 from relf_hloc.io import read_features, write_features
 
@@ -48,12 +53,12 @@ def one_hot(indices, dim=6):
 
 def test_match_precisions_known_errors():
     kpts0 = np.array([[10.0, 20.0], [30.0, 40.0], [50.0, 60.0], [70.0, 80.0]])
-    kpts1 = homography.warp_points(kpts0, H_GRAFFITI) + [[0.5, 0], [0, 2.5], [2.7, 3.6], [12, 0]]
+    kpts1 = warp_points(H_GRAFFITI, kpts0) + [[0.5, 0], [0, 2.5], [2.7, 3.6], [12, 0]]
     matches = np.array([[0, 0], [1, 1], [2, 2], [3, 3]])
-    precision = homography.match_precisions(kpts0, kpts1, matches, H_GRAFFITI)
+    precision = metrics.match_precisions(kpts0, kpts1, matches, H_GRAFFITI)
     # errors 0.5, 2.5, 4.5, 12 px
     np.testing.assert_allclose(precision, [25, 25, 50, 50, 75, 75, 75, 75, 75, 75])
-    assert homography.match_precisions(kpts0, kpts1, np.zeros((0, 2), int), H_GRAFFITI).tolist() == [0] * 10
+    assert metrics.match_precisions(kpts0, kpts1, np.zeros((0, 2), int), H_GRAFFITI).tolist() == [0] * 10
 
 
 @pytest.fixture
@@ -67,7 +72,7 @@ def handmade(tmp_path):
     root = make_hpatches(tmp_path / "hp", sequences=("v_hand",))
     H = read_homography(root / "v_hand" / "H_1_2")
     kpts0 = np.array([[10, 20], [30, 40], [50, 60], [70, 80], [10, 20]], np.float32)
-    kpts1 = homography.warp_points(kpts0[:4].astype(np.float64), H) + [[0.5, 0], [0, 2.5], [2.7, 3.6], [12, 0]]
+    kpts1 = warp_points(H, kpts0[:4].astype(np.float64)) + [[0.5, 0], [0, 2.5], [2.7, 3.6], [12, 0]]
     kpts1 = np.concatenate([kpts1, kpts1[:1]]).astype(np.float32)
     features = tmp_path / "feats.h5"
     size = np.array([128, 96])
@@ -88,10 +93,10 @@ def handmade(tmp_path):
 
 def test_aggregation_zero_match_pair_and_duplicates(handmade, tmp_path):
     root, features = handmade
-    records = homography.evaluate_pairs(load_hpatches(root), features)
+    records = metrics.evaluate_pairs(load_hpatches(root), features)
     assert [r["matches"] for r in records] == [5, 0]
     assert [r["precision"]["3"] for r in records] == [60.0, 0.0]
-    summary = homography.summarize(records)
+    summary = metrics.summarize(records)
     # per-pair precision of pair 1 at 1..10 px: 40 40 60 60 80 ... 80; pair 2 counts 0
     assert summary["mma"] == {str(t): v for t, v in zip(range(1, 11), [20, 20, 30, 30, 40, 40, 40, 40, 40, 40])}
     assert summary["pairs"] == 2
@@ -127,7 +132,7 @@ def test_hpatches_groups_reported_separately_and_together():
                 "precision": {str(t): precision for t in range(1, 11)}}
 
     records = [record("viewpoint", 50.0, 4), record("illumination", 100.0, 2), record("viewpoint", 0.0, 0)]
-    results = homography.results_from_records(records, "hpatches", method="m")
+    results = metrics.results_from_records(records, "hpatches", method="m")
     assert results["mma"]["3"] == 50 and results["per_group"]["viewpoint"]["mma"]["3"] == 25
     assert results["per_group"]["illumination"]["pred_matches"] == 2
     table = homography.results_markdown({"m": results})
@@ -141,7 +146,7 @@ def test_hpatches_groups_reported_separately_and_together():
 @pytest.mark.parametrize("angle", [0, 30, 90, 135, 200, 270, 350])
 def test_rotation_homography_matches_opencv_and_keeps_image(angle):
     w, h = 800, 640
-    H, (new_w, new_h) = roto360.rotation_homography(angle, w, h)
+    H, (new_w, new_h) = rotation_homography(angle, w, h)
     # OpenCV's own rotation about the image centre, shifted to the centre of the new canvas
     M = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle, 1.0)
     M[:, 2] += [(new_w - w) / 2, (new_h - h) / 2]
@@ -149,7 +154,7 @@ def test_rotation_homography_matches_opencv_and_keeps_image(angle):
     np.testing.assert_array_equal(H[2], [0, 0, 1])
     # the whole pixel area stays on the canvas, touching it on both axes
     area = np.array([[-0.5, -0.5], [w - 0.5, -0.5], [-0.5, h - 0.5], [w - 0.5, h - 0.5]])
-    warped = homography.warp_points(area, H)
+    warped = warp_points(H, area)
     assert warped.min() >= -0.5 - 1e-9 and (warped.max(0) <= [new_w - 0.5 + 1e-9, new_h - 0.5 + 1e-9]).all()
     extent = warped.max(0) - warped.min(0)
     assert (np.array([new_w, new_h]) - extent < 1).all()
@@ -158,12 +163,12 @@ def test_rotation_homography_matches_opencv_and_keeps_image(angle):
 def test_rotation_by_90_is_exact_counter_clockwise():
     image = textured_image(48, 64)
     for k in range(4):
-        rotated, H = roto360.rotate_image(image, 90 * k)
+        rotated, H = rotate_image(image, 90 * k)
         np.testing.assert_array_equal(rotated, np.rot90(image, k))  # numpy turns counter-clockwise
-    H, size = roto360.rotation_homography(90, 64, 48)
+    H, size = rotation_homography(90, 64, 48)
     assert size == (48, 64)
     # the top-right pixel goes to the top-left corner, the top-left to the bottom-left
-    np.testing.assert_allclose(homography.warp_points(np.array([[63.0, 0], [0, 0]]), H), [[0, 0], [0, 63]])
+    np.testing.assert_allclose(warp_points(H, np.array([[63.0, 0], [0, 0]])), [[0, 0], [0, 63]])
 
 
 def test_generator_files(tmp_path):
@@ -174,7 +179,7 @@ def test_generator_files(tmp_path):
     image = cv2.imread(str(root / "v_a" / "1.ppm"))
     for angle in (0, 30, 90, 210):
         H = read_homography(out / "v_a" / f"1_rot{angle}.txt")
-        np.testing.assert_array_equal(H, roto360.rotation_homography(angle, 128, 96)[0])  # exact round trip
+        np.testing.assert_array_equal(H, rotation_homography(angle, 128, 96)[0])  # exact round trip
         target = cv2.imread(str(out / "v_a" / f"1_rot{angle}.jpg"))
         a = math.radians(angle)
         assert target.shape[:2] == (math.ceil(96 * abs(math.cos(a)) + 128 * abs(math.sin(a)) - 1e-6),
@@ -182,7 +187,7 @@ def test_generator_files(tmp_path):
         # the content lies where H says: sample interior points of the rotated point set
         ys, xs = np.mgrid[20:76:5, 20:108:5]
         pts = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64)
-        moved = homography.warp_points(pts, H).astype(np.float32)
+        moved = warp_points(H, pts).astype(np.float32)
         sampled = cv2.remap(target, moved[:, :1], moved[:, 1:], cv2.INTER_LINEAR)[:, 0]
         reference = image[pts[:, 1].astype(int), pts[:, 0].astype(int)]
         assert np.abs(sampled.astype(int) - reference).mean() < 12  # JPEG and interpolation only
@@ -248,12 +253,12 @@ def test_mismatched_descriptor_sizes(handmade):
     write_features(features, "v_hand/2.ppm", feats)
     with pytest.raises(ValueError, match=r"feats.h5: descriptor size 12 of image 'v_hand/2.ppm' "
                                          r"differs from 6 of image 'v_hand/1.ppm'"):
-        homography.evaluate_pairs(load_hpatches(root), features)
+        metrics.evaluate_pairs(load_hpatches(root), features)
 
 
 @pytest.mark.parametrize("angle", [0, 10, 30, 90, 200])
 def test_local_rotation_of_rotation_homography(angle):
-    H = roto360.rotation_homography(angle, 640, 480)[0]
+    H = rotation_homography(angle, 640, 480)[0]
     points = np.array([[0.0, 0.0], [320, 240], [600, 10]])
     np.testing.assert_allclose(np.mod(local_rotation_deg(H, points), 360), angle % 360, atol=1e-9)
 
@@ -262,27 +267,27 @@ def test_local_rotation_of_perspective_homography_is_its_jacobian():
     points = np.array([[100.0, 200.0], [400, 50]])
     eps = 1e-4
     for p, a in zip(points, local_rotation_deg(H_GRAFFITI, points)):
-        J = np.stack([(homography.warp_points(p[None] + d, H_GRAFFITI)[0]
-                       - homography.warp_points(p[None] - d, H_GRAFFITI)[0]) / (2 * eps)
+        J = np.stack([(warp_points(H_GRAFFITI, p[None] + d)[0]
+                       - warp_points(H_GRAFFITI, p[None] - d)[0]) / (2 * eps)
                       for d in (np.array([eps, 0]), np.array([0, eps]))], 1)
         assert a == pytest.approx(math.degrees(math.atan2(J[0, 1] - J[1, 0], J[0, 0] + J[1, 1])), abs=1e-5)
 
 
 def test_orientation_accuracy_counts_bins():
-    H = roto360.rotation_homography(30, 100, 100)[0]  # truth: 30 degrees, nearest bin 1
+    H = rotation_homography(30, 100, 100)[0]  # truth: 30 degrees, nearest bin 1
     ori0 = np.zeros(4)
     ori1 = np.array([22.5, 45, 67.5, 350])  # bins 1, 2, 3, 16 = 0: off by 0, 1, 2, 1
     pairs = np.stack([np.arange(4), np.arange(4)], 1)
-    assert homography.orientation_accuracy(ori0, ori1, np.zeros((4, 2)), pairs, H) == 75.0
-    assert homography.orientation_accuracy(ori0, ori1, np.zeros((4, 2)), pairs[:0], H) is None
+    assert metrics.orientation_accuracy(ori0, ori1, np.zeros((4, 2)), pairs, H) == 75.0
+    assert metrics.orientation_accuracy(ori0, ori1, np.zeros((4, 2)), pairs[:0], H) is None
 
 
 def test_ground_truth_pairs_nearest_within_radius():
     kpts0 = np.array([[10.0, 10], [50, 50], [90, 90]])
     kpts1 = np.array([[12.0, 11], [11.0, 10], [55, 50], [90, 92.9]])
-    pairs = homography.ground_truth_pairs(kpts0, kpts1, np.eye(3))
+    pairs = metrics.ground_truth_pairs(kpts0, kpts1, np.eye(3))
     assert pairs.tolist() == [[0, 1], [2, 3]]  # 50,50 is 5 px from its nearest
-    assert homography.ground_truth_pairs(kpts0, kpts1[:0], np.eye(3)).shape == (0, 2)
+    assert metrics.ground_truth_pairs(kpts0, kpts1[:0], np.eye(3)).shape == (0, 2)
 
 
 # ---------------------------------------------------------------- baselines
@@ -293,11 +298,11 @@ def test_baseline_features(method, dim):
     if baselines.unavailable_reason(method):
         pytest.skip(baselines.unavailable_reason(method))
     image = cv2.resize(textured_image(seed=3), (256, 192), interpolation=cv2.INTER_LINEAR)
-    feats = baselines.extract(image, method, max_keypoints=50)
+    feats = load_extractor({"name": method, "max_keypoints": 50}).extract(image)
     n = len(feats["keypoints"])
     assert 10 <= n <= 50 and feats["keypoints"].dtype == np.float32
-    assert feats["descriptors"].shape == (dim, n) and feats["image_size"].tolist() == [256, 192]
-    np.testing.assert_allclose(np.linalg.norm(feats["descriptors"], axis=0), 1, atol=1e-5)
+    assert feats["descriptors"].shape == (n, dim)
+    np.testing.assert_allclose(np.linalg.norm(feats["descriptors"], axis=1), 1, atol=1e-5)
     assert (np.diff(feats["scores"]) <= 0).all()  # strongest first
 
 
@@ -307,8 +312,9 @@ def test_baseline_orientations_turn_counter_clockwise(method):
     if baselines.unavailable_reason(method):
         pytest.skip(baselines.unavailable_reason(method))
     image = cv2.resize(textured_image(seed=5), (256, 256), interpolation=cv2.INTER_LINEAR)
-    f0 = baselines.extract(image, method, max_keypoints=200)
-    f1 = baselines.extract(np.ascontiguousarray(np.rot90(image)), method, max_keypoints=200)
+    extractor = load_extractor({"name": method, "max_keypoints": 200})
+    f0 = extractor.extract(image)
+    f1 = extractor.extract(np.ascontiguousarray(np.rot90(image)))
     # np.rot90 maps (x, y) to (y, W - 1 - x)
     turned = np.stack([f0["keypoints"][:, 1], 255 - f0["keypoints"][:, 0]], 1)
     dist = np.linalg.norm(turned[:, None] - f1["keypoints"][None], axis=2)
@@ -321,7 +327,7 @@ def test_baseline_orientations_turn_counter_clockwise(method):
 def test_akaze_missing_from_opencv_is_a_clear_error(monkeypatch):
     monkeypatch.delattr(cv2, "AKAZE_create", raising=False)
     with pytest.raises(RuntimeError, match="AKAZE is not in this OpenCV build"):
-        baselines.extract(textured_image(), "akaze")
+        load_extractor({"name": "akaze"})
 
 
 def test_binary_descriptors_dot_product_is_hamming():
@@ -346,13 +352,13 @@ def test_cli_end_to_end_roto360(tmp_path, capsys):
     root = make_hpatches(tmp_path / "hp", sequences=("v_a",), n_images=2)
     roto = tmp_path / "roto"
     feats = tmp_path / "sift.h5"
-    assert cli.main(["make-roto360", "--hpatches", str(root), "--output", str(roto), "--step", "90"]) == 0
-    assert cli.main(["baseline", "--method", "sift", "--images", str(roto), "--output", str(feats),
+    assert cli.main(["make-roto360", "--hpatches", str(root), "--outputs", str(roto), "--step", "90"]) == 0
+    assert cli.main(["extract", "--conf", "sift", "--images", str(roto), "--output", str(feats),
                      "--max-keypoints", "300"]) == 0
-    assert cli.main(["baseline", "--method", "sift", "--images", str(roto), "--output", str(feats)]) == 0
-    assert "0 images extracted, 4 already done" in capsys.readouterr().out  # resumable
+    assert cli.main(["extract", "--conf", "sift", "--images", str(roto), "--output", str(feats)]) == 0
+    assert "0 image(s) done, 4 already in" in capsys.readouterr().out  # resumable
     assert cli.main(["evaluate", "homography", "--dataset", str(roto), "--layout", "roto360",
-                     "--features", str(feats), "--output", str(tmp_path / "eval"), "--label", "SIFT"]) == 0
+                     "--features", str(feats), "--outputs", str(tmp_path / "eval"), "--label", "SIFT"]) == 0
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert results["pairs"] == 4 and list(results["per_angle"]) == ["0", "90", "180", "270"]
     assert results["per_angle"]["0"]["mma"] == {str(t): 100.0 for t in range(1, 11)}  # image with itself
@@ -374,7 +380,7 @@ def test_compare_baselines(tmp_path):
     assert list(roto["methods"]["SIFT"]["per_angle"]) == ["0", "180"]
     md = (tmp_path / "results" / "hp-roto360" / "results.md").read_text()
     assert "| SIFT | 2 |" in md and "| ORB | 2 |" in md and "Produced by `test`" in md
-    assert (tmp_path / "cache" / "hp-roto360" / "features" / "sift_n200.h5").is_file()
+    assert len(list((tmp_path / "cache" / "hp-roto360" / "features").glob("sift-*.h5"))) == 1
     with pytest.raises(ValueError, match=r"unknown method\(s\) \['surf'\]"):
         compare.main(root, tmp_path / "results", tmp_path / "cache", "both",
                      compare.CompareOptions(methods=["sift", "surf"]))
@@ -382,24 +388,25 @@ def test_compare_baselines(tmp_path):
 
 def test_compare_relf_on_sift_keypoints(tmp_path):
     root = make_hpatches(tmp_path / "hp", sequences=("v_a",), n_images=2)
-    opts = compare.CompareOptions(methods=["relf"], max_keypoints=40, random_weights=True,
-                                  relf_conf="relf-single", step=180, angles=[180])
+    opts = compare.CompareOptions(methods=["relf-single"], max_keypoints=40, random_weights=True,
+                                  step=180, angles=[180])
     written = compare.main(root, tmp_path / "results", tmp_path / "cache", "roto360", opts)
     results = json.loads(written[0].read_text())["methods"]
     assert list(results) == ["RELF top-1 (relf-single, SIFT kpts, untrained)"]
     features = tmp_path / "cache" / "hp-roto360" / "features"
-    sift = read_features(features / "sift_n40.h5", "v_a/1_rot180.jpg")["keypoints"]
-    unique = read_features(features / "sift_n40_unique.h5", "v_a/1_rot180.jpg")["keypoints"]
-    relf = read_features(features / "relf_relf-single_kp-sift_n40_untrained.h5", "v_a/1_rot180.jpg")["keypoints"]
-    assert len(np.unique(sift, axis=0)) == len(unique) == len(relf) <= len(sift)
-    np.testing.assert_array_equal(relf, unique)  # RELF described exactly the SIFT locations
+    [sift_file], [relf_file] = features.glob("sift-*.h5"), features.glob("relf-single-*.h5")
+    sift = read_features(sift_file, "v_a/1_rot180.jpg")["keypoints"]
+    relf = read_features(relf_file, "v_a/1_rot180.jpg")["keypoints"]
+    _, first = np.unique(sift, axis=0, return_index=True)
+    assert len(np.unique(sift, axis=0)) == len(relf) < len(sift)  # OpenCV's duplicates removed
+    np.testing.assert_array_equal(relf, sift[np.sort(first)])  # RELF described exactly the SIFT locations
 
 
 @pytest.mark.slow
 def test_compare_relf_multi_candidate_duplicates_points(tmp_path):
     root = make_hpatches(tmp_path / "hp", sequences=("v_a",), n_images=2)
-    opts = compare.CompareOptions(methods=["relf", "relf-multi"], max_keypoints=40, random_weights=True,
-                                  relf_conf="relf-single", relf_multi_conf="relf-fast-multi", step=180)
+    opts = compare.CompareOptions(methods=["relf-single", "relf-fast-multi"], max_keypoints=40,
+                                  random_weights=True, step=180)
     results = json.loads(compare.main(root, tmp_path / "res", tmp_path / "cache", "roto360", opts)[0]
                          .read_text())["methods"]
     top1 = results["RELF top-1 (relf-single, SIFT kpts, untrained)"]

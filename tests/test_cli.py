@@ -1,4 +1,3 @@
-import os
 import signal
 import subprocess
 import sys
@@ -80,10 +79,11 @@ def test_bad_images_fail_clearly_and_keep_finished_work(tmp_path, capsys, name, 
     out = tmp_path / "f.h5"
     io.write_features(out, "done.jpg", {"keypoints": np.zeros((1, 2)), "descriptors": np.zeros((4, 1)),
                                         "scores": np.ones(1), "image_size": [10, 10]})
-    from relf_hloc.extract import main as extract
+    from relf_hloc.confs import extractor_conf
     from relf_hloc.images import ImageError
+    from relf_hloc.pipeline.extract import main as extract
     with pytest.raises(ImageError, match=message):
-        extract(folder, out, "relf-single", names=["im0.jpg", name], random_weights=True)
+        extract(extractor_conf("relf-single", random_weights=True), folder, out, names=["im0.jpg", name])
     assert io.list_names(out) == ["done.jpg", "im0.jpg"]  # nothing lost
     assert main(["extract", "--images", str(folder), "--output", str(out)] + FAST) == 1
     assert "relf-hloc extract: error:" in capsys.readouterr().err

@@ -51,7 +51,7 @@ def test_register_is_idempotent_and_visible_to_hloc():
 
 
 class SiftAsRELF:
-    """Stands in for relf_hloc.model.relf.RELF (same extract() API) with OpenCV SIFT,
+    """Stands in for relf_hloc.features.relf.RELF (same extract() API) with OpenCV SIFT,
     so the plugin's plumbing is tested in seconds and independently of RELF's weights."""
     calls = []
 
@@ -80,10 +80,10 @@ def test_hloc_pipeline_with_the_plugin(rendered, tmp_path, monkeypatch):
     """hloc's extract_features -> match_features -> reconstruction with the plugin's
     extractor class and the relf-nn matcher conf (RELF's network replaced by SIFT)."""
     import relf_hloc
-    import relf_hloc.model.relf
+    import relf_hloc.features.relf
     from hloc import extract_features, match_features, pairs_from_exhaustive, reconstruction
 
-    monkeypatch.setattr(relf_hloc.model.relf, "RELF", SiftAsRELF)
+    monkeypatch.setattr(relf_hloc.features.relf, "RELF", SiftAsRELF)
     relf_hloc.register()
     conf = copy.deepcopy(confs["relf-fast"])
     conf["model"]["max_keypoints"] = 1500
@@ -149,7 +149,7 @@ def test_hloc_end_to_end_with_the_relf_network(rendered_vga, tmp_path):
     to reconstruct)."""
     import relf_hloc
     import pycolmap
-    from relf_hloc.model.relf import DEFAULT_WEIGHTS
+    from relf_hloc.features.relf import DEFAULT_WEIGHTS
     from hloc import extract_features, match_features, pairs_from_exhaustive, reconstruction
 
     rendered, K = rendered_vga

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from relf_hloc import io
-from relf_hloc.match import mutual_nn
-from relf_hloc.pairs import exhaustive, sequential
+from relf_hloc.matchers.nearest_neighbor import mutual_nn
+from relf_hloc.pipeline.pairs import exhaustive, sequential
 
 
 def features(n, d=8, seed=0):
@@ -102,7 +102,7 @@ def test_sift_keypoints_are_rotation_covariant_to_subpixel():
     import skimage.data
     from scipy.spatial import cKDTree
 
-    from relf_hloc.keypoints import detect_sift
+    from relf_hloc.features.detectors import detect_sift
     image = skimage.data.astronaut()
     W = image.shape[1]
     a, _, _ = detect_sift(image, 0)
@@ -117,6 +117,6 @@ def test_sift_keypoints_are_rotation_covariant_to_subpixel():
 
 def test_package_exposes_confs_dict_even_after_submodule_imports():
     import relf_hloc
-    import relf_hloc.extract  # noqa: F401  (imports the confs submodule)
+    import relf_hloc.pipeline.extract  # noqa: F401  (imports the confs submodule)
     assert relf_hloc.confs["relf-fast"]["model"]["name"] == "relf"
     assert relf_hloc.confs["relf-nn"]["model"]["do_mutual_check"] is True

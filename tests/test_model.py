@@ -5,10 +5,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from relf_hloc.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from relf_hloc.model.relf import (RELF, group_align, load_network, multi_candidate,
+from relf_hloc.features.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from relf_hloc.features.relf import (RELF, group_align, exported_network, multi_candidate,
                                   pyramid_sizes, roll_groups)
-from relf_hloc.model.reresnet import ReResNet18, export_plain, fuse_dense, sample_fused
+from relf_hloc.features.reresnet import ReResNet18, export_plain, fuse_dense, sample_fused
 
 G = 16
 
@@ -155,7 +155,7 @@ def test_checkpoint_round_trip_and_mismatch(tmp_path, model):
     state, got, _ = load_checkpoint(path, expect={"G": G, "widths": (64, 128, 256, 512)})
     assert got["train_config"] == {"lr": 1e-4}
     assert not any(k.endswith(".filter") for k in state)
-    net = load_network(str(path))  # loads into a fresh model: keys and shapes agree
+    net = exported_network(str(path))  # loads into a fresh model: keys and shapes agree
     x = torch.randn(1, 3, 33, 33)
     with torch.no_grad():
         ref = export_plain(model)(x)[0]
@@ -175,7 +175,8 @@ def test_missing_weights_is_an_error_unless_random_weights_requested(tmp_path):
 
 
 def test_weights_tag_names_the_checkpoint_content(tmp_path):
-    from relf_hloc.model.relf import DEFAULT_WEIGHTS, weights_tag
+    from relf_hloc.confs import DEFAULT_WEIGHTS
+    from relf_hloc.features import weights_tag
     a, b = tmp_path / "a.pth", tmp_path / "b.pth"
     a.write_bytes(b"one"), b.write_bytes(b"two")
     assert weights_tag(a) == "w7692c3ad"  # sha256(b"one")[:8]

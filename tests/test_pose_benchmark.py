@@ -2,14 +2,17 @@
 
 import json
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from relf_hloc import io, scenes
+from relf_hloc import io
+from relf_hloc.datasets import scenes
 from relf_hloc.benchmarks import pose
-from relf_hloc.scenes import Scene, View
+from relf_hloc.eval import poses
+from relf_hloc.datasets.scenes import Scene, View
 
 
 def look_at(center, target=np.zeros(3)):
@@ -46,7 +49,7 @@ def test_relative_pose_is_recovered_from_exact_matches(angle):
     assert len(k0) > 100
     rng = np.random.default_rng(1)
     k0 = k0 + rng.normal(scale=0.2, size=k0.shape)
-    R, t, inliers = pose.estimate_relative_pose(k0, k1, v0.K, v1.K, threshold_px=1.0)
+    R, t, inliers = poses.estimate_relative_pose(k0, k1, v0.K, v1.K, threshold_px=1.0)
     from relf_hloc import geometry
     R_gt, t_gt = geometry.relative_pose(v0.R, v0.t, v1.R, v1.t)
     err_R, err_t = geometry.relative_pose_error(R, t, R_gt, t_gt)
@@ -56,11 +59,11 @@ def test_relative_pose_is_recovered_from_exact_matches(angle):
 
 def test_relative_pose_needs_five_matches():
     v0, v1 = two_views()
-    assert pose.estimate_relative_pose(np.zeros((4, 2)), np.zeros((4, 2)), v0.K, v1.K) is None
+    assert poses.estimate_relative_pose(np.zeros((4, 2)), np.zeros((4, 2)), v0.K, v1.K) is None
 
 
 def test_rotation_bins():
-    assert [pose.rotation_bin(a) for a in (0, 44.9, 45, 90, 134, 135, 180)] == \
+    assert [poses.rotation_bin(a) for a in (0, 44.9, 45, 90, 134, 135, 180)] == \
         ["0-45", "0-45", "45-90", "90-135", "90-135", "135-180", "135-180"]
 
 
@@ -71,7 +74,7 @@ def test_pose_summary_auc_on_hand_made_errors():
                {"rotation_diff": 170, "error": 2.5}]
     for r in records:
         r.update(matches=10, inliers=5)
-    s = pose.pose_summary(records)
+    s = poses.pose_summary(records)
     # errors {0, inf}: recall 0.5 from 0 on -> 50% at every threshold
     assert s["auc_by_rotation"]["0-45"]["auc"] == {"5": 50.0, "10": 50.0, "20": 50.0}
     # error {2.5}: ramp to 1 at 2.5 (area 1.25), then 1 -> (1.25 + t - 2.5) / t
@@ -102,16 +105,16 @@ def test_relative_pose_records_from_files(tmp_path):
     views = two_views(137)
     features, matches = write_scene_files(tmp_path, views)
     scene = Scene(tmp_path, views)
-    [rec] = pose.relative_pose_records(scene, [("0.png", "1.png")], features, matches)
+    [rec] = poses.relative_pose_records(scene, [("0.png", "1.png")], features, matches)
     assert rec["rotation_diff"] == pytest.approx(137, abs=5)  # roll plus the views' own
     assert rec["error"] < 0.5 and rec["inliers"] >= rec["matches"] - 20
 
 
 def test_parse_methods():
-    assert pose.parse_methods("relf, sift,mine=/x/{variant}.h5") == \
-        {"relf": None, "sift": None, "mine": "/x/{variant}.h5"}
+    assert pose.parse_methods("relf-fast, sift,mine=/x/{variant}.h5") == \
+        {"relf-fast": None, "sift": None, "mine": "/x/{variant}.h5"}
     with pytest.raises(ValueError, match="unknown method 'surf'"):
-        pose.parse_methods("relf,surf")
+        pose.parse_methods("relf-fast,surf")
 
 
 def test_select_images_and_pairs():
@@ -145,32 +148,35 @@ def test_sfm_and_localization_metrics_on_synthetic_scene(tmp_path):
     assert loc["queries"] == len(scene) and loc["recall_5deg_5pct"] == 100.0
 
 
-def test_pose_accuracy_counts_wrong_poses(tmp_path):
+def test_score_poses_counts_wrong_poses(tmp_path):
     """A pose 20 degrees off is outside (5 deg, 5%); missing images count as failed."""
     pytest.importorskip("pycolmap")
     scene, s = synthetic_scene(tmp_path)
     truth = {n: (scene[n].R, scene[n].t) for n in scene.names}
     wrong = View(scene.views[0].name, scene.views[0].K, scenes.roll_matrix(20) @ scene.views[0].R,
                  scene.views[0].t, scene.views[0].size)
-    errors = pose.pose_accuracy(Scene(scene.image_dir, [wrong] + scene.views[1:]), truth, align=False)
-    assert errors[wrong.name][0] == pytest.approx(20)
-    assert pose.recall_within(errors, len(scene), 5, 0.05) == pytest.approx(100 * 5 / 6, abs=0.01)
-    assert pose.recall_within(errors, 2 * len(scene), 5, 0.05) == pytest.approx(100 * 5 / 12, abs=0.01)
+    score = poses.score_poses(Scene(scene.image_dir, [wrong] + scene.views[1:]), truth, align=False)
+    assert score["per_image"][wrong.name]["rot_err_deg"] == pytest.approx(20)
+    assert score["within_5deg_5pct"] == pytest.approx(100 * 5 / 6, abs=0.01)
+    del truth[scene.names[1]]  # not estimated: counts as outside
+    score = poses.score_poses(Scene(scene.image_dir, [wrong] + scene.views[1:]), truth, align=False)
+    assert score["within_5deg_5pct"] == pytest.approx(100 * 4 / 6, abs=0.01)
 
 
-def test_pose_accuracy_aligns_a_similarity_away():
+def test_score_poses_aligns_a_similarity_away():
     """An SfM model is the ground truth up to a similarity X' = s Q X + d: zero error."""
     views = two_views() + [scenes.rotate_view(v, 40) for v in two_views(0, 250, 250)]
     views = [View(f"{i}.png", v.K, v.R, v.t + [0.1 * i, 0, 0], v.size) for i, v in enumerate(views)]
     scene = Scene(".", views)
     Q, d, s = cv2.Rodrigues(np.array([0.3, -0.5, 0.8]))[0], np.array([3, -1, 2]), 2.5
     estimated = {v.name: (v.R @ Q.T, s * v.t - v.R @ Q.T @ d) for v in views}
-    errors = pose.pose_accuracy(scene, estimated, align=True)
-    assert len(errors) == 4
-    for rot, pos in errors.values():
-        assert rot < 1e-4 and pos < 1e-9  # arccos near 1 limits the angle to ~1e-6 deg
-    assert pose.recall_within(errors, 4, 1, 0.01) == 100.0
-    assert pose.pose_accuracy(scene, dict(list(estimated.items())[:2]), align=True) == {}
+    score = poses.score_poses(scene, estimated, align=True, within=((1.0, 1.0),))
+    assert score["estimated"] == 4
+    for e in score["per_image"].values():
+        assert e["rot_err_deg"] < 1e-4 and e["pos_err_pct"] < 1e-7  # arccos near 1 limits the angle to ~1e-6 deg
+    assert score["within_1deg_1pct"] == 100.0
+    two = poses.score_poses(scene, dict(list(estimated.items())[:2]), align=True)
+    assert two["per_image"] == {} and two["median_rot_err_deg"] is None
 
 
 # ---------------------------------------------------------------- the command
@@ -181,7 +187,7 @@ def test_command_on_shared_middlebury(shared_data, tmp_path):
     code = cli.main(["benchmark", "pose", "--scene", str(shared_data / "middlebury" / "templeSparseRing"),
                      "--format", "middlebury", "--rotation", "90", "--seed", "1", "--methods", "sift",
                      "--max-images", "4", "--max-size", "320", "--metrics", "pose,sfm",
-                     "--output", str(out)])
+                     "--outputs", str(out)])
     assert code == 0
     results = json.loads((out / "results.json").read_text())
     r = results["methods"]["sift"]
@@ -194,10 +200,11 @@ def test_command_on_shared_middlebury(shared_data, tmp_path):
     assert (out / "auc_vs_rotation.png").is_file() and (out / "registered.png").is_file()
     assert "| rotated-90-seed1 | sift |" in (out / "results.md").read_text()
     # any hloc features file by path: the same SIFT files scored again give the same AUC
+    sift_file = Path(r["features"]).name
     code = cli.main(["benchmark", "pose", "--scene", str(shared_data / "middlebury" / "templeSparseRing"),
                      "--format", "middlebury", "--rotation", "90", "--seed", "1",
-                     "--methods", "again={work}/{variant}/features/sift.h5", "--max-images", "4",
-                     "--max-size", "320", "--metrics", "pose", "--ratio", "0.8", "--output", str(out)])
+                     "--methods", f"again={{work}}/{{variant}}/features/{sift_file}", "--max-images", "4",
+                     "--max-size", "320", "--metrics", "pose", "--ratio", "0.8", "--outputs", str(out)])
     assert code == 0
     again = json.loads((out / "results.json").read_text())["methods"]["again"]
     assert again["auc"] == r["auc"] and again["speed"]["extract_s_per_image"] is None
@@ -206,4 +213,4 @@ def test_command_on_shared_middlebury(shared_data, tmp_path):
 def test_command_errors(tmp_path):
     from relf_hloc import cli
     assert cli.main(["benchmark", "pose", "--scene", str(tmp_path / "nope"), "--format", "strecha",
-                     "--output", str(tmp_path / "o")]) == 1
+                     "--outputs", str(tmp_path / "o")]) == 1

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from relf_hloc import geometry, render
+from relf_hloc import geometry
+from relf_hloc.datasets import render
+from relf_hloc.datasets.scenes import View
 
 
 def dot_rect(u0=37, v0=21, size=(64, 48)):
@@ -18,8 +20,8 @@ def dot_rect(u0=37, v0=21, size=(64, 48)):
 
 def small_camera(centre, target, roll=0.0, width=160, height=120, f=150.0):
     R, t = render.look_at(centre, target, roll)
-    K = np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1]])
-    return render.Camera("c.png", K, R, t, width, height, roll)
+    K = np.array([[f, 0, (width - 1) / 2], [0, f, (height - 1) / 2], [0, 0, 1]])
+    return View("c.png", K, R, t, (width, height), -roll % 360)
 
 
 def centroid(image):
@@ -36,11 +38,10 @@ def test_textured_point_lands_on_its_projection(roll, supersample):
     X = rect.point(37, 21)
     camera = small_camera([0.4, -2.5, 3.0], [0.1, 0.0, 0.0], roll)
     image = render.render([rect], camera, supersample=supersample)
-    expected, depth = camera.project(X)
+    expected, depth = camera.project(X), camera.depth(X)
     assert depth[0] > 0
     found = centroid(image[..., 0].astype(int) - image[..., 1])  # red minus grey background
-    # COLMAP pixel coordinates are OpenCV's + 0.5
-    np.testing.assert_allclose(found + 0.5, expected[0], atol=0.05)  # measured: <= 0.02 px
+    np.testing.assert_allclose(found, expected[0], atol=0.05)  # measured: <= 0.02 px
 
 
 def test_rect_point_maps_texel_centres():
@@ -65,16 +66,17 @@ def test_nearer_plane_hides_farther_one():
 
 def test_demo_cameras_are_rolled_as_stated():
     cameras = render.demo_cameras(12, 64, 48, seed=0)
-    rolls = np.array([c.roll_deg for c in cameras])
+    rolls = np.array([-c.angle for c in cameras])  # angle: counter-clockwise on screen
+    rolls = (rolls + 180) % 360 - 180
     assert np.all(rolls[::2] == 0)
     assert np.all((np.abs(rolls[1::2]) >= 30) & (np.abs(rolls[1::2]) <= 180))
     assert len({round(r) for r in rolls[1::2]}) == 6  # seeded, different angles
-    for cam in cameras:
-        R_upright, _ = render.look_at(cam.centre, cam.centre + cam.R[2], 0.0)
+    for cam, r in zip(cameras, rolls):
+        R_upright, _ = render.look_at(cam.center, cam.center + cam.R[2], 0.0)
         roll = Rotation.from_matrix(cam.R @ R_upright.T).as_rotvec(degrees=True)
-        np.testing.assert_allclose(roll, [0, 0, cam.roll_deg], atol=1e-6)
+        np.testing.assert_allclose(roll, [0, 0, r], atol=1e-6)
         # the world's up direction (+z) points up in the image of an upright camera
-        if cam.roll_deg == 0:
+        if r == 0:
             assert (cam.R @ [0, 0, 1.0])[1] < 0
 
 
@@ -85,7 +87,7 @@ def test_roll_turns_the_image_about_the_principal_point():
     pp = up.K[:2, 2]
     a = np.radians(40.0)
     rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-    np.testing.assert_allclose(rolled.project(X)[0] - pp, (up.project(X)[0] - pp) @ rot.T, atol=1e-9)
+    np.testing.assert_allclose(rolled.project(X) - pp, (up.project(X) - pp) @ rot.T, atol=1e-9)
 
 
 def test_demo_scene_is_not_a_single_plane():
@@ -97,7 +99,7 @@ def test_main_writes_a_colmap_model_matching_the_cameras(tmp_path):
     import pycolmap
 
     out = render.main(tmp_path / "scene", num_cameras=3, width=80, height=60, supersample=1)
-    cameras = render.read_scene(out)
+    cameras = render.read_scene(out).views
     names = sorted(p.name for p in (out / "images").iterdir())
     assert names == [c.name for c in cameras]
     assert cv2.imread(str(out / "images" / names[0])).shape == (60, 80, 3)
@@ -108,7 +110,9 @@ def test_main_writes_a_colmap_model_matching_the_cameras(tmp_path):
         pose = image.cam_from_world()
         np.testing.assert_allclose(pose.rotation.matrix(), cam.R, atol=1e-9)
         np.testing.assert_allclose(pose.translation, cam.t, atol=1e-9)
-        np.testing.assert_allclose(model.cameras[image.camera_id].calibration_matrix(), cam.K)
+        # COLMAP's pixel-corner origin: +0.5 on the principal point
+        np.testing.assert_allclose(model.cameras[image.camera_id].calibration_matrix(),
+                                   cam.K + [[0, 0, 0.5], [0, 0, 0.5], [0, 0, 0]])
     # same parameters: reused as is; deterministic when rendered again
     first = cv2.imread(str(out / "images" / names[1]))
     mtime = (out / "scene.json").stat().st_mtime_ns
@@ -122,7 +126,7 @@ def test_main_writes_a_colmap_model_matching_the_cameras(tmp_path):
 
 def test_ground_truth_scale_is_the_camera_spread():
     cameras = render.demo_cameras(12)
-    centres = np.array([c.centre for c in cameras])
+    centres = np.array([c.center for c in cameras])
     assert 6 < geometry.scene_scale(centres) < 12  # an arc of 110 degrees at 5-6 m
 
 

@@ -4,8 +4,9 @@ import numpy as np
 import cv2
 import pytest
 
-from relf_hloc import scenes
-from relf_hloc.scenes import View
+from relf_hloc.datasets import scenes
+from relf_hloc.datasets.scenes import View
+from relf_hloc.images import rotate_image
 
 
 def random_rotation(rng):
@@ -65,7 +66,7 @@ def test_rotated_image_pixels_match_camera_exactly_for_90_multiples():
     image = np.zeros((30, 40), np.uint8)
     image[y0, x0] = 255
     for angle in (90, 180, 270):
-        rotated_img = scenes.rotate_image(image, angle)
+        rotated_img = rotate_image(image, angle)[0]
         M, size = scenes.rotation_affine(view.size, angle)
         assert rotated_img.shape == (size[1], size[0])
         y1, x1 = np.argwhere(rotated_img == 255)[0]
@@ -76,7 +77,7 @@ def test_rotated_image_arbitrary_angle_keeps_whole_image():
     image = np.zeros((30, 40), np.uint8)
     image[10:13, 20:23] = 255  # 3x3 blob centred at (21, 11)
     M, size = scenes.rotation_affine((40, 30), 33)
-    rotated = scenes.rotate_image(image, 33)
+    rotated = rotate_image(image, 33)[0]
     assert rotated.shape == (size[1], size[0])
     w, h = 40 * np.cos(np.radians(33)) + 30 * np.sin(np.radians(33)), \
         40 * np.sin(np.radians(33)) + 30 * np.cos(np.radians(33))

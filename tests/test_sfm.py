@@ -10,7 +10,8 @@ import numpy as np
 import pycolmap
 import pytest
 
-from relf_hloc import cli, colmap_utils, localize, reconstruction, triangulation, visualize
+from relf_hloc import cli, visualize
+from relf_hloc.pipeline import colmap as colmap_utils, localize, reconstruction, triangulation
 from relf_hloc.io import read_matches, read_pairs, write_matches, write_pairs
 
 from sfm_synthetic import (centers, ground_truth_model, make_scene, relative_distances,
@@ -257,7 +258,7 @@ def rendered(tmp_path_factory):
 
 def test_sfm_command_with_sift(rendered, tmp_path, capsys):
     outputs = tmp_path / "out"
-    args = ["sfm", "--images", str(rendered), "--outputs", str(outputs), "--features", "sift",
+    args = ["sfm", "--images", str(rendered), "--outputs", str(outputs), "--conf", "sift",
             "--max-keypoints", "2000"]
     code = cli.main(args)
     assert code == 0, capsys.readouterr().err
@@ -283,20 +284,29 @@ def test_sfm_command_with_sift(rendered, tmp_path, capsys):
 def test_sfm_sacre_coeur_sift(shared_data, tmp_path):
     """hloc's demo images with SIFT: hloc.md measured 10/10 registered."""
     assert cli.main(["sfm", "--images", str(shared_data / "sacre_coeur"), "--outputs",
-                     str(tmp_path), "--features", "sift"]) == 0
+                     str(tmp_path), "--conf", "sift"]) == 0
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["registered"] >= 9 and report["points"] > 500
 
 
 def test_features_tag_separates_settings(tmp_path):
-    from relf_hloc.sfm import features_tag
-    from relf_hloc.model.relf import weights_tag
-    assert features_tag("relf", "relf-fast", None, True) == "relf-fast-untrained"
-    assert features_tag("relf", None, 500, False) == f"relf-{weights_tag(None)}-n500"
-    assert features_tag("sift", None, None, False) == "sift"
+    from relf_hloc.confs import extractor_conf
+    from relf_hloc.features import features_tag, weights_tag
+    tags = {features_tag(extractor_conf("relf-fast")), features_tag(extractor_conf("relf-fast", 500)),
+            features_tag(extractor_conf("relf-fast", random_weights=True)), features_tag(extractor_conf("relf")),
+            features_tag(extractor_conf("sift")), features_tag(extractor_conf("sift", 500))}
+    assert len(tags) == 6  # every setting its own file
+    assert features_tag(extractor_conf("relf-fast")).startswith("relf-fast-")
+    assert features_tag(extractor_conf("sift")) == features_tag(extractor_conf("sift", weights="x.pth"))
     other = tmp_path / "best.pth"
     other.write_bytes(b"one")
-    assert features_tag("relf", "relf-fast", None, False, other) == "relf-fast-w7692c3ad"
+    assert weights_tag(other) == "w7692c3ad"
+    assert features_tag(extractor_conf("relf-fast", weights=other)) != features_tag(extractor_conf("relf-fast"))
+    # the tag names the weights by content: a copy of the same checkpoint shares it
+    copy = tmp_path / "copy.pth"
+    copy.write_bytes(b"one")
+    assert (features_tag(extractor_conf("relf-fast", weights=other))
+            == features_tag(extractor_conf("relf-fast", weights=copy)))
 
 
 def test_triangulate_and_localize_commands(scene, tmp_path, capsys):
@@ -309,7 +319,7 @@ def test_triangulate_and_localize_commands(scene, tmp_path, capsys):
     db_pairs = subset_pairs(scene, scene.names[:4], tmp_path / "pairs-db.txt")
     assert cli.main(["triangulate", "--reference", str(reference), "--images", str(scene.image_dir),
                      "--pairs", str(db_pairs), "--features", str(scene.features), "--matches",
-                     str(scene.matches), "--output", str(tmp_path / "model")]) == 0
+                     str(scene.matches), "--outputs", str(tmp_path / "model")]) == 0
     assert "triangulated" in capsys.readouterr().out
     queries = tmp_path / "queries.txt"
     queries.write_text("".join(f"{q}\n" for q in scene.names[4:]))  # cameras guessed from images

@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from relf_hloc import cli, localize, reconstruction, triangulation
+from relf_hloc import cli
+from relf_hloc.pipeline import localize, reconstruction, triangulation
 from relf_hloc.io import read_pairs, write_matches, write_pairs
 
 from sfm_synthetic import ground_truth_model, make_scene
@@ -46,7 +47,7 @@ def test_missing_image(scene, tmp_path):
 
 def test_missing_image_folder_from_the_command_line(tmp_path, capsys):
     code, err = run_cli(capsys, "sfm", "--images", tmp_path / "nope", "--outputs", tmp_path / "o",
-                        "--features", "sift")
+                        "--conf", "sift")
     assert code == 1 and "relf-hloc sfm: error:" in err and "nope: image folder not found" in err
 
 
@@ -158,7 +159,7 @@ def test_sfm_command_that_registers_nothing(tmp_path, capsys):
         noise = cv2.GaussianBlur(rng.integers(0, 255, (240, 320), dtype=np.uint8), (0, 0), 2)
         cv2.imwrite(str(images / f"noise{i}.png"), noise)
     outputs = tmp_path / "out"
-    code, err = run_cli(capsys, "sfm", "--images", images, "--outputs", outputs, "--features", "sift")
+    code, err = run_cli(capsys, "sfm", "--images", images, "--outputs", outputs, "--conf", "sift")
     assert code == 1 and "relf-hloc sfm: error:" in err
     assert "no image pair passed geometric verification" in err or "registered no image" in err
     report = json.loads((outputs / "report.json").read_text())

@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from relf_hloc.train.data import (PairDataset, PairGenerator, group_shift, local_rotation_deg,
-                                  sample_homography, seed_for, split_names, warp_points)
+                                  sample_homography, seed_for, split_names)
+from relf_hloc.geometry import warp_points
 
 
 @pytest.fixture(scope="module")

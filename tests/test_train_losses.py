@@ -84,7 +84,7 @@ def test_relf_loss_of_aligned_views_is_minimal():
 def test_shift_convention_matches_the_model():
     """torch.rot90 by +90 deg: local_rotation_deg says +90, the shift is G/4, and rolling
     view 2's vectors by it gives view 1's vectors exactly ((H-1), (W-1) multiples of 16)."""
-    from relf_hloc.model.reresnet import ReResNet18, sample_fused
+    from relf_hloc.features.reresnet import ReResNet18, sample_fused
 
     torch.manual_seed(0)
     G, H, W = 16, 97, 129

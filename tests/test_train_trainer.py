@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from relf_hloc.checkpoint import load_checkpoint, save_checkpoint
+from relf_hloc.features.checkpoint import load_checkpoint, save_checkpoint
 from relf_hloc.train import trainer
 from relf_hloc.train.data import PairGenerator
 
@@ -130,8 +130,8 @@ def test_torchrun_ddp_gloo_two_processes(image_dir, tmp_path):  # noqa: F811
 
 
 def test_init_weights_fine_tunes_from_a_checkpoint(image_dir, tmp_path):  # noqa: F811
-    from relf_hloc.checkpoint import load_model_state
-    from relf_hloc.model.reresnet import ReResNet18
+    from relf_hloc.features.checkpoint import load_model_state
+    from relf_hloc.features.reresnet import ReResNet18
     torch.manual_seed(123)
     source = ReResNet18(16)
     start = save_checkpoint(tmp_path / "start.pth", source, {"G": 16, "widths": [64, 128, 256, 512],

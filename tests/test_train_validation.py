@@ -19,7 +19,7 @@ def test_resize_long_side_keeps_pixel_centres():
 
 def test_exact_rotation_gives_perfect_orientation_and_matches():
     skdata = pytest.importorskip("skimage.data")
-    from relf_hloc.model.reresnet import ReResNet18
+    from relf_hloc.features.reresnet import ReResNet18
 
     H, W = 193, 257  # (H - 1), (W - 1) multiples of 16: equivariance is exact
     image0 = cv2.resize(skdata.astronaut(), (W, H), interpolation=cv2.INTER_AREA)

@@ -1,6 +1,7 @@
-"""Homography benchmarks: HPatches and Roto-360 layouts, classical baselines, tables and plots.
+"""Benchmark drivers over the metrics of ``relf_hloc.eval``.
 
-Data path: dataset folder -> (baselines.py | relf_hloc.extract) -> hloc features file
--> homography.py (mutual NN, MMA@1..10 px) -> results.json / results.md / plots.py.
-compare.py runs all of it for several methods with one command.
+- homography.py: ``relf-hloc evaluate homography`` (one features file) and the reports;
+- compare.py: ``relf-hloc compare`` (every method on an HPatches / Roto-360 folder);
+- pose.py (+ pose_report.py): ``relf-hloc benchmark pose`` on scenes with ground-truth cameras;
+- plots.py: MMA plots.
 """

@@ -1,9 +1,9 @@
 """Run the whole homography comparison on a folder: baselines and RELF, one table.
 
     relf-hloc compare --dataset ../shared/data/hpatches --results results --cache outputs/compare \
-        [--layout both|hpatches|roto360] [--methods sift,rootsift,orb,akaze,relf,relf-multi] \
-        [--max-keypoints 1500] [--relf-conf relf-fast] [--relf-multi-conf relf-fast-multi] \
-        [--relf-keypoints sift|own] [--random-weights] [--step 10] [--angles 0,90] [--sequences a,b]
+        [--layout both|hpatches|roto360] [--methods sift,rootsift,orb,akaze,relf-fast,relf-fast-multi] \
+        [--max-keypoints 1500] [--relf-keypoints sift|own] [--weights W.pth] [--random-weights] \
+        [--step 10] [--angles 0,90] [--sequences a,b]
 
 An HPatches-layout folder is evaluated as is (``results/<name>/``) and through the
 Roto-360-layout set generated from it in the cache (``results/<name>-roto360/``); a
@@ -12,11 +12,12 @@ their settings, and every extraction skips images already done: an interrupted r
 resumes, and a rerun only re-evaluates. Each results folder gets results.md,
 results.json (one entry per method, without per-pair records) and the plots.
 
-RELF runs through ``relf_hloc.extract.main``; with ``--relf-keypoints sift`` (default)
-on the SIFT baseline's keypoint locations (OpenCV's per-orientation duplicates
-removed: RELF assigns its own orientations), so descriptors are compared on the same
-points. The default confs are the 3-level CPU pyramids (relf-fast, relf-fast-multi);
-``--relf-conf relf --relf-multi-conf relf-multi`` gives the paper's 9-level pyramid.
+Every method is an extractor conf of ``relf_hloc.confs`` run through
+``relf_hloc.pipeline.extract``. RELF confs, with ``--relf-keypoints sift`` (default),
+describe the SIFT baseline's keypoint locations (the ``file`` detector with OpenCV's
+per-orientation duplicates removed: RELF assigns its own orientations), so descriptors
+are compared on the same points. The default RELF confs are the 3-level CPU pyramids
+(relf-fast, relf-fast-multi); ``--methods sift,relf`` gives the paper's 9-level pyramid.
 With ``--random-weights`` (an untrained network, for comparison) RELF rows are labelled
 "untrained".
 """
@@ -31,16 +32,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
 
-from ..io import list_names, read_features, write_features
-from . import baselines, roto360
-from .datasets import dataset_root, detect_layout, image_names, load_pairs
-from .homography import evaluate_pairs, format_ori_acc, results_from_records, write_json, write_report
+from ..confs import BENCHMARK_KEYPOINTS, EXTRACTORS, extractor_conf
+from ..datasets import roto360
+from ..datasets.homography import dataset_root, detect_layout, image_names, load_pairs
+from ..eval.homography import evaluate_pairs, results_from_records
+from ..features import features_tag
+from ..features.opencv import unavailable_reason
+from ..io import write_json
+from ..pipeline import extract
+from .homography import format_ori_acc, write_report
 
 BASELINE_LABELS = {"sift": "SIFT", "rootsift": "RootSIFT", "orb": "ORB", "akaze": "AKAZE"}
-RELF_METHODS = ("relf", "relf-multi")
-DEFAULT_METHODS = ("sift", "rootsift", "orb", "akaze", "relf", "relf-multi")
+DEFAULT_METHODS = ("sift", "rootsift", "orb", "akaze", "relf-fast", "relf-fast-multi")
 
 
 @dataclass
@@ -48,10 +52,9 @@ class CompareOptions:
     """Everything that selects what is extracted and evaluated (CLI flags of the same names)."""
 
     methods: Sequence[str] = DEFAULT_METHODS
-    max_keypoints: Optional[int] = 1500
-    relf_conf: str = "relf-fast"
-    relf_multi_conf: str = "relf-fast-multi"
+    max_keypoints: Optional[int] = BENCHMARK_KEYPOINTS
     relf_keypoints: str = "sift"  # 'sift': the SIFT baseline's keypoints; 'own': the conf's detector
+    weights: Optional[str] = None
     random_weights: bool = False
     device: str = "cpu"
     sequences: Optional[Sequence[str]] = None
@@ -61,49 +64,24 @@ class CompareOptions:
     command: str = ""  # how the run was started, written below the tables
 
 
-def relf_label(method: str, opts: CompareOptions) -> str:
-    kind, conf = ("multi-candidate", opts.relf_multi_conf) if method == "relf-multi" else ("top-1", opts.relf_conf)
+def label(method: str, opts: CompareOptions) -> str:
+    if method in BASELINE_LABELS:
+        return BASELINE_LABELS[method]
+    kind = "multi-candidate" if "multi" in method else "top-1"
     keypoints = "SIFT kpts" if opts.relf_keypoints == "sift" else "own kpts"
-    return f"RELF {kind} ({conf}, {keypoints}{', untrained' if opts.random_weights else ''})"
+    return f"RELF {kind} ({method}, {keypoints}{', untrained' if opts.random_weights else ''})"
 
 
 def extract_method(method: str, root: Path, names: List[str], features_dir: Path,
                    opts: CompareOptions) -> Tuple[str, Path]:
     """Extract one method's features of ``names`` (resumable); returns (label, features path)."""
-    n = f"_n{opts.max_keypoints}" if opts.max_keypoints else ""
-    if method in BASELINE_LABELS:
-        path = features_dir / f"{method}{n}.h5"
-        baselines.main(root, path, method, opts.max_keypoints, names=names)
-        return BASELINE_LABELS[method], path
-    from .. import extract  # torch and e2cnn are imported only when RELF runs
-
-    conf = opts.relf_multi_conf if method == "relf-multi" else opts.relf_conf
-    keypoints_from = None
-    if opts.relf_keypoints == "sift":
-        _, sift_path = extract_method("sift", root, names, features_dir, opts)
-        keypoints_from = unique_locations(sift_path, sift_path.with_name(sift_path.stem + "_unique.h5"), names)
-    from ..model.relf import weights_tag  # features made with other weights are never reused
-    path = features_dir / f"{method}_{conf}_kp-{opts.relf_keypoints}{n}_{weights_tag(None, opts.random_weights)}.h5"
-    extract.main(root, path, conf=conf, max_keypoints=opts.max_keypoints, keypoints_from=keypoints_from,
-                 device=opts.device, random_weights=opts.random_weights, names=names)
-    return relf_label(method, opts), path
-
-
-def unique_locations(src: Path, dst: Path, names: Sequence[str]) -> Path:
-    """Copy features keeping the first (strongest) row of each keypoint location.
-
-    OpenCV SIFT repeats a keypoint once per dominant orientation; RELF assigns its own
-    orientation, so on the raw SIFT rows it would emit identical duplicate descriptors.
-    """
-    done = set(list_names(dst)) if dst.exists() else set()
-    for name in (n for n in names if n not in done):
-        feats = read_features(src, name)
-        _, first = np.unique(feats["keypoints"], axis=0, return_index=True)
-        keep = np.sort(first)
-        unique = {k: v[keep] for k, v in feats.items() if k not in ("descriptors", "image_size")}
-        unique.update(descriptors=feats["descriptors"][:, keep], image_size=feats["image_size"])
-        write_features(dst, name, unique)
-    return dst
+    conf = extractor_conf(method, opts.max_keypoints, opts.weights, opts.random_weights)
+    if conf["model"]["name"] == "relf" and opts.relf_keypoints == "sift":
+        _, sift = extract_method("sift", root, names, features_dir, opts)
+        conf["model"]["detector"] = {"name": "file", "path": str(sift), "unique": True}
+    path = features_dir / f"{features_tag(conf)}.h5"
+    extract.main(conf, root, path, names=names, device=opts.device)
+    return label(method, opts), path
 
 
 def compare_on(dataset: Path, layout: str, out_dir: Path, features_dir: Path, opts: CompareOptions,
@@ -114,7 +92,7 @@ def compare_on(dataset: Path, layout: str, out_dir: Path, features_dir: Path, op
         raise ValueError(f"{dataset}: no pairs selected (sequences={opts.sequences}, angles={angles})")
     root, names = dataset_root(dataset, layout), image_names(pairs)
     results: Dict[str, dict] = {}
-    skipped = {m: baselines.unavailable_reason(m) for m in opts.methods if baselines.unavailable_reason(m)}
+    skipped = {m: unavailable_reason(m) for m in opts.methods if unavailable_reason(m)}
     for method, reason in skipped.items():
         print(f"compare: skipping {method}: {reason}")
     for method in (m for m in opts.methods if m not in skipped):
@@ -135,7 +113,7 @@ def compare_on(dataset: Path, layout: str, out_dir: Path, features_dir: Path, op
         footer += ("\nRoto-360 pairs: reference `*_rot0.jpg` against every `*_rot<deg>.jpg`, 0 degrees "
                    "included (the paper's 10 x 36 = 360 pairs); sets made by `relf-hloc make-roto360` "
                    "rotate image 1 on an enlarged canvas (whole image visible, black corners).\n")
-    if any(m in RELF_METHODS for m in opts.methods) and opts.random_weights:
+    if any(m.startswith("relf") for m in opts.methods) and opts.random_weights:
         footer += "\nRELF rows marked 'untrained' use random weights: they test the pipeline, not the method.\n"
     footer += f"\nProduced by `{opts.command}`.\n" if opts.command else ""
     write_report(out_dir, results, f"{out_dir.name}: homography benchmark ({layout}, {len(pairs)} pairs)",
@@ -148,9 +126,9 @@ def main(dataset, results_dir, cache_dir, layout: str = "both",
     """Compare methods on ``dataset``; returns the results.json paths written."""
     dataset, results_dir, cache_dir = Path(dataset), Path(results_dir), Path(cache_dir)
     opts = opts or CompareOptions()
-    unknown = [m for m in opts.methods if m not in DEFAULT_METHODS]
+    unknown = [m for m in opts.methods if m not in EXTRACTORS]
     if unknown:  # checked before any extraction starts
-        raise ValueError(f"unknown method(s) {unknown} (expected some of {', '.join(DEFAULT_METHODS)})")
+        raise ValueError(f"unknown method(s) {unknown} (expected extractor confs: {', '.join(EXTRACTORS)})")
     if opts.relf_keypoints not in ("sift", "own"):
         raise ValueError(f"relf_keypoints must be 'sift' or 'own', got '{opts.relf_keypoints}'")
     name = opts.name or dataset.name
@@ -184,14 +162,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="benchmarks to run from an HPatches folder (default: both)")
     parser.add_argument("--name", default=None, help="dataset name in results/ (default: folder name)")
     parser.add_argument("--methods", type=csv, default=list(d.methods),
-                        help=f"comma-separated, from {','.join(DEFAULT_METHODS)} (default: all)")
+                        help=f"comma-separated extractor confs, from {','.join(EXTRACTORS)} "
+                             f"(default: {','.join(DEFAULT_METHODS)})")
     parser.add_argument("--max-keypoints", type=int, default=d.max_keypoints,
                         help=f"keypoints per image for every method (default: {d.max_keypoints}, as the paper)")
-    parser.add_argument("--relf-conf", default=d.relf_conf, help=f"RELF top-1 conf (default: {d.relf_conf})")
-    parser.add_argument("--relf-multi-conf", default=d.relf_multi_conf,
-                        help=f"RELF multi-candidate conf (default: {d.relf_multi_conf})")
     parser.add_argument("--relf-keypoints", default=d.relf_keypoints, choices=("sift", "own"),
                         help="RELF keypoints: the SIFT baseline's (default) or the conf's own detector")
+    parser.add_argument("--weights", default=None, help="RELF checkpoint (default: the shipped weights)")
     parser.add_argument("--random-weights", action="store_true",
                         help="RELF with random weights (untrained, for comparison); rows say 'untrained'")
     parser.add_argument("--device", default=d.device, help="RELF device (cpu or cuda)")

@@ -1,181 +1,21 @@
-"""Homography benchmark evaluator: any hloc features file, the RELF paper's protocol.
-
-For every pair (reference, target) with ground-truth homography H:
-- descriptors are L2-normalised and matched by mutual nearest neighbour on dot
-  products (no ratio test, no threshold, no RANSAC);
-- a match (i, j) is correct at t px if ||H(kpts0[i]) - kpts1[j]|| <= t, t = 1..10;
-- per-pair precision = correct / matches x 100, and 0 for a pair with no match.
-
-Aggregates (all percentages are means of per-pair values, never pooled over matches):
-MMA@t, ``pred_matches`` = mean matches per pair, ``total_points`` = mean (N0 + N1) / 2
-with N the rows of the features file (multi-candidate duplicates count). Results are a
-deterministic function of the features file: rerunning gives the same JSON.
-
-Where the features file has ``orientations`` (degrees, counter-clockwise as displayed),
-``ori_acc`` scores them: the turn ori1 - ori0 of a keypoint pair, in bins of 360/16
-degrees, is within one bin of the local rotation of H at the keypoint. ``matches``: over
-the predicted mutual matches; ``gt``: over ground-truth correspondences (each keypoint of
-image 0 and its nearest keypoint of image 1 within 3 px of H(x)), whatever the descriptors.
+"""Homography benchmark reports: results.md tables and plots, and the
+``relf-hloc evaluate homography`` command, over the metrics of
+``relf_hloc.eval.homography`` (the RELF paper's protocol).
 
     relf-hloc evaluate homography --dataset DIR --layout hpatches|roto360 \
-        --features FILE.h5 --output DIR [--label NAME] [--sequences a,b] [--angles 0,90]
+        --features FILE.h5 --outputs DIR [--label NAME] [--sequences a,b] [--angles 0,90]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
-import numpy as np
-from tqdm import tqdm
-
-from ..geometry import local_rotation_deg
-from ..io import read_features
-from .datasets import LAYOUTS, HomographyPair, dataset_root, load_pairs
-
-THRESHOLDS = tuple(range(1, 11))
-TABLE_THRESHOLDS = (1, 3, 5, 10)
-ORI_BINS = 16  # orientation accuracy counts bins of 360/16 degrees, RELF's C16 group
-GT_RADIUS = 3.0  # px: ground-truth correspondence radius for the orientation accuracy
-
-
-def warp_points(points: np.ndarray, H: np.ndarray) -> np.ndarray:
-    """Apply a homography [3, 3] to points [N, 2] -> [N, 2]."""
-    homogeneous = np.concatenate([points, np.ones((len(points), 1))], 1) @ H.T
-    return homogeneous[:, :2] / homogeneous[:, 2:]
-
-
-def match_precisions(kpts0: np.ndarray, kpts1: np.ndarray, matches: np.ndarray,
-                     H: np.ndarray, thresholds: Sequence[int] = THRESHOLDS) -> np.ndarray:
-    """Percentage of correct matches at each threshold [T]; zeros when there is no match.
-
-    kpts0 [N0, 2], kpts1 [N1, 2]; matches [M, 2] indices into (kpts0, kpts1).
-    """
-    if len(matches) == 0:
-        return np.zeros(len(thresholds))
-    errors = np.linalg.norm(warp_points(kpts0[matches[:, 0]].astype(np.float64), H)
-                            - kpts1[matches[:, 1]], axis=1)
-    return np.array([(errors <= t).mean() * 100 for t in thresholds])
-
-
-def orientation_accuracy(ori0: np.ndarray, ori1: np.ndarray, kpts0: np.ndarray, pairs: np.ndarray,
-                         H: np.ndarray, bins: int = ORI_BINS) -> Optional[float]:
-    """% of keypoint pairs [M, 2] whose turn ori1 - ori0 (degrees) is within one bin of H's.
-
-    Bins are 360 / bins degrees; the truth is rounded to its nearest bin. None without pairs.
-    """
-    if len(pairs) == 0:
-        return None
-    width = 360.0 / bins
-    true_bin = np.round(local_rotation_deg(H, kpts0[pairs[:, 0]]) / width)
-    est_bin = np.round((ori1[pairs[:, 1]] - ori0[pairs[:, 0]]) / width)
-    diff = np.mod(est_bin - true_bin, bins)
-    return float((np.minimum(diff, bins - diff) <= 1).mean() * 100)
-
-
-def ground_truth_pairs(kpts0: np.ndarray, kpts1: np.ndarray, H: np.ndarray,
-                       radius: float = GT_RADIUS) -> np.ndarray:
-    """[M, 2]: each keypoint of image 0 with its nearest keypoint of image 1 within radius of H(x)."""
-    if len(kpts0) == 0 or len(kpts1) == 0:
-        return np.zeros((0, 2), np.int64)
-    dist = np.linalg.norm(warp_points(kpts0, H)[:, None] - kpts1[None], axis=2)
-    nearest = dist.argmin(1)
-    idx = np.nonzero(dist[np.arange(len(kpts0)), nearest] <= radius)[0]
-    return np.stack([idx, nearest[idx]], -1)
-
-
-def mutual_matches(desc0: np.ndarray, desc1: np.ndarray) -> np.ndarray:
-    """Mutual nearest neighbours of L2-normalised descriptors [N0, D], [N1, D] -> [M, 2]."""
-    from ..match import mutual_nn  # the project's matcher: scored exactly as `relf-hloc match` matches
-
-    def normalise(d):
-        return d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)
-
-    matches0, _ = mutual_nn(normalise(desc0), normalise(desc1))
-    matches0 = np.asarray(matches0)
-    idx = np.nonzero(matches0 >= 0)[0]
-    return np.stack([idx, matches0[idx]], -1).astype(np.int64)
-
-
-class FeatureCache:
-    """Keypoints [N, 2], descriptors [N, D] (float32) and orientations [N] or None per image,
-    read once, checked."""
-
-    def __init__(self, path):
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise FileNotFoundError(f"{self.path}: features file not found")
-        self.cache: Dict[str, tuple] = {}
-        self.dim: Optional[int] = None
-        self.first: Optional[str] = None
-
-    def __getitem__(self, name: str):
-        if name not in self.cache:
-            f = read_features(self.path, name)
-            kpts, desc = f["keypoints"].astype(np.float64), f["descriptors"].astype(np.float32)
-            if desc.ndim != 2 or desc.shape[1] != len(kpts):
-                raise ValueError(f"{self.path}: image '{name}' has {len(kpts)} keypoints but "
-                                 f"descriptors of shape {desc.shape} (expected [D, {len(kpts)}])")
-            if self.dim is not None and desc.shape[0] != self.dim:
-                raise ValueError(f"{self.path}: descriptor size {desc.shape[0]} of image '{name}' "
-                                 f"differs from {self.dim} of image '{self.first}'")
-            self.dim, self.first = desc.shape[0], self.first or name
-            ori = f.get("orientations")
-            self.cache[name] = (kpts, desc.T.copy(), None if ori is None else ori.astype(np.float64))
-        return self.cache[name]
-
-
-def evaluate_pairs(pairs: Sequence[HomographyPair], features) -> List[dict]:
-    """One record per pair: names, group, number of matches, N0, N1, precision at 1..10 px,
-    and ori_acc {matches, gt} (None where undefined) when the file has orientations."""
-    cache = FeatureCache(features)
-    records = []
-    for pair in tqdm(pairs, desc="evaluate", unit="pair", leave=False):
-        (kpts0, desc0, ori0), (kpts1, desc1, ori1) = cache[pair.name0], cache[pair.name1]
-        matches = mutual_matches(desc0, desc1)
-        precision = match_precisions(kpts0, kpts1, matches, pair.H)
-        record = {"name0": pair.name0, "name1": pair.name1, "sequence": pair.sequence,
-                  "group": pair.group, "matches": int(len(matches)),
-                  "points0": int(len(kpts0)), "points1": int(len(kpts1)),
-                  "precision": {str(t): float(p) for t, p in zip(THRESHOLDS, precision)}}
-        if ori0 is not None and ori1 is not None:
-            record["ori_acc"] = {
-                "matches": orientation_accuracy(ori0, ori1, kpts0, matches, pair.H),
-                "gt": orientation_accuracy(ori0, ori1, kpts0, ground_truth_pairs(kpts0, kpts1, pair.H), pair.H)}
-        records.append(record)
-    return records
-
-
-def summarize(records: Sequence[dict]) -> dict:
-    """Paper aggregates of per-pair records: pairs, mma {t: %}, pred_matches, total_points."""
-    if not records:
-        raise ValueError("no pairs to summarize")
-    summary = {"pairs": len(records),
-               "mma": {str(t): float(np.mean([r["precision"][str(t)] for r in records])) for t in THRESHOLDS},
-               "pred_matches": float(np.mean([r["matches"] for r in records])),
-               "total_points": float(np.mean([(r["points0"] + r["points1"]) / 2 for r in records]))}
-    if all("ori_acc" in r for r in records):  # mean over the pairs where it is defined
-        summary["ori_acc"] = {}
-        for key in ("matches", "gt"):
-            values = [r["ori_acc"][key] for r in records if r["ori_acc"][key] is not None]
-            summary["ori_acc"][key] = float(np.mean(values)) if values else None
-    return summary
-
-
-def group_summaries(records: Sequence[dict]) -> Dict[str, dict]:
-    """summarize() of each group (numeric groups sorted by value)."""
-    groups = sorted({r["group"] for r in records}, key=lambda g: (not g.isdigit(), int(g) if g.isdigit() else g))
-    return {g: summarize([r for r in records if r["group"] == g]) for g in groups}
-
-
-def results_from_records(records: Sequence[dict], layout: str, **meta) -> dict:
-    """The results.json content: overall summary, per_angle (roto360) or per_group (hpatches)."""
-    results = {**meta, "layout": layout, **summarize(records)}
-    results["per_angle" if layout == "roto360" else "per_group"] = group_summaries(records)
-    results["per_pair"] = list(records)
-    return results
+from ..datasets.homography import LAYOUTS, dataset_root, load_pairs
+from ..eval.homography import TABLE_THRESHOLDS, evaluate_pairs, results_from_records
+from ..io import write_json, write_text
+from .plots import plot_results
 
 
 def format_ori_acc(summary: dict) -> str:
@@ -214,20 +54,6 @@ def results_markdown(results_by_method: Dict[str, dict]) -> str:
     return "\n".join(text) + "\n"
 
 
-def write_json(path, data) -> None:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    tmp.replace(path)
-
-
-def write_text(path, text: str) -> None:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 PROTOCOL_NOTE = ("Mutual nearest neighbours of L2-normalised descriptors (no ratio test, no RANSAC); "
                  "MMA@t = mean over pairs of the % of matches within t px of the ground truth "
                  "(0 for a pair without matches); pred. match = mean matches per pair; "
@@ -239,7 +65,6 @@ PROTOCOL_NOTE = ("Mutual nearest neighbours of L2-normalised descriptors (no rat
 
 def write_report(output_dir, results_by_method: Dict[str, dict], title: str, footer: str = "") -> None:
     """results.md and the plots for one or several methods evaluated on one dataset."""
-    from .plots import plot_results
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     plots = plot_results(results_by_method, output_dir)
@@ -276,14 +101,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", required=True, type=Path, help="dataset folder")
     parser.add_argument("--layout", required=True, choices=LAYOUTS)
     parser.add_argument("--features", required=True, type=Path, help="hloc features file (.h5)")
-    parser.add_argument("--output", required=True, type=Path, help="output folder")
+    parser.add_argument("--outputs", required=True, type=Path, help="output folder")
     parser.add_argument("--label", default=None, help="method name in tables (default: features file stem)")
     parser.add_argument("--sequences", default=None, help="comma-separated sequences (default: all)")
     parser.add_argument("--angles", default=None, help="comma-separated Roto-360 angles (default: all)")
 
 
 def run(args) -> int:
-    main(args.dataset, args.layout, args.features, args.output, args.label,
+    main(args.dataset, args.layout, args.features, args.outputs, args.label,
          args.sequences.split(",") if args.sequences else None,
          [int(a) for a in args.angles.split(",")] if args.angles else None)
     return 0

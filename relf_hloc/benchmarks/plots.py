@@ -5,20 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, List
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, no display needed
-import matplotlib.pyplot as plt  # noqa: E402
-
-from .homography import THRESHOLDS  # noqa: E402
-
-
-def _save(fig, path: Path) -> Path:
-    tmp = path.with_name(".tmp." + path.name)
-    fig.savefig(tmp, dpi=110, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+from ..eval.homography import THRESHOLDS
+from ..figures import plt, save_figure
 
 
 def plot_mma_vs_angle(results_by_method: Dict[str, dict], path, thresholds=(3, 5)) -> Path:
@@ -33,7 +21,7 @@ def plot_mma_vs_angle(results_by_method: Dict[str, dict], path, thresholds=(3, 5
                xticks=range(0, 361, 45))
         ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))  # outside: long labels
-    return _save(fig, Path(path))
+    return save_figure(fig, path, bbox_inches="tight")
 
 
 def plot_mma_vs_threshold(results_by_method: Dict[str, dict], path) -> Path:
@@ -52,7 +40,7 @@ def plot_mma_vs_threshold(results_by_method: Dict[str, dict], path) -> Path:
                xticks=THRESHOLDS)
         ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))  # outside: long labels
-    return _save(fig, Path(path))
+    return save_figure(fig, path, bbox_inches="tight")
 
 
 def plot_results(results_by_method: Dict[str, dict], output_dir) -> List[Path]:

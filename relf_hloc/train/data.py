@@ -73,11 +73,6 @@ def sample_homography(rng: np.random.Generator, hw: Sequence[int], conf: dict) -
     return centre @ projective @ affine @ np.linalg.inv(centre)
 
 
-def warp_points(H: torch.Tensor, pts: torch.Tensor) -> torch.Tensor:
-    """Apply homography H [3, 3] to points [N, 2] -> [N, 2]."""
-    xyw = torch.cat([pts, torch.ones_like(pts[:, :1])], 1) @ H.T
-    return xyw[:, :2] / xyw[:, 2:]
-
 
 def local_rotation_deg(H: torch.Tensor, pts: torch.Tensor) -> torch.Tensor:
     """``geometry.local_rotation_deg`` on tensors: degrees [N], counter-clockwise on screen,
@@ -189,7 +184,7 @@ class PairGenerator:
         inside1 = ((xs >= b) & (xs <= ww - 1 - b) & (ys >= b) & (ys <= hh - 1 - b))
         for _ in range(20):  # resample the rare homography that leaves too few points visible
             H = torch.from_numpy(sample_homography(rng, (hh, ww), conf))
-            warped = warp_points(H, grid.double()).float()
+            warped = geometry.warp_points(H, grid.double()).float()
             inside2 = ((warped[:, 0] >= b) & (warped[:, 0] <= ww - 1 - b)
                        & (warped[:, 1] >= b) & (warped[:, 1] <= hh - 1 - b)).view(hh, ww)
             valid = inside1 & inside2
@@ -209,7 +204,7 @@ class PairGenerator:
         gray1 = image1.mean(0)
         kpts1 = harris_keypoints(gray1, valid, conf["num_keypoints"],
                                  conf["harris_percentile"], generator)
-        kpts2 = warp_points(H.double(), kpts1.double()).float()
+        kpts2 = geometry.warp_points(H.double(), kpts1.double()).float()
         angle = local_rotation_deg(H.double(), kpts1.double()).float()
 
         if conf["photometric"]:

@@ -22,7 +22,7 @@ from typing import Dict
 import torch
 import torch.nn.functional as F
 
-from ..model.relf import roll_groups  # noqa: F401  (one definition of the group roll)
+from ..features.relf import roll_groups  # noqa: F401  (one definition of the group roll)
 
 default_conf = {
     "alpha": 10.0,            # weight of the orientation loss

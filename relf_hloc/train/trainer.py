@@ -35,10 +35,11 @@ import yaml
 from tqdm import tqdm
 
 from .. import __version__ as code_version
-from ..checkpoint import load_checkpoint, load_model_state, save_checkpoint
+from ..confs import DEFAULT_WEIGHTS
+from ..features.checkpoint import load_checkpoint, load_model_state, save_checkpoint
+from ..features.relf import NORMALIZATION, normalize_image
+from ..features.reresnet import ReResNet18, sample_fused
 from ..images import list_images
-from ..model.relf import DEFAULT_WEIGHTS, NORMALIZATION, normalize_image
-from ..model.reresnet import ReResNet18, sample_fused
 from . import data as pair_data
 from .losses import default_conf as loss_defaults
 from .losses import relf_loss
@@ -98,6 +99,8 @@ def merge(base: dict, override: dict, where: str = "") -> dict:
 
 
 def load_config(path) -> dict:
+    """A YAML config merged into ``default_conf``; a top-level ``base: other.yaml`` (relative
+    to the file) is loaded first and this file's entries override it."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: training config not found")
@@ -105,8 +108,9 @@ def load_config(path) -> dict:
         user = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise ValueError(f"{path}: not valid YAML ({e})") from e
+    base = user.pop("base", None)
     try:
-        return merge(default_conf, user)
+        return merge(load_config(path.parent / base) if base else default_conf, user)
     except KeyError as e:
         raise KeyError(f"{path}: {e.args[0]}") from e
 
@@ -391,7 +395,7 @@ def train(conf: dict, output, resume=None, stop_step: Optional[int] = None) -> P
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, type=Path, help="training config (YAML)")
-    parser.add_argument("--output", type=Path, default=None,
+    parser.add_argument("--outputs", type=Path, default=None,
                         help="output folder (default: outputs/train/<config name>)")
     parser.add_argument("--resume", type=Path, default=None, help="checkpoint to resume from (last.pth)")
     parser.add_argument("--max-steps", type=int, default=None,
@@ -427,6 +431,6 @@ def run(args) -> int:
         conf["train"]["device"] = args.device
     if args.init_weights is not None:
         conf["model"]["init_weights"] = args.init_weights
-    output = args.output or Path("outputs/train") / args.config.stem
+    output = args.outputs or Path("outputs/train") / args.config.stem
     train(conf, output, args.resume, args.max_steps)
     return 0

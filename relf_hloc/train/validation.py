@@ -24,14 +24,14 @@ import cv2
 import numpy as np
 import torch
 
-from ..benchmarks.datasets import load_hpatches
-from ..benchmarks.homography import match_precisions, mutual_matches
-from ..benchmarks.roto360 import rotate_image
-from ..images import read_image
-from ..keypoints import detect_sift
-from ..model.relf import group_align, normalize_image
-from ..model.reresnet import sample_fused
-from .data import PairGenerator, group_shift, local_rotation_deg, seed_for, warp_points
+from ..datasets.homography import load_hpatches
+from ..eval.homography import match_precisions, mutual_matches, within_one_bin
+from ..features.detectors import detect_sift
+from ..features.relf import group_align, normalize_image
+from ..features.reresnet import sample_fused
+from ..geometry import warp_points
+from ..images import read_image, rotate_image
+from .data import PairGenerator, group_shift, local_rotation_deg, seed_for
 
 THRESHOLDS = (3, 5, 10)
 
@@ -120,8 +120,7 @@ def evaluate_pairs(model: torch.nn.Module, pairs: Sequence[ValPair], G: int,
         precisions.append(match_precisions(k0, k1, m, pair.H, THRESHOLDS))
         matches.append(len(m))
         shift = group_shift(local_rotation_deg(H, torch.from_numpy(k0[visible]).double()), G)
-        error = torch.remainder(ori_gt.cpu() - ori0.cpu()[torch.from_numpy(visible)] - shift, G)
-        ori_hits += int((torch.minimum(error, G - error) <= 1).sum())
+        ori_hits += int(within_one_bin(ori_gt.cpu(), ori0.cpu()[torch.from_numpy(visible)] + shift, G).sum())
         ori_total += int(visible.sum())
     mma = np.mean(precisions, 0) if precisions else np.zeros(len(THRESHOLDS))
     out = {f"mma{t}": float(v) for t, v in zip(THRESHOLDS, mma)}

@@ -13,12 +13,13 @@ computed from the ray-plane intersection composites the planes (z-buffer).
 Rendering happens at ``supersample`` times the resolution and is averaged
 down, which anti-aliases edges and minified textures.
 
-Conventions: cameras are COLMAP's (world-to-camera ``R``, ``t``; intrinsics
-``K`` with the top-left image corner at (0, 0), i.e. pixel centres at +0.5).
-The ground truth is written as a COLMAP text model (``cameras.txt``,
-``images.txt``, empty ``points3D.txt``) readable by ``pycolmap.Reconstruction``.
+Cameras are ``relf_hloc.datasets.scenes.View`` (world-to-camera ``R``, ``t``;
+intrinsics ``K`` with the pixel centre at integer coordinates; ``angle`` the roll,
+counter-clockwise on screen). The ground truth is also written as a COLMAP text model
+(``cameras.txt``, ``images.txt``, empty ``points3D.txt``; COLMAP's pixel-corner origin)
+readable by ``pycolmap.Reconstruction``.
 
-    python -m relf_hloc.render OUTPUT_DIR   # OUTPUT_DIR/images, OUTPUT_DIR/gt, scene.json
+    python -m relf_hloc.datasets.render OUTPUT_DIR   # OUTPUT_DIR/images, OUTPUT_DIR/gt, scene.json
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ from typing import List, Sequence, Tuple
 import cv2
 import numpy as np
 from scipy.spatial.transform import Rotation
+
+from ..io import write_json, write_text
+from ..images import write_image
+from .scenes import Scene, View
 
 # Directional light for flat shading, so faces of the same texture differ.
 LIGHT = np.array([0.4, -0.5, 0.75]) / np.linalg.norm([0.4, -0.5, 0.75])
@@ -76,35 +81,13 @@ class TexturedRect:
         return (self.texel_to_world() @ np.array([u, v, 1.0]))[:3]
 
 
-@dataclass
-class Camera:
-    """A pinhole camera: K [3, 3] (COLMAP pixel convention), world-to-camera R [3, 3], t [3]."""
-    name: str
-    K: np.ndarray
-    R: np.ndarray
-    t: np.ndarray
-    width: int
-    height: int
-    roll_deg: float = 0.0
-
-    @property
-    def centre(self) -> np.ndarray:
-        return -self.R.T @ self.t
-
-    def project(self, X: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """World points X [N, 3] -> (pixels [N, 2] in COLMAP convention, depths [N])."""
-        Xc = np.atleast_2d(X) @ self.R.T + self.t
-        x = Xc @ self.K.T
-        return x[:, :2] / x[:, 2:], Xc[:, 2]
-
-
 def look_at(centre, target, roll_deg: float = 0.0, up=(0.0, 0.0, 1.0)) -> Tuple[np.ndarray, np.ndarray]:
     """World-to-camera (R, t) of a camera at ``centre`` looking at ``target``.
 
     With roll 0 the image x axis is horizontal (perpendicular to ``up``) and y
     points down. A roll turns the camera about its optical axis so that the
     image content turns by +roll_deg in image coordinates (x right, y down:
-    clockwise on screen).
+    clockwise on screen; the view's ``angle`` is then -roll_deg).
     """
     centre, target, up = (np.asarray(a, float) for a in (centre, target, up))
     z = target - centre
@@ -182,19 +165,19 @@ def demo_scene() -> List[TexturedRect]:
 
 
 def demo_cameras(num_cameras: int = 12, width: int = 640, height: int = 480, seed: int = 0,
-                 focal_factor: float = 0.8) -> List[Camera]:
+                 focal_factor: float = 0.8) -> List[View]:
     """Cameras on an arc in front of ``demo_scene``, looking at the box.
 
     Azimuths spread evenly over [-100, 10] degrees at 5-6 m from the centre,
     heights 2-3.5 m; every odd-indexed camera is rolled by a seeded angle with
     magnitude in [30, 180] degrees. Shared intrinsics: focal focal_factor * width,
-    principal point at the image centre.
+    principal point at the image centre (COLMAP's (w/2, h/2) from the pixel corner).
     """
     if num_cameras < 2:
         raise ValueError(f"demo_cameras: need at least 2 cameras, got {num_cameras}")
     rng = np.random.default_rng(seed)
     f = focal_factor * width
-    K = np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1.0]])
+    K = np.array([[f, 0, (width - 1) / 2], [0, f, (height - 1) / 2], [0, 0, 1.0]])
     azimuths = np.radians(np.linspace(-100, 10, num_cameras))
     cameras = []
     for i, az in enumerate(azimuths):
@@ -203,16 +186,17 @@ def demo_cameras(num_cameras: int = 12, width: int = 640, height: int = 480, see
         roll = round(float(rng.choice([-1, 1]) * rng.uniform(30, 180)), 3) if i % 2 else 0.0
         centre = np.array([radius * np.cos(az), radius * np.sin(az), height_m])
         R, t = look_at(centre, target, roll)
-        cameras.append(Camera(f"view_{i:02d}.png", K.copy(), R, t, width, height, roll))
+        cameras.append(View(f"view_{i:02d}.png", K.copy(), R, t, (width, height), -roll % 360))
     return cameras
 
 
-def render(rects: Sequence[TexturedRect], camera: Camera, supersample: int = 2) -> np.ndarray:
+def render(rects: Sequence[TexturedRect], camera: View, supersample: int = 2) -> np.ndarray:
     """Image uint8 RGB [height, width, 3] of the rectangles seen by ``camera``."""
     s = int(supersample)
-    W, H = camera.width * s, camera.height * s
-    # OpenCV puts pixel centres at integers: x_cv = s * x_colmap - 0.5 at the supersampled size.
-    K = np.array([[s, 0, -0.5], [0, s, -0.5], [0, 0, 1.0]]) @ camera.K
+    width, height = camera.size
+    W, H = width * s, height * s
+    # pixel centres at integers at both sizes: x_s = s * x + (s - 1) / 2
+    K = np.array([[s, 0, (s - 1) / 2], [0, s, (s - 1) / 2], [0, 0, 1.0]]) @ camera.K
     rays = np.stack(np.meshgrid(np.arange(W, dtype=float), np.arange(H, dtype=float)), -1)
     rays = np.concatenate([rays, np.ones((H, W, 1))], -1) @ np.linalg.inv(K).T  # [H, W, 3], z = 1
     image = np.empty((H, W, 3), np.uint8)
@@ -240,7 +224,7 @@ def render(rects: Sequence[TexturedRect], camera: Camera, supersample: int = 2) 
         image[visible] = np.clip(colour[visible] * shade, 0, 255).astype(np.uint8)
         zbuffer[visible] = depth[visible]
     if s > 1:
-        image = cv2.resize(image, (camera.width, camera.height), interpolation=cv2.INTER_AREA)
+        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
     return image
 
 
@@ -251,15 +235,15 @@ def rotation_to_qvec(R: np.ndarray) -> np.ndarray:
     return q if w >= 0 else -q
 
 
-def write_colmap_text(cameras: Sequence[Camera], path) -> Path:
+def write_colmap_text(cameras: Sequence[View], path) -> Path:
     """Write cameras as a COLMAP text model (one shared PINHOLE camera when all
     intrinsics agree, else one per image; no 3D points) into folder ``path``."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     intrinsics, camera_ids = [], []
     for cam in cameras:
-        key = (int(cam.width), int(cam.height),
-               *(float(cam.K[i, j]) for i, j in ((0, 0), (1, 1), (0, 2), (1, 2))))
+        K = cam.K + np.array([[0, 0, 0.5], [0, 0, 0.5], [0, 0, 0]])  # COLMAP: pixel-corner origin
+        key = (*map(int, cam.size), *(float(K[i, j]) for i, j in ((0, 0), (1, 1), (0, 2), (1, 2))))
         if key not in intrinsics:
             intrinsics.append(key)
         camera_ids.append(intrinsics.index(key) + 1)
@@ -267,7 +251,7 @@ def write_colmap_text(cameras: Sequence[Camera], path) -> Path:
              "#   CAMERA_ID, MODEL, WIDTH, HEIGHT, PARAMS[]"]
     lines += [f"{i + 1} PINHOLE {w} {h} {fx!r} {fy!r} {cx!r} {cy!r}"
               for i, (w, h, fx, fy, cx, cy) in enumerate(intrinsics)]
-    (path / "cameras.txt").write_text("\n".join(lines) + "\n")
+    write_text(path / "cameras.txt", "\n".join(lines) + "\n")
     lines = ["# Image list with two lines of data per image:",
              "#   IMAGE_ID, QW, QX, QY, QZ, TX, TY, TZ, CAMERA_ID, NAME",
              "#   POINTS2D[] as (X, Y, POINT3D_ID)"]
@@ -275,8 +259,8 @@ def write_colmap_text(cameras: Sequence[Camera], path) -> Path:
         q = " ".join(repr(float(a)) for a in rotation_to_qvec(cam.R))
         t = " ".join(repr(float(a)) for a in cam.t)
         lines += [f"{image_id} {q} {t} {camera_id} {cam.name}", ""]
-    (path / "images.txt").write_text("\n".join(lines) + "\n")
-    (path / "points3D.txt").write_text(
+    write_text(path / "images.txt", "\n".join(lines) + "\n")
+    write_text(path / "points3D.txt",
         "# 3D point list with one line of data per point:\n"
         "#   POINT3D_ID, X, Y, Z, R, G, B, ERROR, TRACK[] as (IMAGE_ID, POINT2D_IDX)\n")
     return path
@@ -284,7 +268,7 @@ def write_colmap_text(cameras: Sequence[Camera], path) -> Path:
 
 def scene_params(num_cameras: int, width: int, height: int, seed: int, supersample: int) -> dict:
     return {"num_cameras": num_cameras, "width": width, "height": height, "seed": seed,
-            "supersample": supersample, "version": 1}
+            "supersample": supersample, "version": 2}
 
 
 def main(output, num_cameras: int = 12, width: int = 640, height: int = 480, seed: int = 0,
@@ -314,30 +298,30 @@ def main(output, num_cameras: int = 12, width: int = 640, height: int = 480, see
     shutil.rmtree(partial, ignore_errors=True)
     (partial / "images").mkdir(parents=True)
     for cam in cameras:
-        image = render(rects, cam, supersample)
-        cv2.imwrite(str(partial / "images" / cam.name), image[..., ::-1])
+        write_image(partial / "images" / cam.name, render(rects, cam, supersample))
     write_colmap_text(cameras, partial / "gt")
     meta = {"params": params, "units": "metres (scene: floor [-4, 4]^2, walls 4 high)",
             "scene_size_note": "position errors are fractions of the largest distance between two "
                                "ground-truth camera centres (relf_hloc.geometry.scene_scale)",
-            "cameras": [{"name": c.name, "roll_deg": c.roll_deg, "K": c.K.tolist(),
+            "cameras": [{"name": c.name, "angle": c.angle, "K": c.K.tolist(),
                          "R": c.R.tolist(), "t": c.t.tolist()} for c in cameras]}
-    (partial / "scene.json").write_text(json.dumps(meta, indent=1))
+    write_json(partial / "scene.json", meta)
     if output.exists():
         shutil.rmtree(output)  # a scene folder of ours (checked above)
     os.replace(partial, output)
     return output
 
 
-def read_scene(path) -> List[Camera]:
-    """Cameras of a folder written by ``main`` (from its scene.json)."""
+def read_scene(path) -> Scene:
+    """The scene of a folder written by ``main`` (its images and cameras, from scene.json)."""
     meta_path = Path(path) / "scene.json"
     if not meta_path.exists():
         raise FileNotFoundError(f"{meta_path}: no such file (not a rendered scene folder)")
     meta = json.loads(meta_path.read_text())
     p = meta["params"]
-    return [Camera(c["name"], np.array(c["K"]), np.array(c["R"]), np.array(c["t"]),
-                   p["width"], p["height"], c["roll_deg"]) for c in meta["cameras"]]
+    views = [View(c["name"], np.array(c["K"]), np.array(c["R"]), np.array(c["t"]),
+                  (p["width"], p["height"]), c["angle"]) for c in meta["cameras"]]
+    return Scene(Path(path) / "images", views, name="rendered", meta={"format": "rendered", **p})
 
 
 def parse_args(argv=None):

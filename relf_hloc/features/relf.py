@@ -1,7 +1,11 @@
 """RELF: rotation-equivariant features, group-aligned into invariant descriptors.
 
+Data path: image -> keypoints (``detectors``) -> pyramid of equivariant feature maps
+(``reresnet``) -> fused vectors at the keypoints -> group aligning (roll every field by
+the orientation bin) -> L2-normalised rotation-invariant descriptors.
+
     from relf_hloc import RELF
-    relf = RELF({"max_keypoints": 2000})
+    relf = RELF({"max_keypoints": 2000}).to("cuda")  # a torch.nn.Module: .to() moves the network
     out = relf.extract(image)      # image: uint8 [H, W, 3] RGB or float [3, H, W] in [0, 1]
     out["keypoints"]     # [N, 2] float32, pixels, pixel centre at integer coordinates
     out["descriptors"]   # [N, 1024] float32, L2-normalised
@@ -10,27 +14,30 @@
 
 With multi-candidate extraction a keypoint is repeated once per kept
 orientation (``out["keypoint_index"]`` gives the source keypoint).
+``relf(data)`` is the batched form (LightGlue's extractor convention): ``data["image"]``
+[1, 3, H, W] in [0, 1] (optionally ``data["keypoints"]`` [1, N, 2]) -> ``keypoints``
+[1, N, 2], ``keypoint_scores`` [1, N], ``descriptors`` [1, N, D], ``orientations`` [1, N].
 """
 
 from __future__ import annotations
 
+import copy
 import functools
-import hashlib
 import sys
 import warnings
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..checkpoint import load_checkpoint, load_model_state
-from ..keypoints import detect_sift
+from ..confs import DEFAULT_WEIGHTS, MAX_KEYPOINTS, PAPER_PYRAMID
+from .base import resolve_conf
+from .checkpoint import load_checkpoint, load_model_state
+from .detectors import load_detector
 from .reresnet import WIDTHS, ReResNet18, export_plain, sample_fused
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
-DEFAULT_WEIGHTS = WEIGHTS_DIR / "relf_c16.pth"
 NORMALIZATION = "imagenet"  # the one normalisation of training and inference
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -113,25 +120,11 @@ def multi_candidate(vectors: torch.Tensor, G: int, ratio: Optional[float] = 0.6,
     return F.normalize(roll_groups(vectors[index], ori, G), dim=1), index, ori
 
 
-def weights_tag(weights=None, random_weights: bool = False) -> str:
-    """Short name of the weights a run uses, for cache file names: 'untrained', or 'w' and
-    the first 8 hex digits of the checkpoint's SHA-256 (the shipped weights by default), so
-    features cached with other weights are never reused."""
-    if random_weights:
-        return "untrained"
-    path = Path(weights or DEFAULT_WEIGHTS)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: RELF weights not found")
-    return "w" + hashlib.sha256(path.read_bytes()).hexdigest()[:8]
-
-
 @functools.lru_cache(maxsize=4)
-def load_network(weights: Optional[str], G: int = 16, widths: Tuple[int, ...] = WIDTHS,
-                 device: str = "cpu") -> torch.nn.Module:
-    """The exported plain-torch network, built once per process and cached.
-
-    weights: a checkpoint path, or None for a seeded random initialisation.
-    """
+def exported_network(weights: Optional[str], G: int = 16, widths: Tuple[int, ...] = WIDTHS) -> torch.nn.Module:
+    """The exported plain-torch network on the CPU, built once per process (e2cnn's bases
+    take seconds); callers take a copy. weights: a checkpoint path, or None for a seeded
+    random initialisation."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = ReResNet18(G, widths)
@@ -139,26 +132,24 @@ def load_network(weights: Optional[str], G: int = 16, widths: Tuple[int, ...] = 
         state, _, _ = load_checkpoint(weights, expect={"G": G, "widths": list(widths),
                                                        "normalization": NORMALIZATION})
         load_model_state(model, state)
-    return export_plain(model).to(device)
+    return export_plain(model).requires_grad_(False)
 
 
-class RELF:
+class RELF(torch.nn.Module):
     default_conf = {
+        "name": "relf",
         "G": 16,
-        "max_keypoints": 2000,
-        "detector": "sift",          # keypoints when none are given to extract()
-        "pyramid": {"max_size": 1024, "min_size": 256, "step": 2 ** 0.25},  # the paper's
-        "multi_candidate": None,     # e.g. {"ratio": 0.6} or {"top_k": 2}
-        "weights": None,             # checkpoint path; None = the shipped weights
-        "random_weights": False,     # untrained network: for tests only
-        "device": "cpu",
+        "max_keypoints": MAX_KEYPOINTS,
+        "detector": {"name": "sift"},  # keypoints when none are given (relf_hloc.features.detectors)
+        "pyramid": PAPER_PYRAMID,      # None: the original resolution only
+        "multi_candidate": None,       # e.g. {"ratio": 0.6} or {"top_k": 2}
+        "weights": None,               # checkpoint path; None = the shipped weights
+        "random_weights": False,       # untrained network: for tests only
     }
 
     def __init__(self, conf: Optional[dict] = None):
-        conf = {**self.default_conf, **(conf or {})}
-        unknown = set(conf) - set(self.default_conf) - {"name"}
-        if unknown:
-            raise ValueError(f"unknown RELF option(s) {sorted(unknown)}")
+        super().__init__()
+        conf = resolve_conf(self.default_conf, conf, "RELF")
         self.conf = conf
         if conf["random_weights"]:
             weights = None
@@ -172,8 +163,12 @@ class RELF:
                 raise FileNotFoundError(
                     f"{weights}: RELF weights not found; pass a checkpoint with conf "
                     "'weights' (--weights), or --random-weights for an untrained network")
-        self.device = torch.device(conf["device"])
-        self.net = load_network(weights, conf["G"], WIDTHS, str(self.device))
+        self.detector = load_detector({"max_keypoints": conf["max_keypoints"], **conf["detector"]})
+        self.net = copy.deepcopy(exported_network(weights, conf["G"], WIDTHS))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
 
     def pyramid_levels(self, h: int, w: int) -> List[Tuple[int, int]]:
         return pyramid_sizes(h, w, **(self.conf["pyramid"] or {"max_size": None}))
@@ -198,41 +193,58 @@ class RELF:
             out = v if out is None else torch.maximum(out, v)
         return out
 
+    def align(self, vectors: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(descriptors [M, D], source keypoint index [M], orientation bin [M]) of vectors [N, D]."""
+        G, mc = self.conf["G"], self.conf["multi_candidate"]
+        if mc:
+            return multi_candidate(vectors, G, mc.get("ratio", 0.6), mc.get("top_k"))
+        desc, ori = group_align(vectors, G)
+        return desc, torch.arange(len(vectors), device=vectors.device), ori
+
+    def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Batched tensors in, batched tensors out, on the image's device (see module doc)."""
+        image = data["image"]
+        if image.ndim != 4 or image.shape[0] != 1 or image.shape[1] not in (1, 3):
+            raise ValueError(f"RELF takes one image [1, 3, H, W] (or [1, 1, H, W]), got {tuple(image.shape)}")
+        image = image[0].float().expand(3, -1, -1)
+        if "keypoints" in data:
+            kpts = data["keypoints"][0].float()
+            scores = data.get("keypoint_scores", torch.ones_like(kpts[None, :, 0]))[0].float()
+        else:
+            rgb = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+            k, s = self.detector(rgb, data.get("name"))
+            kpts, scores = torch.from_numpy(k), torch.from_numpy(s)
+        kpts, scores = kpts.to(image.device).reshape(-1, 2), scores.to(image.device)
+        if len(kpts) == 0:
+            desc = image.new_zeros((0, self.channels))
+            index = ori = torch.zeros(0, dtype=torch.long, device=image.device)
+        else:
+            desc, index, ori = self.align(self.describe(image.to(self.device), kpts.to(self.device)))
+            index, ori, desc = index.to(image.device), ori.to(image.device), desc.to(image.device)
+        out = {"keypoints": kpts[index], "keypoint_scores": scores[index], "descriptors": desc.float(),
+               "orientations": ori.float() * 360.0 / self.conf["G"]}
+        if self.conf["multi_candidate"]:
+            out["keypoint_index"] = index
+        return {k: v[None] for k, v in out.items()}
+
     def extract(self, image, keypoints: Optional[np.ndarray] = None,
-                scores: Optional[np.ndarray] = None) -> dict:
-        """Keypoints, descriptors, scores and orientations of one image (see module doc)."""
+                scores: Optional[np.ndarray] = None, name: Optional[str] = None) -> dict:
+        """Keypoints, descriptors, scores and orientations of one image as numpy arrays
+        (see module doc); ``name`` is passed to detectors that read keypoints by image name."""
         if isinstance(image, np.ndarray):
             if image.ndim != 3 or image.shape[2] != 3:
                 raise ValueError(f"expected an RGB image [H, W, 3], got {image.shape}")
-            rgb = image
             tensor = torch.from_numpy(image).permute(2, 0, 1).float() / 255.0
         else:
             tensor = image.float()
-            rgb = (tensor.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-        if keypoints is None:
-            keypoints, scores, _ = detect_sift(rgb, self.conf["max_keypoints"])
-        keypoints = np.asarray(keypoints, np.float32).reshape(-1, 2)
-        scores = (np.ones(len(keypoints), np.float32) if scores is None
-                  else np.asarray(scores, np.float32))
-        G = self.conf["G"]
-        if len(keypoints) == 0:
-            return {"keypoints": keypoints, "scores": scores,
-                    "descriptors": np.zeros((0, self.channels), np.float32),
-                    "orientations": np.zeros(0, np.float32)}
-        kpts = torch.from_numpy(keypoints).to(self.device)
-        vectors = self.describe(tensor.to(self.device), kpts)
-        mc = self.conf["multi_candidate"]
-        if mc:
-            desc, index, ori = multi_candidate(vectors, G, mc.get("ratio", 0.6), mc.get("top_k"))
-            index = index.cpu().numpy()
-        else:
-            (desc, ori), index = group_align(vectors, G), np.arange(len(keypoints))
-        out = {"keypoints": keypoints[index], "scores": scores[index],
-               "descriptors": desc.float().cpu().numpy(),
-               "orientations": (ori.float().cpu().numpy() * 360.0 / G)}
-        if mc:
-            out["keypoint_index"] = index
-        return out
+        data = {"image": tensor[None], "name": name}
+        if keypoints is not None:
+            data["keypoints"] = torch.from_numpy(np.asarray(keypoints, np.float32).reshape(1, -1, 2))
+            if scores is not None:
+                data["keypoint_scores"] = torch.from_numpy(np.asarray(scores, np.float32))[None]
+        pred = {k: v[0].cpu().numpy() for k, v in self(data).items()}
+        pred["scores"] = pred.pop("keypoint_scores")
+        return pred
 
     @property
     def channels(self) -> int:

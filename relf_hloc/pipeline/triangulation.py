@@ -23,8 +23,8 @@ from typing import Any, Dict, Optional, Union
 import numpy as np
 import pycolmap
 
-from . import colmap_utils as cu
-from .io import read_features, read_pairs
+from . import colmap as cu
+from ..io import read_features, read_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pairs", type=Path, required=True)
     parser.add_argument("--features", type=Path, required=True)
     parser.add_argument("--matches", type=Path, required=True)
-    parser.add_argument("--output", type=Path, required=True, help="output model folder")
+    parser.add_argument("--outputs", type=Path, required=True, help="output model folder")
     parser.add_argument("--verification", choices=["poses", "colmap"], default="poses",
                         help="epipolar check with the known poses (default) or COLMAP's RANSAC")
     parser.add_argument("--max-epipolar-error", type=float, default=4.0, help="pixels")
@@ -165,7 +165,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    rec = main(args.output, args.reference, args.images, args.pairs, args.features,
+    rec = main(args.outputs, args.reference, args.images, args.pairs, args.features,
                args.matches, verification=args.verification,
                max_epipolar_error=args.max_epipolar_error,
                mapper_options=cu.parse_option_args(args.mapper_option,
@@ -174,5 +174,5 @@ def run(args) -> int:
     s = cu.model_summary(rec)
     print(f"triangulated {s['points']} points in {s['registered']} images, track length "
           f"{s['mean_track_length']:.2f}, reprojection {s['mean_reprojection_error_px']:.3f} px "
-          f"-> {args.output}")
+          f"-> {args.outputs}")
     return 0

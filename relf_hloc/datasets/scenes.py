@@ -38,9 +38,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from . import geometry
-from .benchmarks.roto360 import rotate_image as roto360_rotate_image, rotation_homography
-from .images import read_image
+from .. import geometry
+from ..images import read_image, rotate_image, write_image
 
 FORMATS = ("strecha", "middlebury", "colmap")
 
@@ -76,8 +75,23 @@ class View:
 
     def project(self, points: np.ndarray) -> np.ndarray:
         """World points [N, 3] -> pixels [N, 2]."""
-        x = (np.asarray(points, np.float64) @ self.R.T + self.t) @ self.K.T
+        x = (np.atleast_2d(np.asarray(points, np.float64)) @ self.R.T + self.t) @ self.K.T
         return x[:, :2] / x[:, 2:]
+
+    def depth(self, points: np.ndarray) -> np.ndarray:
+        """Depth [N] of world points [N, 3] along the optical axis (> 0: in front)."""
+        return (np.atleast_2d(np.asarray(points, np.float64)) @ self.R.T + self.t)[:, 2]
+
+    def colmap_camera(self, camera_id: int = 1):
+        """pycolmap PINHOLE camera (COLMAP's pixel-corner origin: +0.5). K's off-diagonal
+        terms (only for rotations off the 90-degree grid when fx != fy; well under a pixel
+        on the shared scenes) are not representable in COLMAP and are dropped."""
+        import pycolmap
+
+        K = self.K
+        return pycolmap.Camera(model="PINHOLE", width=self.size[0], height=self.size[1],
+                               params=np.array([K[0, 0], K[1, 1], K[0, 2] + 0.5, K[1, 2] + 0.5]),
+                               camera_id=camera_id)
 
 
 @dataclass
@@ -117,6 +131,18 @@ class Scene:
     def subset(self, names: Iterable[str]) -> "Scene":
         keep = set(names)
         return replace(self, views=[v for v in self.views if v.name in keep])
+
+    def colmap_model(self):
+        """pycolmap.Reconstruction with the ground-truth cameras and poses, one camera per
+        image, no 3D points."""
+        import pycolmap
+
+        rec = pycolmap.Reconstruction()
+        for image_id, view in enumerate(self.views, 1):
+            rec.add_camera_with_trivial_rig(view.colmap_camera(image_id))
+            image = pycolmap.Image(name=view.name, camera_id=image_id, image_id=image_id)
+            rec.add_image_with_trivial_frame(image, pycolmap.Rigid3d(pycolmap.Rotation3d(view.R), view.t))
+        return rec
 
 
 def _numbers(path: Path) -> List[float]:
@@ -305,7 +331,7 @@ def rotation_affine(size: Tuple[int, int], angle_deg: float) -> Tuple[np.ndarray
     """Pixel map of the in-plane rotation onto the expanded canvas:
     (M [2, 3] with p' = M [p; 1], new size (w, h)). Same map as the Roto-360
     generator (one definition of the rotation, shared)."""
-    H, new_size = rotation_homography(angle_deg, *size)
+    H, new_size = geometry.rotation_homography(angle_deg, *size)
     return H[:2], new_size
 
 
@@ -321,12 +347,6 @@ def rotate_view(view: View, angle_deg: float) -> View:
     K[np.abs(K) < 1e-12] = 0.0
     return View(view.name, K, Rz @ view.R, Rz @ view.t, new_size,
                 (view.angle + angle_deg) % 360)
-
-
-def rotate_image(image: np.ndarray, angle_deg: float) -> np.ndarray:
-    """Rotate [H, W, ...] counter-clockwise by ``angle_deg`` on an expanded canvas
-    (bilinear, black borders; multiples of 90 degrees are exact pixel permutations)."""
-    return roto360_rotate_image(image, angle_deg)[0]
 
 
 def rotation_angles(names: Sequence[str], mode: str, seed: int = 0) -> Dict[str, float]:
@@ -390,12 +410,7 @@ def write_variant(scene: Scene, output_dir, angles: Optional[Dict[str, float]] =
             if scale != 1.0:
                 w, h = resize_view(view, max_size)[0].size
                 image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
-            image = rotate_image(image, angle)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.stem + ".tmp.png")
-            if not cv2.imwrite(str(tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-                raise RuntimeError(f"{tmp}: cannot write image")
-            tmp.replace(path)
+            write_image(path, rotate_image(image, angle)[0])
         views.append(new_view)
     return Scene(output_dir, views, name=scene.name,
                  meta={**scene.meta, "source": str(scene.image_dir), "max_size": max_size})

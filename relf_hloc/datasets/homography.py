@@ -1,4 +1,4 @@
-"""Loaders for the two homography benchmark layouts.
+"""Homography ground truth: loaders for the HPatches and Roto-360 layouts.
 
 HPatches (official ``hpatches-sequences-release`` layout)::
 
@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 import numpy as np
+
+from ..io import write_text
 
 LAYOUTS = ("hpatches", "roto360")
 ROTO_PATTERN = re.compile(r"^(?P<name>.+)_rot(?P<deg>\d+)\.jpg$")
@@ -61,13 +63,11 @@ def read_homography(path) -> np.ndarray:
 
 def write_homography(path, H: np.ndarray) -> None:
     """Write 3 lines of 3 numbers with full float64 precision (repr round-trips)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(" ".join(repr(float(v)) for v in row) + "\n" for row in np.asarray(H)))
-    tmp.replace(path)
+    write_text(path, "".join(" ".join(repr(float(v)) for v in row) + "\n" for row in np.asarray(H)))
 
 
-def _sequence_dirs(root: Path, sequences: Optional[Sequence[str]]) -> List[Path]:
+def sequence_dirs(root: Path, sequences: Optional[Sequence[str]]) -> List[Path]:
+    """The sequence folders of a dataset (the named ones, or all), checked to exist."""
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: dataset folder not found")
     if sequences:
@@ -93,7 +93,7 @@ def load_hpatches(root, sequences: Optional[Sequence[str]] = None) -> List[Homog
     """Pairs (1, k), k = 2..6, of every sequence; image names ``<seq>/<k>.ppm``."""
     root = hpatches_root(root)
     pairs = []
-    for seq in _sequence_dirs(root, sequences):
+    for seq in sequence_dirs(root, sequences):
         reference = seq / "1.ppm"
         if not reference.is_file():
             raise FileNotFoundError(f"{reference}: reference image of sequence '{seq.name}' not found "
@@ -115,7 +115,7 @@ def load_roto360(root, sequences: Optional[Sequence[str]] = None,
     """Pairs (``<name>_rot0.jpg``, ``<name>_rot<deg>.jpg``) of every sequence, by angle."""
     root = Path(root)
     pairs = []
-    for seq in _sequence_dirs(root, sequences):
+    for seq in sequence_dirs(root, sequences):
         found = sorted(((m["name"], int(m["deg"])) for m in map(ROTO_PATTERN.match,
                         (p.name for p in seq.glob("*_rot*.jpg"))) if m), key=lambda t: (t[0], t[1]))
         if not found:
@@ -136,7 +136,7 @@ def load_roto360(root, sequences: Optional[Sequence[str]] = None,
 def detect_layout(root) -> str:
     """'hpatches' or 'roto360', from the files of the first sequence folder."""
     root = hpatches_root(root)
-    for seq in _sequence_dirs(root, None):
+    for seq in sequence_dirs(root, None):
         if (seq / "1.ppm").is_file():
             return "hpatches"
         if any(ROTO_PATTERN.match(p.name) for p in seq.glob("*_rot*.jpg")):

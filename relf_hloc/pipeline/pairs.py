@@ -9,8 +9,8 @@ import argparse
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-from . import io
-from .images import list_images
+from .. import io
+from ..images import list_images
 
 Pair = Tuple[str, str]
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -27,8 +26,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import pycolmap
 
-from . import colmap_utils as cu
-from .io import has_pair, read_features, read_matches, read_pairs
+from . import colmap as cu
+from ..io import has_pair, read_features, read_matches, read_pairs, write_json, write_text
 
 logger = logging.getLogger(__name__)
 
@@ -216,12 +215,8 @@ def main(model: Union[Path, pycolmap.Reconstruction], queries: Union[Path, Seque
     num_ok = len(lines)
     log["localized"], log["total"] = num_ok, len(query_list)
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    for path, text in ((log_path(output), json.dumps(log, indent=1)),
-                       (output, "".join(line + "\n" for line in lines))):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+    write_json(log_path(output), log)
+    write_text(output, "".join(line + "\n" for line in lines))
     return output
 
 

@@ -20,8 +20,8 @@ from typing import Any, Dict, Optional, Sequence
 
 import pycolmap
 
-from . import colmap_utils as cu
-from .io import read_pairs
+from . import colmap as cu
+from ..io import read_pairs
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,96 @@
+"""Keypoint detectors, by name: ``load_detector({"name": ..., ...})``.
+
+A detector is called on one image and returns keypoints [N, 2] float32 (pixel centre
+at integer coordinates, strongest first) and scores [N] float32:
+
+- ``sift``: OpenCV's DoG, one keypoint per location (rotation covariant);
+- ``file``: the keypoints of an hloc features file (any detector's), by image name.
+
+A new detector (a learned one, say) is a class with ``default_conf`` and
+``__call__(image, name=None)``, added to ``DETECTORS``.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import cv2
+import numpy as np
+
+from .. import io
+from ..confs import MAX_KEYPOINTS
+from .base import resolve_conf
+
+
+def detect_sift(image: np.ndarray, max_keypoints: Optional[int] = MAX_KEYPOINTS,
+                contrast_threshold: float = 0.02) -> Tuple[np.ndarray, np.ndarray, list]:
+    """OpenCV SIFT (DoG) keypoints, strongest first, one per location.
+
+    image: uint8 [H, W] or [H, W, 3] RGB. OpenCV returns a keypoint once per
+    dominant orientation; duplicates at the same location are removed, keeping
+    the strongest. Returns keypoints [N, 2] float32, scores [N] (DoG response)
+    and the OpenCV keypoints (with orientation and scale).
+    """
+    gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    # precise upscale: the default first-octave upscale shifts keypoints by 0.25 px,
+    # an error that turns with the camera and so hurts rotated views
+    sift = cv2.SIFT_create(contrastThreshold=contrast_threshold, enable_precise_upscale=True)
+    cv_kpts = sift.detect(gray, None)
+    if not cv_kpts:
+        return np.zeros((0, 2), np.float32), np.zeros(0, np.float32), []
+    xy = np.array([k.pt for k in cv_kpts], np.float32)
+    response = np.array([k.response for k in cv_kpts], np.float32)
+    order = np.argsort(-response, kind="stable")
+    _, first = np.unique(xy[order].round(2), axis=0, return_index=True)
+    keep = order[np.sort(first)][:max_keypoints] if max_keypoints else order[np.sort(first)]
+    return xy[keep], response[keep], [cv_kpts[i] for i in keep]
+
+
+class SIFTDetector:
+    default_conf = {"name": "sift", "max_keypoints": MAX_KEYPOINTS, "contrast_threshold": 0.02}
+
+    def __init__(self, conf: Optional[dict] = None):
+        self.conf = resolve_conf(self.default_conf, conf, "sift detector")
+
+    def __call__(self, image: np.ndarray, name: Optional[str] = None):
+        kpts, scores, _ = detect_sift(image, self.conf["max_keypoints"], self.conf["contrast_threshold"])
+        return kpts, scores
+
+
+class FileDetector:
+    """Keypoints of an hloc features file. ``unique``: keep the first row of each location
+    (OpenCV SIFT repeats a keypoint once per dominant orientation; RELF assigns its own)."""
+
+    default_conf = {"name": "file", "path": None, "unique": False, "max_keypoints": None}
+
+    def __init__(self, conf: Optional[dict] = None):
+        self.conf = resolve_conf(self.default_conf, conf, "file detector")
+        if not self.conf["path"]:
+            raise ValueError("the 'file' detector needs 'path': an hloc features file")
+
+    def __call__(self, image: Optional[np.ndarray], name: Optional[str] = None):
+        if name is None:
+            raise ValueError("the 'file' detector reads keypoints by image name; none was given")
+        path = self.conf["path"]
+        feats = io.read_features(path, name, keys=["keypoints"])
+        kpts = feats["keypoints"].astype(np.float32)
+        try:
+            scores = io.read_features(path, name, keys=["scores"])["scores"].astype(np.float32)
+        except io.FormatError:
+            scores = np.ones(len(kpts), np.float32)
+        if self.conf["unique"]:
+            _, first = np.unique(kpts, axis=0, return_index=True)
+            keep = np.sort(first)
+            kpts, scores = kpts[keep], scores[keep]
+        return kpts, scores
+
+
+DETECTORS = {"sift": SIFTDetector, "file": FileDetector}
+
+
+def load_detector(conf: dict):
+    """The detector named by ``conf["name"]``, configured by the rest of ``conf``."""
+    name = conf.get("name")
+    if name not in DETECTORS:
+        raise ValueError(f"unknown detector '{name}'; choose one of {sorted(DETECTORS)}")
+    return DETECTORS[name](conf)

@@ -1,0 +1,24 @@
+"""Descriptor matchers by name: ``load_matcher(conf["model"])``.
+
+A matcher has ``match(desc0 [N0, D], desc1 [N1, D]) -> (matches0 [N0], scores0 [N0])``
+(index into image 1, -1 for none), numpy in and out. A learned matcher (LightGlue-like,
+also given keypoints) is a new module named in ``MATCHERS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+MATCHERS = {
+    # name: (module, class)
+    "nearest_neighbor": ("relf_hloc.matchers.nearest_neighbor", "NearestNeighbor"),
+}
+
+
+def load_matcher(conf: dict):
+    """The matcher named by ``conf["name"]`` (a matcher conf's ``model`` entry)."""
+    name = conf.get("name")
+    if name not in MATCHERS:
+        raise ValueError(f"unknown matcher '{name}'; choose one of {sorted(MATCHERS)}")
+    module, cls = MATCHERS[name]
+    return getattr(importlib.import_module(module), cls)(conf)

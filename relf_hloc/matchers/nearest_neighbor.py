@@ -1,0 +1,63 @@
+"""Nearest-neighbour matching of L2-normalised descriptors (torch, CPU or GPU), with hloc's
+options: mutual check, Lowe's ratio test, a similarity floor."""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+import torch
+
+from ..features.base import resolve_conf
+
+
+def mutual_nn(desc0, desc1, ratio: Optional[float] = None, min_score: Optional[float] = None,
+              mutual: bool = True, device: str = "cpu") -> Tuple[np.ndarray, np.ndarray]:
+    """Nearest neighbours of L2-normalised descriptors, by dot product.
+
+    desc0 [N0, D], desc1 [N1, D] (numpy or torch). ratio: keep a match only if
+    its L2 distance is <= ratio x the distance to the second neighbour.
+    min_score: minimum dot product. mutual: keep only mutual nearest neighbours.
+    Returns matches0 [N0] (index into desc1, -1 for none) and scores0 [N0]
+    (the dot product, 0 for none).
+    """
+    d0 = torch.as_tensor(desc0, dtype=torch.float32, device=device)
+    d1 = torch.as_tensor(desc1, dtype=torch.float32, device=device)
+    if d0.shape[-1] != d1.shape[-1]:
+        raise ValueError(f"descriptor sizes differ: {d0.shape[-1]} vs {d1.shape[-1]}")
+    n0 = d0.shape[0]
+    if n0 == 0 or d1.shape[0] == 0:
+        return np.full(n0, -1, np.int64), np.zeros(n0, np.float32)
+    sim = d0 @ d1.T
+    k = 2 if ratio is not None and d1.shape[0] > 1 else 1
+    top, idx = sim.topk(k, dim=1)
+    best, nn01 = top[:, 0], idx[:, 0]
+    valid = torch.ones_like(best, dtype=torch.bool)
+    if mutual:
+        valid &= sim.argmax(0)[nn01] == torch.arange(n0, device=sim.device)
+    if k == 2:  # distances of unit vectors: sqrt(2 - 2 cos)
+        dist = (2 - 2 * top.clamp(max=1)).clamp(min=0).sqrt()
+        valid &= dist[:, 0] <= ratio * dist[:, 1]
+    if min_score is not None:
+        valid &= best >= min_score
+    matches0 = torch.where(valid, nn01, torch.full_like(nn01, -1))
+    scores0 = torch.where(valid, best, torch.zeros_like(best))
+    return matches0.cpu().numpy().astype(np.int64), scores0.cpu().numpy().astype(np.float32)
+
+
+class NearestNeighbor:
+    default_conf = {"name": "nearest_neighbor", "do_mutual_check": True, "ratio_threshold": None,
+                    "min_score": None, "device": "cpu"}
+
+    def __init__(self, conf: Optional[dict] = None):
+        self.conf = resolve_conf(self.default_conf, conf, "nearest-neighbour matcher")
+        ratio, floor = self.conf["ratio_threshold"], self.conf["min_score"]
+        if ratio is not None and not 0 < ratio <= 1:
+            raise ValueError(f"ratio_threshold must be in (0, 1], got {ratio}")
+        if floor is not None and not -1 <= floor <= 1:
+            raise ValueError(f"min_score is a cosine similarity in [-1, 1], got {floor}")
+
+    def match(self, desc0, desc1) -> Tuple[np.ndarray, np.ndarray]:
+        c = self.conf
+        return mutual_nn(desc0, desc1, c["ratio_threshold"], c["min_score"], c["do_mutual_check"],
+                         c["device"])

@@ -1,0 +1,73 @@
+"""Match features of image pairs with a matcher of the registry (``relf_hloc.matchers``).
+
+    relf-hloc match --pairs pairs.txt --features feats.h5 --output matches.h5 \
+        [--conf relf-nn|nn-ratio] [--ratio 0.9] [--min-score 0.5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .. import io
+from ..confs import MATCHERS, get_conf, with_options
+from ..matchers import load_matcher
+
+
+def main(conf, pairs, features, output, overwrite: bool = False, progress: bool = True) -> Path:
+    """Match every pair of the pairs file with the matcher conf ``conf`` (a name of
+    ``relf_hloc.confs`` or a dict); pairs already in ``output`` are skipped."""
+    pairs_path, features, output = Path(pairs), Path(features), Path(output)
+    matcher = load_matcher(get_conf(conf)["model"])  # options checked before any work
+    pairs = io.read_pairs(pairs_path)
+    names = set(io.list_names(features))
+    unknown = sorted({n for p in pairs for n in p} - names)
+    if unknown:
+        raise KeyError(f"{pairs_path}: {len(unknown)} image(s) not in {features}, "
+                       f"e.g. '{unknown[0]}'")
+    if output.exists() and overwrite:
+        output.unlink()
+    todo = [p for p in dict.fromkeys(pairs) if not io.has_pair(output, *p)]
+    start, cache, n_matches = time.time(), {}, []
+
+    def descriptors(name):
+        if name not in cache:
+            if len(cache) > 64:
+                cache.clear()
+            cache[name] = io.read_features(features, name, ["descriptors"])["descriptors"].T
+        return cache[name]
+
+    for name0, name1 in tqdm(todo, desc="match", unit="pair", disable=not progress):
+        d0, d1 = descriptors(name0), descriptors(name1)
+        if d0.shape[1] != d1.shape[1] and len(d0) and len(d1):
+            raise ValueError(f"{features}: descriptor sizes differ between '{name0}' "
+                             f"({d0.shape[1]}) and '{name1}' ({d1.shape[1]})")
+        m0, s0 = matcher.match(d0, d1)
+        io.write_matches(output, name0, name1, m0, s0)
+        n_matches.append(int((m0 > -1).sum()))
+    mean = f"{np.mean(n_matches):.0f}" if n_matches else "-"
+    print(f"match: {len(todo)} pair(s) matched, {len(pairs) - len(todo)} already in {output}, "
+          f"{mean} matches/pair, {time.time() - start:.1f} s")
+    return output
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pairs", required=True, type=Path, help="pairs file: 'name0 name1' per line")
+    parser.add_argument("--features", required=True, type=Path, help="hloc features file")
+    parser.add_argument("--output", required=True, type=Path, help="matches file (.h5)")
+    parser.add_argument("--conf", default="relf-nn",
+                        help=f"named matcher conf ({', '.join(MATCHERS)}) or a .yaml file (default: relf-nn)")
+    parser.add_argument("--ratio", type=float, help="ratio test on L2 distances (default: the conf's)")
+    parser.add_argument("--min-score", type=float, help="minimum descriptor similarity (default: none)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="(default: cpu)")
+    parser.add_argument("--overwrite", action="store_true")
+
+
+def run(args) -> int:
+    conf = with_options(args.conf, ratio_threshold=args.ratio, min_score=args.min_score, device=args.device)
+    main(conf, args.pairs, args.features, args.output, args.overwrite)
+    return 0

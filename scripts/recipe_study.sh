@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The training-recipe study: fine-tune the shipped weights with each variant of
+# configs/train/study/ (same seed, same steps x pixels), one after another so machine noise
+# hits all alike; then score every best.pth with the shipped weights and SIFT in one run.
+#   bash scripts/recipe_study.sh [VARIANT ...]     # default: every file in configs/train/study/
+# Resumable: a finished variant is skipped, a stopped one resumes from its last.pth.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${RUNS:-runs/study}
+mkdir -p "$runs"
+variants=("$@")
+[ ${#variants[@]} -gt 0 ] || variants=($(ls configs/train/study | sed 's/\.yaml$//'))
+for v in "${variants[@]}"; do
+  out="$runs/$v"
+  if [ -f "$out/done" ]; then echo "study: $v done"; continue; fi
+  resume=()
+  [ -f "$out/last.pth" ] && resume=(--resume "$out/last.pth")
+  echo "study: training $v"
+  relf-hloc train --config "configs/train/study/$v.yaml" --outputs "$out" "${resume[@]}" >> "$runs/$v.log" 2>&1
+  touch "$out/done"
+done
