@@ -12,6 +12,7 @@ Importing this module is cheap (no torch): the command line reads it for ``--hel
 
 import copy
 from pathlib import Path
+from typing import Optional
 
 MAX_KEYPOINTS = 2000        # keypoints per image for extraction, SfM and the pose benchmark
 BENCHMARK_KEYPOINTS = 1500  # the RELF paper's homography protocol (compare, Roto-360, HPatches)
@@ -62,6 +63,30 @@ MATCHERS = [k for k, v in confs.items() if "preprocessing" not in v]
 # paper's protocol), the classical methods mutual NN + ratio 0.8 (hloc's NN-ratio practice)
 DEFAULT_MATCHER = {"relf": "relf-nn", "sift": "nn-ratio", "rootsift": "nn-ratio",
                    "orb": "nn-ratio", "akaze": "nn-ratio"}
+
+
+def resolve_conf(default_conf: dict, conf: Optional[dict], who: str) -> dict:
+    """``default_conf`` updated with ``conf``; keys not in ``default_conf`` raise ValueError."""
+    conf = {**copy.deepcopy(default_conf), **(conf or {})}
+    unknown = sorted(set(conf) - set(default_conf))
+    if unknown:
+        raise ValueError(f"unknown {who} option(s) {unknown} (known: {sorted(default_conf)})")
+    return conf
+
+
+def load_registered(registry: dict, conf: dict, kind: str):
+    """An instance of the class that ``registry`` names for ``conf["name"]``, configured by
+    ``conf``. Entries are classes or ``"module:Class"`` strings (imported when first used,
+    so that, say, the OpenCV extractors never import torch)."""
+    name = conf.get("name")
+    if name not in registry:
+        raise ValueError(f"unknown {kind} '{name}'; choose one of {sorted(registry)}")
+    cls = registry[name]
+    if isinstance(cls, str):
+        import importlib
+        module, _, attr = cls.partition(":")
+        cls = getattr(importlib.import_module(module), attr)
+    return cls(conf)
 
 
 def get_conf(name_or_conf) -> dict:

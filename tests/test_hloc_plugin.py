@@ -34,6 +34,39 @@ def test_importable_without_hloc():
     assert "needs hloc" in out.stdout and "pip install" in out.stdout
 
 
+class StubBaseModel(__import__("torch").nn.Module):
+    """hloc's BaseModel as it behaves (hloc.utils.base_model): conf merged, then _init."""
+    default_conf, required_inputs = {}, []
+
+    def __init__(self, conf):
+        super().__init__()
+        self.conf = conf = {**self.default_conf, **conf}
+        self._init(conf)
+
+    def forward(self, data):
+        return self._forward(data)
+
+
+def test_wrapper_module_holds_the_network_and_follows_to():
+    """hloc runs ``Model(conf).eval().to(device)``: the network must be a submodule of the
+    wrapper, so that on a CUDA machine RELF runs on CUDA (checked here with the meta device)."""
+    import torch
+    from relf_hloc.hloc_plugin import build_extractor_class
+
+    model = build_extractor_class(StubBaseModel)({"name": "relf", "random_weights": True,
+                                                  "pyramid": None, "max_keypoints": 50}).eval()
+    params = list(model.parameters())
+    assert sum(p.numel() for p in params) > 1_000_000
+    image = torch.from_numpy(np.random.default_rng(0).random((1, 1, 65, 81), np.float32))
+    pred = model({"image": image})  # grayscale input, hloc's [B, C, H, W] in [0, 1]
+    n = pred["keypoints"].shape[1]
+    assert 0 < n <= 50 and pred["keypoints"].dtype == torch.float64
+    assert pred["descriptors"].shape == (1, 1024, n) and pred["scores"].shape == (1, n)
+    model.to("meta")
+    assert all(p.device.type == "meta" for p in model.parameters())
+    assert model.relf.device.type == "meta"
+
+
 @needs_hloc
 def test_register_is_idempotent_and_visible_to_hloc():
     import relf_hloc

@@ -15,26 +15,20 @@ OpenCV methods run without importing torch.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 
-from ..confs import DEFAULT_WEIGHTS
+from ..confs import DEFAULT_WEIGHTS, load_registered
 from ..io import file_digest
 
 EXTRACTORS = {
-    # name: (module, class)
-    "relf": ("relf_hloc.features.relf", "RELF"),
-    **{m: ("relf_hloc.features.opencv", "OpenCVFeatures") for m in ("sift", "rootsift", "orb", "akaze")},
+    "relf": "relf_hloc.features.relf:RELF",
+    **{m: "relf_hloc.features.opencv:OpenCVFeatures" for m in ("sift", "rootsift", "orb", "akaze")},
 }
 
 
 def load_extractor(conf: dict):
     """The extractor named by ``conf["name"]`` (a conf's ``model`` entry)."""
-    name = conf.get("name")
-    if name not in EXTRACTORS:
-        raise ValueError(f"unknown extractor '{name}'; choose one of {sorted(EXTRACTORS)}")
-    module, cls = EXTRACTORS[name]
-    return getattr(importlib.import_module(module), cls)(conf)
+    return load_registered(EXTRACTORS, conf, "extractor")
 
 
 def weights_tag(weights=None, random_weights: bool = False) -> str:

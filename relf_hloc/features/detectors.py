@@ -18,8 +18,7 @@ import cv2
 import numpy as np
 
 from .. import io
-from ..confs import MAX_KEYPOINTS
-from .base import resolve_conf
+from ..confs import MAX_KEYPOINTS, load_registered, resolve_conf
 
 
 def detect_sift(image: np.ndarray, max_keypoints: Optional[int] = MAX_KEYPOINTS,
@@ -90,7 +89,4 @@ DETECTORS = {"sift": SIFTDetector, "file": FileDetector}
 
 def load_detector(conf: dict):
     """The detector named by ``conf["name"]``, configured by the rest of ``conf``."""
-    name = conf.get("name")
-    if name not in DETECTORS:
-        raise ValueError(f"unknown detector '{name}'; choose one of {sorted(DETECTORS)}")
-    return DETECTORS[name](conf)
+    return load_registered(DETECTORS, conf, "detector")

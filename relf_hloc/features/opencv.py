@@ -24,8 +24,7 @@ from typing import Dict, Optional
 import cv2
 import numpy as np
 
-from ..confs import MAX_KEYPOINTS
-from .base import resolve_conf
+from ..confs import MAX_KEYPOINTS, resolve_conf
 
 METHODS = ("sift", "rootsift", "orb", "akaze")
 

@@ -32,8 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..confs import DEFAULT_WEIGHTS, MAX_KEYPOINTS, PAPER_PYRAMID
-from .base import resolve_conf
+from ..confs import DEFAULT_WEIGHTS, MAX_KEYPOINTS, PAPER_PYRAMID, resolve_conf
 from .checkpoint import load_checkpoint, load_model_state
 from .detectors import load_detector
 from .reresnet import WIDTHS, ReResNet18, export_plain, sample_fused

@@ -7,18 +7,11 @@ also given keypoints) is a new module named in ``MATCHERS``.
 
 from __future__ import annotations
 
-import importlib
+from ..confs import load_registered
 
-MATCHERS = {
-    # name: (module, class)
-    "nearest_neighbor": ("relf_hloc.matchers.nearest_neighbor", "NearestNeighbor"),
-}
+MATCHERS = {"nearest_neighbor": "relf_hloc.matchers.nearest_neighbor:NearestNeighbor"}
 
 
 def load_matcher(conf: dict):
     """The matcher named by ``conf["name"]`` (a matcher conf's ``model`` entry)."""
-    name = conf.get("name")
-    if name not in MATCHERS:
-        raise ValueError(f"unknown matcher '{name}'; choose one of {sorted(MATCHERS)}")
-    module, cls = MATCHERS[name]
-    return getattr(importlib.import_module(module), cls)(conf)
+    return load_registered(MATCHERS, conf, "matcher")

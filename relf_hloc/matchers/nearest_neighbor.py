@@ -8,7 +8,7 @@ from typing import Optional, Tuple
 import numpy as np
 import torch
 
-from ..features.base import resolve_conf
+from ..confs import resolve_conf
 
 
 def mutual_nn(desc0, desc1, ratio: Optional[float] = None, min_score: Optional[float] = None,
