@@ -11,8 +11,11 @@ Importing this module is cheap (no torch): the command line reads it for ``--hel
 """
 
 import copy
+import importlib
 from pathlib import Path
 from typing import Optional
+
+import yaml
 
 MAX_KEYPOINTS = 2000        # keypoints per image for extraction, SfM and the pose benchmark
 BENCHMARK_KEYPOINTS = 1500  # the RELF paper's homography protocol (compare, Roto-360, HPatches)
@@ -83,7 +86,6 @@ def load_registered(registry: dict, conf: dict, kind: str):
         raise ValueError(f"unknown {kind} '{name}'; choose one of {sorted(registry)}")
     cls = registry[name]
     if isinstance(cls, str):
-        import importlib
         module, _, attr = cls.partition(":")
         cls = getattr(importlib.import_module(module), attr)
     return cls(conf)
@@ -94,7 +96,6 @@ def get_conf(name_or_conf) -> dict:
     if isinstance(name_or_conf, dict):
         return copy.deepcopy(name_or_conf)
     if str(name_or_conf).endswith((".yaml", ".yml")):
-        import yaml
         path = Path(name_or_conf)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: conf file not found")

@@ -21,9 +21,12 @@ complete.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import shutil
 import signal
+import tempfile
 import threading
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
@@ -86,9 +89,44 @@ def atomic_write(path):
         tmp.unlink(missing_ok=True)
 
 
+class OutputFolder:
+    """Build a step's output folder next to its destination, then swap it in.
+
+    ``with OutputFolder(dest) as tmp: ...`` writes into ``tmp``; on success
+    ``tmp`` replaces ``dest``; on any exception ``tmp`` is deleted and ``dest``
+    does not exist. A previous ``dest`` is removed when the step starts (so a
+    failed rerun never leaves an old model that looks like this run's result),
+    but only if it is empty or looks like one of our outputs.
+    """
+
+    def __init__(self, dest, owned_markers=("database.db", "cameras.bin", "cameras.txt"),
+                 what: str = "a reconstruction"):
+        self.dest = Path(dest)
+        self.markers, self.what = owned_markers, what
+
+    def __enter__(self) -> Path:
+        if self.dest.exists():
+            if not self.dest.is_dir():
+                raise NotADirectoryError(f"{self.dest}: exists and is not a folder")
+            if any(self.dest.iterdir()) and not any((self.dest / m).exists() for m in self.markers):
+                raise RuntimeError(
+                    f"{self.dest}: folder exists and does not look like {self.what} "
+                    f"(no {' or '.join(self.markers)}); refusing to replace it")
+            shutil.rmtree(self.dest)
+        self.dest.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.dest.name}.tmp-", dir=self.dest.parent))
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return False
+        os.replace(self.tmp, self.dest)
+        return False
+
+
 def file_digest(path) -> str:
     """SHA-256 (hex) of a file's content."""
-    import hashlib
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")

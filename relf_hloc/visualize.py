@@ -12,7 +12,9 @@ import argparse
 from pathlib import Path
 from typing import Optional, Union
 
+import matplotlib
 import numpy as np
+import plotly.graph_objects as go
 import pycolmap
 
 from .figures import plt, save_figure
@@ -90,7 +92,6 @@ def plot_matches(image_dir: Path, features: Path, matches: Path, name0: str, nam
     if len(m) > max_lines:
         shown = m[np.random.default_rng(seed).choice(len(m), max_lines, replace=False)]
     p0, p1 = k0[shown[:, 0]], k1[shown[:, 1]] + [img0.shape[1], 0]
-    import matplotlib
     colors = matplotlib.colormaps["hsv"](np.linspace(0, 1, len(shown), endpoint=False))
     for a, b, c in zip(p0, p1, colors):
         ax.plot([a[0], b[0]], [a[1], b[1]], color=c, linewidth=0.6)
@@ -115,8 +116,6 @@ def camera_wireframe(image: pycolmap.Image, camera: pycolmap.Camera, size: float
 def plot_model(model: ModelLike, output: Path, max_points: int = 50000,
                max_reprojection_error: Optional[float] = None, seed: int = 0) -> Path:
     """Interactive 3D view (plotly HTML, self-contained): coloured points and cameras."""
-    import plotly.graph_objects as go
-
     rec = _model(model)
     points = [p for p in rec.points3D.values()
               if max_reprojection_error is None or p.error <= max_reprojection_error]

@@ -9,14 +9,11 @@ validation), both written by ``relf-hloc train``.
 
 import argparse
 import csv
-import os
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from relf_hloc.figures import plt, save_figure
 
 
 def read_csv(path: Path):
@@ -67,11 +64,7 @@ def plot(run_dir: Path, output: Path, smooth: int, throughput_from: int = 0) -> 
         ax.legend(fontsize=8)
     fig.suptitle(f"RELF training: {run_dir}")
     fig.tight_layout()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name("tmp_" + output.name)
-    fig.savefig(tmp, dpi=110)
-    os.replace(tmp, output)
-    plt.close(fig)
+    save_figure(fig, output)
     best = {k: float(v[np.argmax(val["score"])]) for k, v in val.items()} if val else {}
     timed = steps > throughput_from
     pairs_per_s = np.median(train["pairs_per_s"][timed])

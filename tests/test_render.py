@@ -121,7 +121,7 @@ def test_main_writes_a_colmap_model_matching_the_cameras(tmp_path):
     render.main(out, num_cameras=3, width=80, height=60, supersample=1, overwrite=True)
     np.testing.assert_array_equal(cv2.imread(str(out / "images" / names[1])), first)
     assert json.loads((out / "scene.json").read_text())["params"]["num_cameras"] == 3
-    assert not (tmp_path / "scene.partial").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["scene"]  # no temporary folder left
 
 
 def test_ground_truth_scale_is_the_camera_spread():
@@ -137,6 +137,6 @@ def test_read_scene_names_missing_folder(tmp_path):
 
 def test_main_refuses_to_replace_a_foreign_folder(tmp_path):
     (tmp_path / "mine.txt").write_text("keep me")
-    with pytest.raises(RuntimeError, match="not a rendered scene"):
+    with pytest.raises(RuntimeError, match="does not look like a rendered scene"):
         render.main(tmp_path, num_cameras=2, width=32, height=24)
     assert (tmp_path / "mine.txt").exists()

@@ -26,17 +26,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Sequence, Tuple
 
 import cv2
 import numpy as np
+import skimage.data
 from scipy.spatial.transform import Rotation
 
-from ..io import write_json, write_text
+from ..io import OutputFolder, write_json, write_text
 from ..images import write_image
 from .scenes import Scene, View
 
@@ -104,8 +103,6 @@ def look_at(centre, target, roll_deg: float = 0.0, up=(0.0, 0.0, 1.0)) -> Tuple[
 def load_texture(name: str, aspect: float = None, tint=(1.0, 1.0, 1.0)) -> np.ndarray:
     """An image bundled with scikit-image as uint8 RGB [h, w, 3], centre-cropped
     to width/height ``aspect`` and multiplied by ``tint`` (grey images get colour)."""
-    import skimage.data
-
     try:
         image = np.asarray(getattr(skimage.data, name)())
     except (AttributeError, OSError, ValueError) as e:
@@ -287,28 +284,20 @@ def main(output, num_cameras: int = 12, width: int = 640, height: int = 480, see
             if json.loads(meta_path.read_text()).get("params") == params:
                 return output
         except json.JSONDecodeError:
-            pass
-    if output.exists() and (not output.is_dir() or (any(output.iterdir()) and not meta_path.exists())):
-        raise RuntimeError(f"{output}: exists and is not a rendered scene (no scene.json); "
-                           "refusing to replace it")
+            pass  # a broken scene.json: rendered again
     cameras = demo_cameras(num_cameras, width, height, seed)
     rects = demo_scene()
-    # render into a sibling folder and swap it in, so a stopped run leaves no partial scene
-    partial = output.with_name(output.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    (partial / "images").mkdir(parents=True)
-    for cam in cameras:
-        write_image(partial / "images" / cam.name, render(rects, cam, supersample))
-    write_colmap_text(cameras, partial / "gt")
-    meta = {"params": params, "units": "metres (scene: floor [-4, 4]^2, walls 4 high)",
-            "scene_size_note": "position errors are fractions of the largest distance between two "
-                               "ground-truth camera centres (relf_hloc.geometry.scene_scale)",
-            "cameras": [{"name": c.name, "angle": c.angle, "K": c.K.tolist(),
-                         "R": c.R.tolist(), "t": c.t.tolist()} for c in cameras]}
-    write_json(partial / "scene.json", meta)
-    if output.exists():
-        shutil.rmtree(output)  # a scene folder of ours (checked above)
-    os.replace(partial, output)
+    # rendered into a sibling folder and swapped in: a stopped run leaves no partial scene
+    with OutputFolder(output, owned_markers=("scene.json",), what="a rendered scene") as partial:
+        for cam in cameras:
+            write_image(partial / "images" / cam.name, render(rects, cam, supersample))
+        write_colmap_text(cameras, partial / "gt")
+        meta = {"params": params, "units": "metres (scene: floor [-4, 4]^2, walls 4 high)",
+                "scene_size_note": "position errors are in % of the largest distance between two "
+                                   "ground-truth camera centres (relf_hloc.eval.poses)",
+                "cameras": [{"name": c.name, "angle": c.angle, "K": c.K.tolist(),
+                             "R": c.R.tolist(), "t": c.t.tolist()} for c in cameras]}
+        write_json(partial / "scene.json", meta)
     return output
 
 

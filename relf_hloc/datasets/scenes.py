@@ -37,6 +37,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+import pycolmap
 
 from .. import geometry
 from ..images import read_image, rotate_image, write_image
@@ -86,8 +87,6 @@ class View:
         """pycolmap PINHOLE camera (COLMAP's pixel-corner origin: +0.5). K's off-diagonal
         terms (only for rotations off the 90-degree grid when fx != fy; well under a pixel
         on the shared scenes) are not representable in COLMAP and are dropped."""
-        import pycolmap
-
         K = self.K
         return pycolmap.Camera(model="PINHOLE", width=self.size[0], height=self.size[1],
                                params=np.array([K[0, 0], K[1, 1], K[0, 2] + 0.5, K[1, 2] + 0.5]),
@@ -135,8 +134,6 @@ class Scene:
     def colmap_model(self):
         """pycolmap.Reconstruction with the ground-truth cameras and poses, one camera per
         image, no 3D points."""
-        import pycolmap
-
         rec = pycolmap.Reconstruction()
         for image_id, view in enumerate(self.views, 1):
             rec.add_camera_with_trivial_rig(view.colmap_camera(image_id))
@@ -252,8 +249,6 @@ def read_colmap(model_dir, image_dir=None) -> Scene:
     it first with ``colmap image_undistorter``).
     image_dir: defaults to ``<model_dir>/../images`` or ``<model_dir>/../../images``.
     """
-    import pycolmap
-
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise FileNotFoundError(f"{model_dir}: COLMAP model folder not found")

@@ -13,11 +13,12 @@ mismatch. Writes are atomic (temporary file + rename).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 import torch
+
+from ..io import atomic_write
 
 FORMAT = "relf-hloc/1"
 REQUIRED_META = ("G", "widths", "normalization", "code_version")
@@ -58,11 +59,9 @@ def save_checkpoint(path, model: torch.nn.Module, meta: dict, half: bool = False
     if missing:
         raise CheckpointError(f"{path}: checkpoint metadata lacks {missing}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format": FORMAT, "state_dict": model_state(model, half), "meta": dict(meta),
-                **(extra or {})}, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        torch.save({"format": FORMAT, "state_dict": model_state(model, half), "meta": dict(meta),
+                    **(extra or {})}, tmp)
     return path
 
 

@@ -8,11 +8,9 @@ problem, so a step fails before COLMAP starts rather than half-way through.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import multiprocessing
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -43,8 +41,6 @@ def parse_option_args(args: Sequence[str], defaults) -> Dict[str, Any]:
     ``defaults`` is a pycolmap options object (e.g. IncrementalPipelineOptions());
     values are Python literals and must have the type of the default.
     """
-    import ast
-
     known = defaults.todict()
     options: Dict[str, Any] = {}
     for arg in args:
@@ -262,41 +258,6 @@ def largest_model(models: Dict[int, pycolmap.Reconstruction]) -> Optional[pycolm
     if not models:
         return None
     return max(models.values(), key=lambda r: (r.num_reg_images(), r.num_points3D()))
-
-
-class OutputFolder:
-    """Build a step's output folder next to its destination, then swap it in.
-
-    ``with OutputFolder(dest) as tmp: ...`` writes into ``tmp``; on success
-    ``tmp`` replaces ``dest``; on any exception ``tmp`` is deleted and ``dest``
-    does not exist. A previous ``dest`` is removed when the step starts (so a
-    failed rerun never leaves an old model that looks like this run's result),
-    but only if it is empty or looks like one of our outputs.
-    """
-
-    def __init__(self, dest, owned_markers=("database.db", "cameras.bin", "cameras.txt")):
-        self.dest = Path(dest)
-        self.markers = owned_markers
-
-    def __enter__(self) -> Path:
-        if self.dest.exists():
-            if not self.dest.is_dir():
-                raise NotADirectoryError(f"{self.dest}: exists and is not a folder")
-            if any(self.dest.iterdir()) and not any((self.dest / m).exists() for m in self.markers):
-                raise RuntimeError(
-                    f"{self.dest}: folder exists and does not look like a reconstruction "
-                    "(no database.db or model files); refusing to replace it")
-            shutil.rmtree(self.dest)
-        self.dest.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.dest.name}.tmp-", dir=self.dest.parent))
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            return False
-        os.replace(self.tmp, self.dest)
-        return False
 
 
 def write_model(rec: pycolmap.Reconstruction, folder: Path) -> None:

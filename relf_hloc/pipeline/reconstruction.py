@@ -21,7 +21,7 @@ from typing import Any, Dict, Optional, Sequence
 import pycolmap
 
 from . import colmap as cu
-from ..io import read_pairs
+from ..io import OutputFolder, read_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def main(sfm_dir: Path, image_dir: Path, pairs: Path, features: Path, matches: P
         sorted({n for p in pair_list for n in p})
     cu.check_inputs(image_dir, names, features, pairs, matches)
 
-    with cu.OutputFolder(sfm_dir) as tmp:
+    with OutputFolder(sfm_dir) as tmp:
         database = tmp / "database.db"
         image_ids = cu.import_images(database, image_dir, names, camera_mode, image_options,
                                      cameras)

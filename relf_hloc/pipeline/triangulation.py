@@ -24,7 +24,7 @@ import numpy as np
 import pycolmap
 
 from . import colmap as cu
-from ..io import read_features, read_pairs
+from ..io import OutputFolder, read_features, read_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def main(sfm_dir: Path, reference_model: Union[Path, pycolmap.Reconstruction], i
     for point3D_id in list(rec.point3D_ids()):
         rec.delete_point3D(point3D_id)
 
-    with cu.OutputFolder(sfm_dir) as tmp:
+    with OutputFolder(sfm_dir) as tmp:
         database = tmp / "database.db"
         image_ids = create_db_from_model(rec, database)
         with pycolmap.Database.open(database) as db:

@@ -27,7 +27,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.distributed as dist
@@ -40,6 +40,7 @@ from ..features.checkpoint import load_checkpoint, load_model_state, save_checkp
 from ..features.relf import NORMALIZATION, normalize_image
 from ..features.reresnet import ReResNet18, sample_fused
 from ..images import list_images
+from ..io import atomic_write, write_text
 from . import data as pair_data
 from .losses import default_conf as loss_defaults
 from .losses import relf_loss
@@ -165,12 +166,10 @@ def truncate_log(path: Path, step: int):
         rows = list(csv.DictReader(f))
     if not rows:
         return
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_write(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(r for r in rows if int(r["step"]) <= step)
-    os.replace(tmp, path)
 
 
 def single_thread_worker(_):
@@ -245,16 +244,8 @@ def build_optimizer(model: torch.nn.Module, conf: dict):
     return optimizer, scheduler
 
 
-def train(conf: dict, output, resume=None, stop_step: Optional[int] = None) -> Path:
-    """Train with the resolved config ``conf``; returns the path of the last checkpoint.
-
-    The schedule (learning rate, data) always spans ``train.max_steps``; ``stop_step``
-    only ends this run early (a later --resume continues the same schedule).
-    """
-    output = Path(output)
-    tconf = conf["train"]
-    max_steps = tconf["max_steps"]
-    stop_step = min(stop_step or max_steps, max_steps)
+def select_device(tconf: dict) -> Tuple[torch.device, int, int, int]:
+    """(device, rank, world size, local rank): CUDA or CPU, one process or torchrun's."""
     device_kind = tconf["device"]
     if device_kind == "auto":
         device_kind = "cuda" if torch.cuda.is_available() else "cpu"
@@ -266,74 +257,107 @@ def train(conf: dict, output, resume=None, stop_step: Optional[int] = None) -> P
         torch.cuda.set_device(device)
     if tconf["num_threads"]:
         torch.set_num_threads(tconf["num_threads"])
-    main_process = rank == 0
-    if main_process:
-        output.mkdir(parents=True, exist_ok=True)
-        (output / "config.yaml").write_text(yaml.safe_dump(conf, sort_keys=False))
+    return device, rank, world, local_rank
 
-    # data: a fixed split of the image folder into training and validation images
+
+def pair_generators(conf: dict):
+    """(training generator, validation generator or None, generator conf): a fixed split of
+    the image folder into training and validation images."""
     dconf = dict(conf["data"])
     root = Path(dconf.pop("root"))
     num_val = dconf.pop("num_val_images")
     dconf["groups"] = conf["model"]["G"]
     train_names, val_names = pair_data.split_names(list_images(root), num_val, conf["seed"])
     generator = pair_data.PairGenerator.from_folder(root, dconf, train_names)
+    val_conf = {**dconf, "homography": "full_rotation"}
+    val_generator = pair_data.PairGenerator.from_folder(root, val_conf, val_names) \
+        if len(val_names) >= 2 else None
+    return generator, val_generator
+
+
+def restore(model, optimizer, scheduler, conf: dict, resume, output: Path, log: bool) -> Tuple[int, float]:
+    """Initial weights (``model.init_weights``: fine-tuning) or a resumed run's full state
+    (weights, optimiser, schedule, step, best score; logs truncated to its step).
+    Returns (step, best score)."""
+    expect = {"G": conf["model"]["G"], "widths": conf["model"]["widths"]}
+    init = conf["model"]["init_weights"]
+    if init and not resume:  # a resumed run has its own weights
+        init = DEFAULT_WEIGHTS if init == "shipped" else Path(init)
+        state, _, _ = load_checkpoint(init, expect={**expect, "normalization": NORMALIZATION})
+        load_model_state(model, state)
+        if log:
+            print(f"train: initialised from {init}")
+    if not resume:
+        return 0, -math.inf
+    state, meta, ckpt = load_checkpoint(resume, expect=expect)
+    if "optimizer" not in ckpt:
+        raise ValueError(f"{resume}: has no training state (optimiser); resume from last.pth")
+    load_model_state(model, state)
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scheduler.load_state_dict(ckpt["scheduler"])
+    step = meta["step"]
+    if log:
+        changed = config_differences(meta.get("train_config", {}), conf)
+        if changed:
+            print(f"train: warning: {resume} was trained with other settings ({', '.join(changed)}); "
+                  "continuing with the new ones")
+        for name in ("train.csv", "val.csv"):
+            truncate_log(output / name, step)
+        print(f"train: resumed from {resume} at step {step}")
+    return step, ckpt["best_score"]
+
+
+class Validation:
+    """The fixed validation sets, their CSV log and the best score so far (best.pth)."""
+
+    def __init__(self, conf: dict, val_generator, output: Path, best_score: float, enabled: bool):
+        self.G, self.vconf = conf["model"]["G"], conf["val"]
+        self.sets = build_val_sets(self.vconf, val_generator, conf["seed"] + 1) if enabled else {}
+        self.log = CsvLog(output / "val.csv", enabled)
+        self.best_score = best_score
+
+    def __call__(self, model, device, step: int, epoch: int, save_best) -> None:
+        if not self.sets:
+            return
+        t0 = time.time()
+        metrics = validate(model, self.sets, self.G, self.vconf["num_keypoints"], device)
+        self.log.write({"step": step, "epoch": epoch, **metrics, "seconds": time.time() - t0})
+        summary = ", ".join(f"{k} {v:.1f}" for k, v in metrics.items() if k.endswith(("mma5", "ori_acc")))
+        tqdm.write(f"val step {step}: score {metrics['score']:.2f} ({summary}) in {time.time() - t0:.0f} s")
+        if metrics["score"] > self.best_score:
+            self.best_score = metrics["score"]
+            save_best(metrics)
+
+
+def train(conf: dict, output, resume=None, stop_step: Optional[int] = None) -> Path:
+    """Train with the resolved config ``conf``; returns the path of the last checkpoint.
+
+    The schedule (learning rate, data) always spans ``train.max_steps``; ``stop_step``
+    only ends this run early (a later --resume continues the same schedule).
+    """
+    output, tconf = Path(output), conf["train"]
+    max_steps = tconf["max_steps"]
+    stop_step = min(stop_step or max_steps, max_steps)
+    device, rank, world, local_rank = select_device(tconf)
+    main_process = rank == 0
+    if main_process:
+        output.mkdir(parents=True, exist_ok=True)
+        write_text(output / "config.yaml", yaml.safe_dump(conf, sort_keys=False))
+    generator, val_generator = pair_generators(conf)
 
     torch.manual_seed(conf["seed"])  # identical initial weights on every rank
     model = ReResNet18(conf["model"]["G"], conf["model"]["widths"]).to(device).train()
     optimizer, scheduler = build_optimizer(model, conf)
-    step, best_score = 0, -math.inf
-    init = conf["model"]["init_weights"]
-    if init and not resume:  # a resumed run has its own weights
-        init = DEFAULT_WEIGHTS if init == "shipped" else Path(init)
-        state, _, _ = load_checkpoint(init, expect={"G": conf["model"]["G"], "widths": conf["model"]["widths"],
-                                                    "normalization": NORMALIZATION})
-        load_model_state(model, state)
-        if main_process:
-            print(f"train: initialised from {init}")
-    if resume:
-        state, meta, ckpt = load_checkpoint(resume, expect={"G": conf["model"]["G"],
-                                                            "widths": conf["model"]["widths"]})
-        if "optimizer" not in ckpt:
-            raise ValueError(f"{resume}: has no training state (optimiser); resume from last.pth")
-        load_model_state(model, state)
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        step, best_score = meta["step"], ckpt["best_score"]
-        changed = config_differences(meta.get("train_config", {}), conf)
-        if changed and main_process:
-            print(f"train: warning: {resume} was trained with other settings ({', '.join(changed)}); "
-                  "continuing with the new ones")
-        if main_process:
-            for name in ("train.csv", "val.csv"):
-                truncate_log(output / name, step)
-            print(f"train: resumed from {resume} at step {step}")
+    step, best_score = restore(model, optimizer, scheduler, conf, resume, output, main_process)
+    validation = Validation(conf, val_generator, output, best_score, main_process)
 
     def save(path, metrics=None, with_state=True):
         extra = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                 "best_score": best_score} if with_state else None
+                 "best_score": validation.best_score} if with_state else None
         return save_checkpoint(path, model, model_meta(conf, step, metrics), extra=extra)
 
-    val_sets, vconf = {}, conf["val"]
-    if main_process:
-        val_conf = {**dconf, "homography": "full_rotation"}
-        val_generator = pair_data.PairGenerator.from_folder(root, val_conf, val_names) \
-            if len(val_names) >= 2 else None
-        val_sets = build_val_sets(vconf, val_generator, conf["seed"] + 1)
-
     def run_validation(epoch: int):
-        nonlocal best_score
-        if not (main_process and val_sets):
-            return
-        t0 = time.time()
-        metrics = validate(model, val_sets, conf["model"]["G"], vconf["num_keypoints"], device)
-        val_log.write({"step": step, "epoch": epoch, **metrics, "seconds": time.time() - t0})
-        summary = ", ".join(f"{k} {v:.1f}" for k, v in metrics.items() if k.endswith(("mma5", "ori_acc")))
-        tqdm.write(f"val step {step}: score {metrics['score']:.2f} ({summary}) "
-                   f"in {time.time() - t0:.0f} s")
-        if metrics["score"] > best_score:
-            best_score = metrics["score"]
-            save(output / "best.pth", metrics, with_state=False)
+        validation(model, device, step, epoch, lambda metrics: save(output / "best.pth", metrics, False))
 
     ddp_model = model
     if world > 1:
@@ -348,8 +372,7 @@ def train(conf: dict, output, resume=None, stop_step: Optional[int] = None) -> P
     autocast = torch.autocast(device.type, dtype=torch.bfloat16,
                               enabled=bool(tconf["amp"]) and device.type == "cuda")
     train_log = CsvLog(output / "train.csv", main_process)
-    val_log = CsvLog(output / "val.csv", main_process)
-    if vconf["at_start"] and step == 0:
+    if conf["val"]["at_start"] and step == 0:
         run_validation(0)
 
     spe = tconf["steps_per_epoch"]
@@ -385,9 +408,8 @@ def train(conf: dict, output, resume=None, stop_step: Optional[int] = None) -> P
             break
     bar.close()
     if main_process:
-        done = step - start_step
-        print(f"train: {done} steps ({start_step} -> {step}) in {time.time() - t_start:.0f} s"
-              f"; best score {best_score:.2f}; checkpoints in {output}")
+        print(f"train: {step - start_step} steps ({start_step} -> {step}) in {time.time() - t_start:.0f} s"
+              f"; best score {validation.best_score:.2f}; checkpoints in {output}")
     if world > 1:
         dist.barrier()
     return output / "last.pth"
