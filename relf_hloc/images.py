@@ -33,18 +33,31 @@ def list_images(root) -> List[str]:
     return names
 
 
+def _check_file(path: Path) -> None:
+    """A missing, empty or truncated file (libjpeg would fill a truncated JPEG with grey
+    and only warn)."""
+    if not path.is_file():
+        raise ImageError(f"{path}: image file not found")
+    size = path.stat().st_size
+    if size == 0:
+        raise ImageError(f"{path}: image file is empty (0 bytes)")
+    with open(path, "rb") as f:
+        head = f.read(3)
+        f.seek(max(size - 4096, 0))
+        tail = f.read()
+    if head == b"\xff\xd8\xff" and b"\xff\xd9" not in tail:
+        raise ImageError(f"{path}: truncated JPEG (no end-of-image marker): the file is incomplete")
+
+
 def read_image(path, grayscale: bool = False) -> np.ndarray:
     """Read an image as uint8 RGB [H, W, 3] (or [H, W] if grayscale).
 
     Grayscale files are replicated to 3 channels, an alpha channel is dropped and
     16-bit images are scaled to 8 bits. EXIF orientation is ignored, as in hloc
-    and COLMAP. Raises ImageError for a missing, empty, corrupt or tiny file.
+    and COLMAP. Raises ImageError for a missing, empty, truncated, corrupt or tiny file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ImageError(f"{path}: image file not found")
-    if path.stat().st_size == 0:
-        raise ImageError(f"{path}: image file is empty (0 bytes)")
+    _check_file(path)
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
         raise ImageError(f"{path}: cannot decode image (corrupt or unsupported format)")

@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -66,11 +67,13 @@ def open_h5(path, mode: str = "r"):
     path = Path(path)
     if mode == "r" and not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder; an HDF5 file name is expected")
     try:
         f = h5py.File(str(path), mode)
     except OSError as e:
-        raise FormatError(
-            f"{path}: not a readable HDF5 file ({e}); remove it or pass --overwrite") from e
+        hint = "" if mode == "r" else "; choose another output file or pass --overwrite to replace it"
+        raise FormatError(f"{path}: not a readable HDF5 file ({e}){hint}") from e
     with f:
         yield f
 
@@ -152,6 +155,124 @@ def write_json(path, data) -> Path:
     return write_text(path, json.dumps(data, indent=1) + "\n")
 
 
+# ---------------------------------------------------------------- provenance
+# Every features / matches file this project writes records its settings as a root attribute
+# (JSON; hloc ignores attributes, so the files stay hloc files). A resumed run must have the
+# same settings; a matches file also records, per pair, a digest of the two images' features
+# it was computed from, so that a re-extracted image makes its pairs stale.
+PROVENANCE = "relf_hloc"
+
+
+def read_provenance(path) -> Optional[dict]:
+    """The settings recorded in a features or matches file (None: not recorded)."""
+    with open_h5(path) as f:
+        text = f.attrs.get(PROVENANCE)
+    return None if text is None else json.loads(text)
+
+
+def _hloc_layout(f: h5py.File, kind: str) -> bool:
+    """Whether every top-level entry of an open file is an image (features) or pair (matches) group."""
+    leaf = "keypoints" if kind == "features" else "matches0"
+
+    def holds(obj):
+        return isinstance(obj, h5py.Group) and (leaf in obj or all(holds(c) for c in obj.values()) and len(obj))
+    return all(holds(obj) for obj in f.values())
+
+
+def differences(old: dict, new: dict, where: str = "") -> List[str]:
+    """Dotted keys whose values differ between two settings dicts."""
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += differences(a, b, f"{where}{k}.")
+        elif a != b:
+            out.append(f"{where}{k}: {a!r} -> {b!r}")
+    return out
+
+
+def claim(path, settings: dict, overwrite: bool = False) -> bool:
+    """Make ``path`` the output of a step with ``settings`` (``{"kind": "features"|"matches", ...}``),
+    before any slow work. Returns True when an existing file is resumed.
+
+    - missing (or ``overwrite``): a new file with the settings recorded;
+    - recorded with the same settings: resumed; with other settings: an error naming what differs;
+    - an hloc file without recorded settings: resumed by name only, with a warning;
+    - anything else (not HDF5, another layout, a folder, a read-only place): an error.
+    """
+    path, kind = Path(path), settings["kind"]
+    settings = json.loads(json.dumps(settings, default=str))  # as it will read back
+    check_writable(path)
+    if path.exists() and overwrite:
+        if path.is_dir():
+            raise IsADirectoryError(f"{path}: is a folder; an HDF5 file name is expected")
+        path.unlink()
+    if path.exists():
+        with open_h5(path, "r") as f:
+            recorded = f.attrs.get(PROVENANCE)
+            if recorded is None:
+                if not _hloc_layout(f, kind):
+                    raise FormatError(f"{path}: not an hloc {kind} file written by relf-hloc (it holds other "
+                                      "data); refusing to write into it: choose another output file")
+                if len(f):
+                    print(f"warning: {path} records no settings (not written by relf-hloc); resuming it "
+                          "by name only: pass --overwrite to recompute it", file=sys.stderr)
+                    return True
+        if recorded is not None:
+            changed = differences(json.loads(recorded), settings)
+            if changed:
+                raise FormatError(f"{path}: made with other settings ({'; '.join(changed)}); pass "
+                                  "--overwrite to recompute it, or choose another output file")
+            return True
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with deferred_signals(), open_h5(path, "a") as f:
+        f.attrs[PROVENANCE] = json.dumps(settings, sort_keys=True)
+    return False
+
+
+def check_writable(path) -> None:
+    """Fail now (not after the model loaded) when ``path`` cannot be written."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder; a file name is expected")
+    folder = next((p for p in path.absolute().parents if p.exists()), None)
+    try:  # a real probe: permission bits do not tell for root, read-only mounts or /proc
+        if folder is None or not folder.is_dir():
+            raise OSError("not a folder")
+        tempfile.TemporaryFile(dir=folder).close()
+        if path.exists():
+            open(path, "r+b").close()
+    except OSError as e:
+        raise PermissionError(f"{path}: cannot write here ({e})") from None
+
+
+def features_digest(path, name: str) -> str:
+    """Short digest of one image's keypoints and descriptors as stored: it changes whenever
+    the image is extracted again with a different result."""
+    with open_h5(path) as f:
+        grp = f[name]
+        data = grp["keypoints"][()].tobytes() + grp["descriptors"][()].tobytes()
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def pair_digests(path, name0: str, name1: str) -> Optional[Tuple[str, str]]:
+    """The features digests a stored pair was matched from (None: not recorded)."""
+    with open_h5(path) as f:
+        key, reverse = find_pair(f, name0, name1)
+        d = f[key].attrs.get("features0"), f[key].attrs.get("features1")
+    if None in d:
+        return None
+    return (d[1], d[0]) if reverse else d
+
+
+def check_names(names: Iterable[str], where) -> None:
+    """hloc's pairs files separate names by spaces: a name holding whitespace cannot be used."""
+    bad = [n for n in names if any(c.isspace() for c in n)]
+    if bad:
+        raise ValueError(f"{where}: {len(bad)} image name(s) contain spaces, which hloc's pairs format "
+                         f"cannot hold (e.g. '{bad[0]}'); rename them")
+
+
 def pair_key(name0: str, name1: str, separator: str = "/") -> str:
     """hloc's key of a pair in a matches file."""
     return separator.join((name0.replace("/", "-"), name1.replace("/", "-")))
@@ -222,8 +343,9 @@ def read_features(path, name: str, keys: Optional[Iterable[str]] = None) -> Dict
 
 
 def write_matches(path, name0: str, name1: str, matches0: np.ndarray,
-                  scores0: np.ndarray) -> None:
-    """Write the matches of one pair: matches0 [N0] (-1 = none), scores0 [N0]."""
+                  scores0: np.ndarray, digests: Optional[Tuple[str, str]] = None) -> None:
+    """Write the matches of one pair: matches0 [N0] (-1 = none), scores0 [N0]; ``digests``:
+    the ``features_digest`` of both images, recorded to detect stale pairs."""
     matches0 = np.asarray(matches0)
     if matches0.ndim != 1 or np.shape(scores0) != matches0.shape:
         raise ValueError(f"{name0} {name1}: matches0 and scores0 must both be [N0]")
@@ -235,6 +357,8 @@ def write_matches(path, name0: str, name1: str, matches0: np.ndarray,
         grp = f.create_group(key)
         grp.create_dataset("matches0", data=matches0.astype(np.int32))
         grp.create_dataset("matching_scores0", data=np.asarray(scores0).astype(np.float16))
+        if digests is not None:
+            grp.attrs["features0"], grp.attrs["features1"] = digests
 
 
 def find_pair(f: h5py.File, name0: str, name1: str) -> Tuple[str, bool]:
@@ -283,8 +407,13 @@ def read_pairs(path) -> List[Tuple[str, str]]:
             continue
         parts = line.split()
         if len(parts) != 2:
-            raise FormatError(f"{path}:{i}: expected 'name0 name1', got '{line}'")
+            raise FormatError(f"{path}:{i}: expected 'name0 name1', got '{line}' "
+                              "(image names cannot contain spaces)")
+        if parts[0] == parts[1]:
+            raise FormatError(f"{path}:{i}: pairs an image with itself ('{parts[0]}')")
         pairs.append((parts[0], parts[1]))
+    if not pairs:
+        raise FormatError(f"{path}: no pairs in the file")
     return pairs
 
 

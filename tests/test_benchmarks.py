@@ -355,7 +355,8 @@ def test_cli_end_to_end_roto360(tmp_path, capsys):
     assert cli.main(["make-roto360", "--hpatches", str(root), "--outputs", str(roto), "--step", "90"]) == 0
     assert cli.main(["extract", "--conf", "sift", "--images", str(roto), "--output", str(feats),
                      "--max-keypoints", "300"]) == 0
-    assert cli.main(["extract", "--conf", "sift", "--images", str(roto), "--output", str(feats)]) == 0
+    assert cli.main(["extract", "--conf", "sift", "--images", str(roto), "--output", str(feats),
+                     "--max-keypoints", "300"]) == 0
     assert "0 image(s) done, 4 already in" in capsys.readouterr().out  # resumable
     assert cli.main(["evaluate", "homography", "--dataset", str(roto), "--layout", "roto360",
                      "--features", str(feats), "--outputs", str(tmp_path / "eval"), "--label", "SIFT"]) == 0

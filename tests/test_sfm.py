@@ -326,7 +326,13 @@ def test_triangulate_and_localize_commands(scene, tmp_path, capsys):
     assert cli.main(["localize", "--model", str(tmp_path / "model"), "--queries", str(queries),
                      "--images", str(scene.image_dir), "--features", str(scene.features),
                      "--matches", str(scene.matches), "--output", str(tmp_path / "poses.txt")]) == 0
-    assert "localized 2 / 2 queries" in capsys.readouterr().out
+    out = capsys.readouterr()
+    assert "localized 2 / 2 queries" in out.out
+    # guessed intrinsics are said loudly, and every query's camera is in the output and the log
+    assert "GUESSED" in out.err and "name MODEL WIDTH HEIGHT PARAMS" in out.err
+    assert out.out.count("camera guessed SIMPLE_RADIAL") == 2
+    log = json.loads((tmp_path / "poses.txt.log.json").read_text())
+    assert {q["camera"]["source"] for q in log["queries"].values()} == {"guessed"}
     # without --images a bare query name has no camera: a clear error, exit 1
     assert cli.main(["localize", "--model", str(tmp_path / "model"), "--queries", str(queries),
                      "--features", str(scene.features), "--matches", str(scene.matches),

@@ -95,18 +95,54 @@ def roll_groups(vectors: torch.Tensor, shifts: torch.Tensor, G: int) -> torch.Te
     return v.gather(2, idx[:, None, :].expand_as(v)).reshape(vectors.shape)
 
 
-def group_align(vectors: torch.Tensor, G: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Top-1 group aligning: ([N, C*G] L2-normalised descriptors, [N] orientation bins)."""
-    ori = orientation_histogram(vectors, G).argmax(1)
-    return F.normalize(roll_groups(vectors, ori, G), dim=1), ori
+def shift_groups(vectors: torch.Tensor, shifts: torch.Tensor, G: int) -> torch.Tensor:
+    """Shift the G axis of every field of each vector by -shifts[i], a fractional number of
+    bins, as a phase shift of its DFT along the group axis (band-limited interpolation).
+
+    For integer shifts this equals ``roll_groups`` (up to float rounding).
+    """
+    N = vectors.shape[0]
+    v = vectors.reshape(N, -1, G).float()
+    freqs = torch.arange(G // 2 + 1, device=vectors.device, dtype=torch.float32)
+    phase = torch.polar(torch.ones(N, 1, len(freqs), device=vectors.device),
+                        2 * torch.pi * shifts.float()[:, None, None] * freqs / G)
+    return torch.fft.irfft(torch.fft.rfft(v, dim=-1) * phase, n=G, dim=-1).reshape(vectors.shape)
+
+
+def subbin_offset(hist: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
+    """Fractional offset [N] in [-0.5, 0.5] of each histogram's peak at ``bins`` [N]: the
+    vertex of the parabola through the bin and its two (circular) neighbours."""
+    G = hist.shape[1]
+    left, centre, right = (hist.gather(1, ((bins + d) % G)[:, None])[:, 0] for d in (-1, 0, 1))
+    curvature = left - 2 * centre + right
+    peaked = curvature < 0
+    offset = 0.5 * (left - right) / torch.where(peaked, curvature, torch.ones_like(curvature))
+    return torch.where(peaked, offset, torch.zeros_like(offset)).clamp(-0.5, 0.5)
+
+
+def align(vectors: torch.Tensor, bins: torch.Tensor, G: int, subbin: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Roll every field of each vector back by its orientation (bin ``bins``, refined to a
+    fraction of a bin with ``subbin``): (L2-normalised descriptors, orientations in bins)."""
+    rolled = roll_groups(vectors, bins, G)
+    if not subbin:
+        return F.normalize(rolled, dim=1), bins.float()
+    offset = subbin_offset(orientation_histogram(vectors, G), bins)
+    return F.normalize(shift_groups(rolled, offset, G), dim=1), bins + offset
+
+
+def group_align(vectors: torch.Tensor, G: int, subbin: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Top-1 group aligning: ([N, C*G] L2-normalised descriptors, [N] orientations in bins;
+    integers unless ``subbin``)."""
+    return align(vectors, orientation_histogram(vectors, G).argmax(1), G, subbin)
 
 
 def multi_candidate(vectors: torch.Tensor, G: int, ratio: Optional[float] = 0.6,
-                    top_k: Optional[int] = None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                    top_k: Optional[int] = None, subbin: bool = False
+                    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One descriptor per kept orientation bin.
 
     Keeps bins >= ratio x the maximum of the histogram (or the top_k bins).
-    Returns descriptors [M, C*G], source keypoint index [M], orientation bin [M].
+    Returns descriptors [M, C*G], source keypoint index [M], orientation [M] (bins).
     """
     hist = orientation_histogram(vectors, G)
     if top_k is not None:
@@ -115,8 +151,9 @@ def multi_candidate(vectors: torch.Tensor, G: int, ratio: Optional[float] = 0.6,
     else:
         peak = hist.max(1, keepdim=True).values
         keep = (hist >= ratio * peak) | (hist == peak)
-    index, ori = keep.nonzero(as_tuple=True)
-    return F.normalize(roll_groups(vectors[index], ori, G), dim=1), index, ori
+    index, bins = keep.nonzero(as_tuple=True)
+    desc, ori = align(vectors[index], bins, G, subbin)
+    return desc, index, ori
 
 
 @functools.lru_cache(maxsize=4)
@@ -142,6 +179,7 @@ class RELF(torch.nn.Module):
         "detector": {"name": "sift"},  # keypoints when none are given (relf_hloc.features.detectors)
         "pyramid": PAPER_PYRAMID,      # None: the original resolution only
         "multi_candidate": None,       # e.g. {"ratio": 0.6} or {"top_k": 2}
+        "subbin": True,                # orientation refined between bins; False: the paper's integer roll
         "weights": None,               # checkpoint path; None = the shipped weights
         "random_weights": False,       # untrained network: for tests only
     }
@@ -194,10 +232,10 @@ class RELF(torch.nn.Module):
 
     def align(self, vectors: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(descriptors [M, D], source keypoint index [M], orientation bin [M]) of vectors [N, D]."""
-        G, mc = self.conf["G"], self.conf["multi_candidate"]
+        G, mc, subbin = self.conf["G"], self.conf["multi_candidate"], self.conf["subbin"]
         if mc:
-            return multi_candidate(vectors, G, mc.get("ratio", 0.6), mc.get("top_k"))
-        desc, ori = group_align(vectors, G)
+            return multi_candidate(vectors, G, mc.get("ratio", 0.6), mc.get("top_k"), subbin)
+        desc, ori = group_align(vectors, G, subbin)
         return desc, torch.arange(len(vectors), device=vectors.device), ori
 
     def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
@@ -216,7 +254,8 @@ class RELF(torch.nn.Module):
         kpts, scores = kpts.to(image.device).reshape(-1, 2), scores.to(image.device)
         if len(kpts) == 0:
             desc = image.new_zeros((0, self.channels))
-            index = ori = torch.zeros(0, dtype=torch.long, device=image.device)
+            index = torch.zeros(0, dtype=torch.long, device=image.device)
+            ori = torch.zeros(0, device=image.device)
         else:
             desc, index, ori = self.align(self.describe(image.to(self.device), kpts.to(self.device)))
             index, ori, desc = index.to(image.device), ori.to(image.device), desc.to(image.device)

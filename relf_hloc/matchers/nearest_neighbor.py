@@ -56,6 +56,9 @@ class NearestNeighbor:
             raise ValueError(f"ratio_threshold must be in (0, 1], got {ratio}")
         if floor is not None and not -1 <= floor <= 1:
             raise ValueError(f"min_score is a cosine similarity in [-1, 1], got {floor}")
+        if self.conf["device"] == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"--device cuda: no CUDA device is available to torch {torch.__version__}; "
+                               "use --device cpu")
 
     def match(self, desc0, desc1) -> Tuple[np.ndarray, np.ndarray]:
         c = self.conf

@@ -3,13 +3,15 @@
     relf-hloc extract --images DIR --output feats.h5 [--conf relf|relf-fast|sift|...]
 
 Any extractor of the registry (``relf_hloc.features``) runs through this one step.
-Image names in the file are paths relative to DIR, as in hloc. Images already in the
-file are skipped (unless --overwrite), so a stopped run resumes.
+Image names in the file are paths relative to DIR, as in hloc. The file records the
+extractor's settings (weights by content): a rerun with the same settings skips the images
+already in it, so a stopped run resumes; other settings are an error (--overwrite recomputes).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import List, Optional
@@ -19,26 +21,29 @@ from tqdm import tqdm
 
 from .. import io
 from ..confs import EXTRACTORS, extractor_conf, get_conf
-from ..features import load_extractor
-from ..images import list_images, read_image
+from ..features import identity, load_extractor
+from ..images import ImageError, list_images, read_image
 
 
-def prepare_output(output: Path, overwrite: bool) -> List[str]:
-    """Names already done in ``output``; an unreadable file is an error unless overwrite."""
-    if not output.exists():
-        return []
-    try:
-        done = io.list_names(output)
-    except io.FormatError:
-        if not overwrite:
-            raise
-        output.unlink()
-        return []
-    return [] if overwrite else done
+def check_options(model_conf: dict) -> None:
+    """Option ranges, before the model loads."""
+    n = model_conf.get("max_keypoints")
+    if n is not None and (not isinstance(n, int) or n <= 0):
+        raise ValueError(f"max_keypoints must be a positive integer, got {n!r}")
+
+
+def check_device(device: str) -> None:
+    if device == "cuda":
+        import torch  # only for this check: the OpenCV extractors run without torch
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"--device cuda: no CUDA device is available to torch {torch.__version__}; "
+                               "use --device cpu")
+    elif device != "cpu":
+        raise ValueError(f"unknown device '{device}' (cpu or cuda)")
 
 
 def check_detector(model_conf: dict, names: List[str]) -> None:
-    """Before any work: a detector reading keypoints from a file must find every image there."""
+    """A detector reading keypoints from a file must find every image there."""
     detector = model_conf.get("detector") or {}
     if detector.get("name") == "file":
         path = Path(detector["path"])
@@ -48,18 +53,44 @@ def check_detector(model_conf: dict, names: List[str]) -> None:
             raise KeyError(f"{path}: no keypoints for {len(missing)} image(s), e.g. '{missing[0]}'")
 
 
+def check_images(images: Path, names: List[str], skip_bad: bool) -> List[str]:
+    """Every image checked before any slow work; bad ones are an error, or skipped and listed."""
+    bad = {}
+    for name in names:
+        try:
+            read_image(images / name)  # decoded once before any slow work, then again when extracted
+        except ImageError as e:
+            if not skip_bad:
+                raise
+            bad[name] = str(e)
+    for reason in bad.values():
+        print(f"extract: skipping {reason}", file=sys.stderr)
+    return list(bad)
+
+
 def main(conf, images, output, names: Optional[List[str]] = None, device: str = "cpu",
-         overwrite: bool = False, progress: bool = True) -> Path:
+         overwrite: bool = False, skip_bad_images: bool = False, progress: bool = True) -> Path:
     """Extract features of ``names`` (default: every image under ``images``) with the
-    extractor conf ``conf`` (a name of ``relf_hloc.confs`` or a dict); returns ``output``."""
+    extractor conf ``conf`` (a name of ``relf_hloc.confs`` or a dict); returns ``output``.
+
+    Everything is checked before the model loads: options, device, image names, every image
+    (``skip_bad_images``: bad ones are listed and left out), and the output: a file made with
+    other settings is an error (``overwrite`` recomputes it)."""
     images, output = Path(images), Path(output)
     conf = get_conf(conf)
+    check_options(conf["model"])
+    check_device(device)
     names = list_images(images) if names is None else list(names)
+    io.check_names(names, images)
     check_detector(conf["model"], names)
-    done = set(prepare_output(output, overwrite))
+    io.claim(output, {"kind": "features", "extractor": identity(conf["model"])}, overwrite)
+    done = set(io.list_names(output))
     todo = [n for n in names if n not in done]
+    skipped = check_images(images, todo, skip_bad_images)
+    todo = [n for n in todo if n not in skipped]
     start, counts = time.time(), []
     if todo:
+        print(f"extract: loading {conf['model']['name']} on {device}", flush=True)
         extractor = load_extractor(conf["model"])
         if hasattr(extractor, "to"):  # a torch module
             extractor = extractor.to(device)
@@ -72,8 +103,9 @@ def main(conf, images, output, names: Optional[List[str]] = None, device: str = 
             counts.append(len(pred["keypoints"]))
     seconds = time.time() - start
     mean_kpts = f"{np.mean(counts):.0f}" if counts else "-"
-    print(f"extract: {len(todo)} image(s) done, {len(names) - len(todo)} already in {output}, "
-          f"{mean_kpts} keypoints/image, {seconds:.1f} s")
+    print(f"extract: {len(todo)} image(s) done, {len(names) - len(todo) - len(skipped)} already in {output}, "
+          + (f"{len(skipped)} skipped ({', '.join(skipped)}), " if skipped else "")
+          + f"{mean_kpts} keypoints/image, {seconds:.1f} s")
     return output
 
 
@@ -90,10 +122,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="recompute images already in the file")
     parser.add_argument("--random-weights", action="store_true",
                         help="RELF: untrained network (tests only; prints a warning)")
+    parser.add_argument("--skip-bad-images", action="store_true",
+                        help="leave out unreadable images (listed in the summary) instead of stopping")
 
 
 def run(args) -> int:
     conf = extractor_conf(args.conf, args.max_keypoints, args.weights, args.random_weights,
                           args.keypoints_from)
-    main(conf, args.images, args.output, device=args.device, overwrite=args.overwrite)
+    main(conf, args.images, args.output, device=args.device, overwrite=args.overwrite,
+         skip_bad_images=args.skip_bad_images)
     return 0

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -198,13 +199,26 @@ def main(model: Union[Path, pycolmap.Reconstruction], queries: Union[Path, Seque
                            else None, "features": str(features), "matches": str(matches),
                            "min_inliers": min_inliers, "ransac_thresh": ransac_thresh,
                            "queries": {}}
-    lines = []
-    for name, camera in query_list:
-        camera = camera if camera is not None else infer_camera(image_dir, name)
+    lines, guessed = [], []
+    cameras = {}
+    for name, camera in query_list:  # every camera known before any work
+        if camera is None:
+            camera = infer_camera(image_dir, name)
+            guessed.append(name)
+        cameras[name] = camera
+    if guessed:
+        print(f"WARNING: localize: no intrinsics given for {len(guessed)} query(ies) (e.g. '{guessed[0]}'): "
+              "cameras GUESSED from EXIF or a focal of 1.2 x the longer side; poses may be far off. Give "
+              "them as 'name MODEL WIDTH HEIGHT PARAMS...' lines in the queries file "
+              "(e.g. 'q.jpg SIMPLE_RADIAL 1024 768 880 512 384 0').", file=sys.stderr)
+    for name, camera in cameras.items():
         kpts = read_features(features, name, ["keypoints"])["keypoints"]
         kpt_idx, point_ids = correspondences_2d3d(rec, name, retrieval.get(name, []), matches)
         entry = localize_query(rec, camera, kpts, kpt_idx, point_ids, min_inliers, options)
         entry["db_images"] = len(retrieval.get(name, []))
+        entry["camera"] = {"model": camera.model.name, "width": camera.width, "height": camera.height,
+                           "params": np.asarray(camera.params).round(4).tolist(),
+                           "source": "guessed" if name in guessed else "given"}
         pose = entry.pop("cam_from_world", None)
         if pose is not None:
             lines.append(format_pose(name, pose))
@@ -240,8 +254,10 @@ def run(args) -> int:
                ransac_thresh=args.ransac_thresh)
     log = json.loads(log_path(out).read_text())
     for name, entry in log["queries"].items():
-        if entry["status"] != "localized":
-            print(f"  {name}: failed ({entry['reason']})")
+        cam = entry["camera"]
+        camera = f"{cam['source']} {cam['model']} {cam['width']}x{cam['height']} {cam['params']}"
+        status = "localized" if entry["status"] == "localized" else f"failed ({entry['reason']})"
+        print(f"  {name}: {status}; camera {camera}")
     print(f"localized {log['localized']} / {log['total']} queries -> {out} "
           f"(log {log_path(out)})")
     return 0 if log["localized"] else 1

@@ -20,18 +20,32 @@ from ..matchers import load_matcher
 
 def main(conf, pairs, features, output, overwrite: bool = False, progress: bool = True) -> Path:
     """Match every pair of the pairs file with the matcher conf ``conf`` (a name of
-    ``relf_hloc.confs`` or a dict); pairs already in ``output`` are skipped."""
+    ``relf_hloc.confs`` or a dict).
+
+    The output records the matcher's settings and those of the features file, and each pair
+    the digests of the two images' features: a rerun skips the pairs already matched from the
+    same features, recomputes stale ones (an image extracted again), and refuses a file made
+    with other settings (``overwrite`` recomputes it)."""
     pairs_path, features, output = Path(pairs), Path(features), Path(output)
-    matcher = load_matcher(get_conf(conf)["model"])  # options checked before any work
-    pairs = io.read_pairs(pairs_path)
+    conf = get_conf(conf)
+    matcher = load_matcher(conf["model"])  # options checked before any work
+    pairs = list(dict.fromkeys(io.read_pairs(pairs_path)))
     names = set(io.list_names(features))
     unknown = sorted({n for p in pairs for n in p} - names)
     if unknown:
         raise KeyError(f"{pairs_path}: {len(unknown)} image(s) not in {features}, "
                        f"e.g. '{unknown[0]}'")
-    if output.exists() and overwrite:
-        output.unlink()
-    todo = [p for p in dict.fromkeys(pairs) if not io.has_pair(output, *p)]
+    settings = {"kind": "matches", "matcher": {k: v for k, v in conf["model"].items() if k != "device"},
+                "features": io.read_provenance(features)}
+    io.claim(output, settings, overwrite)
+    digests = {n: io.features_digest(features, n) for n in sorted({n for p in pairs for n in p})}
+    todo, stale = [], 0
+    for p in pairs:
+        if not io.has_pair(output, *p):
+            todo.append(p)
+        elif io.pair_digests(output, *p) not in (None, (digests[p[0]], digests[p[1]])):
+            todo.append(p)
+            stale += 1
     start, cache, n_matches = time.time(), {}, []
 
     def descriptors(name):
@@ -47,11 +61,11 @@ def main(conf, pairs, features, output, overwrite: bool = False, progress: bool 
             raise ValueError(f"{features}: descriptor sizes differ between '{name0}' "
                              f"({d0.shape[1]}) and '{name1}' ({d1.shape[1]})")
         m0, s0 = matcher.match(d0, d1)
-        io.write_matches(output, name0, name1, m0, s0)
+        io.write_matches(output, name0, name1, m0, s0, (digests[name0], digests[name1]))
         n_matches.append(int((m0 > -1).sum()))
     mean = f"{np.mean(n_matches):.0f}" if n_matches else "-"
-    print(f"match: {len(todo)} pair(s) matched, {len(pairs) - len(todo)} already in {output}, "
-          f"{mean} matches/pair, {time.time() - start:.1f} s")
+    print(f"match: {len(todo)} pair(s) matched" + (f" ({stale} stale: an image was extracted again)" if stale else "")
+          + f", {len(pairs) - len(todo)} already in {output}, {mean} matches/pair, {time.time() - start:.1f} s")
     return output
 
 

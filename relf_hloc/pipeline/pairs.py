@@ -33,6 +33,7 @@ def main(output, images=None, mode: str = "exhaustive", window: int = 5,
     """Write pairs of ``names`` (or of the images in ``images``, or of a features file)."""
     if names is None:
         names = list_images(images) if images is not None else io.list_names(features)
+    io.check_names(names, images or features)
     if mode == "exhaustive":
         pairs = exhaustive(names)
     elif mode == "sequential":

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
 import pycolmap
+from tqdm import tqdm
 
 from . import colmap as cu
 from ..io import OutputFolder, read_pairs
@@ -42,8 +43,13 @@ def run_mapping(database: Path, image_dir: Path, output: Path,
     (mapper-level keys such as ``init_min_num_inliers`` go under ``mapper``)."""
     opts = pycolmap.IncrementalPipelineOptions(cu.merge_options(mapper_defaults(), options))
     output.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(desc="mapping", unit=" images registered", leave=False)
     with cu.colmap_logging(verbose):
-        return pycolmap.incremental_mapping(database, image_dir, output, options=opts)
+        models = pycolmap.incremental_mapping(database, image_dir, output, options=opts,
+                                              initial_image_pair_callback=lambda: bar.update(2),
+                                              next_image_callback=lambda: bar.update(1))
+    bar.close()
+    return models
 
 
 def main(sfm_dir: Path, image_dir: Path, pairs: Path, features: Path, matches: Path,
@@ -133,7 +139,30 @@ def add_colmap_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", action="store_true", help="show COLMAP's log")
 
 
+def check_camera_options(model: Optional[str], params: Optional[str]) -> None:
+    """--camera-model / --camera-params checked before any work (COLMAP would stop after
+    extraction and matching with a bare 'Check failed')."""
+    if params and not model:
+        raise ValueError("--camera-params needs --camera-model (e.g. --camera-model SIMPLE_RADIAL)")
+    if not model:
+        return
+    if model not in pycolmap.CameraModelId.__members__ or model == "INVALID":
+        raise ValueError(f"--camera-model {model}: unknown COLMAP camera model (e.g. SIMPLE_PINHOLE, "
+                         "PINHOLE, SIMPLE_RADIAL, OPENCV)")
+    if params:
+        info = pycolmap.Camera.create_from_model_id(1, pycolmap.CameraModelId.__members__[model],
+                                                   1.0, 1, 1).params_info
+        try:
+            values = [float(v) for v in params.split(",")]
+        except ValueError:
+            raise ValueError(f"--camera-params '{params}': expected comma-separated numbers ({info})") from None
+        if len(values) != len(info.split(",")):
+            raise ValueError(f"--camera-params: {model} takes {len(info.split(','))} values ({info}), "
+                             f"got {len(values)}")
+
+
 def colmap_options_from_args(args) -> Dict[str, Any]:
+    check_camera_options(args.camera_model, args.camera_params)
     image_options = {}
     if args.camera_model:
         image_options["camera_model"] = args.camera_model

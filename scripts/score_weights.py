@@ -1,0 +1,126 @@
+"""Score RELF weights and options on the development sets, with SIFT, in one run.
+
+    python scripts/score_weights.py [--weights shipped runs/a/best.pth ...] [--variant NAME:KEY=VALUE,...]
+        [--conf relf-fast] [--data ../shared/data] [--cache outputs/score] [--output results/x.md]
+
+For each RELF variant (a checkpoint, and optional conf overrides such as ``subbin=false``):
+- Roto-360-layout MMA@5: HPatches image 1 of every shared sequence rotated every 10 degrees
+  (``relf-hloc make-roto360``), the paper's protocol (mutual NN, 1500 SIFT keypoints);
+- HPatches MMA@5: the shared viewpoint pairs, same protocol;
+- an SfM proxy: median fundamental-matrix inliers per pair (USAC-MAGSAC, 1 px) of the matches
+  of 5 Sacre Coeur photos (mutual NN for RELF, ratio 0.8 for SIFT), 10 pairs.
+RELF describes the SIFT keypoints (as ``relf-hloc compare --relf-keypoints sift``). Prints a
+markdown table (and writes it to --output).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from relf_hloc.confs import BENCHMARK_KEYPOINTS, default_matcher, extractor_conf, with_options
+from relf_hloc.datasets import roto360
+from relf_hloc.datasets.homography import image_names, load_pairs
+from relf_hloc.eval.homography import evaluate_pairs, summarize
+from relf_hloc.features import features_tag
+from relf_hloc.images import list_images
+from relf_hloc.io import read_features, read_matches, write_text
+from relf_hloc.pipeline import extract, match, pairs as pairs_step
+
+
+def parse_value(text: str):
+    import yaml
+    return yaml.safe_load(text)
+
+
+def variants(args):
+    """[(label, extractor conf)]: one per --weights, then one per --variant (on the first weights)."""
+    out = []
+    for w in args.weights:
+        conf = extractor_conf(args.conf, BENCHMARK_KEYPOINTS, None if w == "shipped" else w)
+        out.append((w if w == "shipped" else Path(w).parent.name, conf))
+    for item in args.variant:
+        label, _, sets = item.partition(":")
+        conf = extractor_conf(args.conf, BENCHMARK_KEYPOINTS,
+                              None if args.weights[0] == "shipped" else args.weights[0])
+        options = dict(kv.split("=", 1) for kv in sets.split(",") if kv)
+        out.append((label, with_options(conf, **{k: parse_value(v) for k, v in options.items()})))
+    return out
+
+
+def homography_mma5(root, layout, pairs, conf, cache: Path) -> float:
+    names = image_names(pairs)
+    sift = extractor_conf("sift", BENCHMARK_KEYPOINTS)
+    sift_path = cache / f"{features_tag(sift)}.h5"
+    extract.main(sift, root, sift_path, names=names, progress=False)
+    if conf["model"]["name"] == "relf":
+        conf = with_options(conf, detector={"name": "file", "path": str(sift_path), "unique": True})
+    path = cache / f"{features_tag(conf)}.h5"
+    extract.main(conf, root, path, names=names, progress=False)
+    return summarize(evaluate_pairs(pairs, path))["mma"]["5"]
+
+
+def sfm_inliers(images: Path, names, conf, cache: Path) -> float:
+    """Median F-matrix inliers (USAC-MAGSAC, 1 px) over all pairs of ``names``."""
+    features = cache / f"{features_tag(conf)}.h5"
+    extract.main(conf, images, features, names=names, progress=False)
+    pairs_path = pairs_step.main(cache / "pairs.txt", names=names)
+    matches = cache / f"matches-{features_tag(conf)}.h5"
+    match.main(default_matcher(conf), pairs_path, features, matches, progress=False)
+    inliers = []
+    for a, b in pairs_step.exhaustive(names):
+        m, _ = read_matches(matches, a, b)
+        k0 = read_features(features, a, ["keypoints"])["keypoints"][m[:, 0]]
+        k1 = read_features(features, b, ["keypoints"])["keypoints"][m[:, 1]]
+        if len(m) < 8:
+            inliers.append(0)
+            continue
+        _, mask = cv2.findFundamentalMat(k0, k1, cv2.USAC_MAGSAC, 1.0, 0.999, 10000)
+        inliers.append(0 if mask is None else int(mask.sum()))
+    return float(np.median(inliers))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", nargs="+", default=["shipped"])
+    parser.add_argument("--variant", action="append", default=[],
+                        help="LABEL:KEY=VALUE,... RELF conf overrides on the first weights, e.g. integer:subbin=false")
+    parser.add_argument("--conf", default="relf-fast")
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--cache", type=Path, default=Path("outputs/score"))
+    parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--no-sift", action="store_true", help="skip the SIFT row")
+    args = parser.parse_args(argv)
+    hp = args.data / "hpatches"
+    roto = roto360.main(hp, args.cache / "roto360-images", step=10)
+    sets = {"Roto-360 MMA@5": (roto, "roto360", load_pairs(roto, "roto360")),
+            "HPatches MMA@5": (hp, "hpatches", load_pairs(hp, "hpatches"))}
+    sacre = args.data / "sacre_coeur"
+    sacre_names = list_images(sacre)[:5]
+    rows = [] if args.no_sift else [("SIFT", extractor_conf("sift", BENCHMARK_KEYPOINTS))]
+    rows += variants(args)
+    lines = ["| variant | " + " | ".join(sets) + " | Sacre Coeur F-inliers/pair (median) | s |",
+             "|---|" + "---|" * (len(sets) + 2)]
+    for label, conf in rows:
+        t0 = time.time()
+        cache = args.cache / "features"
+        scores = [homography_mma5(root, layout, pairs, conf, cache / name.split()[0])
+                  for name, (root, layout, pairs) in sets.items()]
+        sfm_conf = with_options(conf, max_keypoints=2000)
+        inl = sfm_inliers(sacre, sacre_names, sfm_conf, cache / "sacre")
+        lines.append(f"| {label} | " + " | ".join(f"{s:.2f}" for s in scores) + f" | {inl:.0f} | {time.time() - t0:.0f} |")
+        print(lines[-1], flush=True)
+    table = "\n".join(lines) + "\n"
+    print(table)
+    if args.output:
+        write_text(args.output, f"`python scripts/score_weights.py {' '.join(argv or sys.argv[1:])}`\n\n" + table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+"""Bad inputs and stale files, as a new user meets them: each case runs the command line and
+must end in a clear error naming the file and the problem (exit 1), before any slow work,
+with nothing already written lost or mixed. Silent or wrong results fail.
+
+    python -m pytest -q tests/test_bad_inputs.py     # the cases as tests
+    python tests/test_bad_inputs.py                  # the sweep: one line per case, then a summary
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io as stdio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import h5py
+import numpy as np
+import pytest
+import skimage.data
+
+from relf_hloc import io
+from relf_hloc.cli import main
+
+SIFT = ["--conf", "sift", "--max-keypoints", "300"]
+
+
+def run(*argv):
+    """(exit code, stdout, stderr, seconds) of one command line."""
+    out, err = stdio.StringIO(), stdio.StringIO()
+    start = time.time()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue(), time.time() - start
+
+
+def images(folder: Path, n: int = 3, size=(200, 150)) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, img in enumerate([skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea()][:n]):
+        cv2.imwrite(str(folder / f"im{i}.jpg"), cv2.cvtColor(cv2.resize(img, size), cv2.COLOR_RGB2BGR))
+    return folder
+
+
+def extracted(tmp: Path, *extra):
+    folder = images(tmp / "im")
+    feats = tmp / "f.h5"
+    assert run("extract", "--images", folder, "--output", feats, *SIFT, *extra)[0] == 0
+    return folder, feats
+
+
+def matched(tmp: Path):
+    folder, feats = extracted(tmp)
+    pairs, matches = tmp / "pairs.txt", tmp / "m.h5"
+    assert run("pairs", "--images", folder, "--output", pairs)[0] == 0
+    assert run("match", "--pairs", pairs, "--features", feats, "--output", matches, "--conf", "nn-ratio")[0] == 0
+    return folder, feats, pairs, matches
+
+
+def expect_error(result, *phrases):
+    code, out, err, _ = result
+    assert code == 1, f"expected a clear error, got exit {code}\n{out}{err}"
+    for phrase in phrases:
+        assert phrase in err, f"'{phrase}' not in the error:\n{err}"
+
+
+# ---------------------------------------------------------------- 1. resume knows its settings
+def case_resume_other_conf(tmp):
+    folder, feats = extracted(tmp)
+    before = io.read_features(feats, "im0.jpg")["keypoints"]
+    expect_error(run("extract", "--images", folder, "--output", feats, "--conf", "rootsift"),
+                 str(feats), "other settings", "name: 'sift' -> 'rootsift'", "--overwrite")
+    np.testing.assert_array_equal(io.read_features(feats, "im0.jpg")["keypoints"], before)  # untouched
+
+
+def case_resume_other_max_keypoints(tmp):
+    folder, feats = extracted(tmp)
+    (folder / "new.jpg").write_bytes((folder / "im0.jpg").read_bytes())  # a new image would be mixed in
+    expect_error(run("extract", "--images", folder, "--output", feats, "--conf", "sift", "--max-keypoints", "100"),
+                 "max_keypoints: 300 -> 100")
+    assert io.list_names(feats) == ["im0.jpg", "im1.jpg", "im2.jpg"]
+
+
+def case_resume_other_weights(tmp):
+    folder = images(tmp / "im", 1, (96, 72))
+    feats = tmp / "f.h5"
+    relf = ["--conf", "relf-single", "--max-keypoints", "50"]
+    assert run("extract", "--images", folder, "--output", feats, *relf, "--random-weights")[0] == 0
+    expect_error(run("extract", "--images", folder, "--output", feats, *relf), "weights: 'untrained' -> 'w")
+
+
+def test_resume_same_settings(tmp_path):
+    """Not an error: the same settings resume (the file says what it holds)."""
+    folder, feats = extracted(tmp_path)
+    code, out, _, _ = run("extract", "--images", folder, "--output", feats, *SIFT)
+    assert code == 0 and "0 image(s) done, 3 already in" in out
+    assert io.read_provenance(feats)["extractor"] == {"name": "sift", "max_keypoints": 300}
+
+
+# ---------------------------------------------------------------- 2. stale matches
+def case_stale_matches_after_reextraction(tmp):
+    folder, feats, pairs, matches = matched(tmp)
+    cv2.imwrite(str(folder / "im1.jpg"), cv2.resize(skimage.data.rocket(), (200, 150)))  # the image changed
+    assert run("extract", "--images", folder, "--output", feats, *SIFT, "--overwrite")[0] == 0
+    code, out, _, _ = run("match", "--pairs", pairs, "--features", feats, "--output", matches, "--conf", "nn-ratio")
+    assert code == 0 and "2 pair(s) matched (2 stale" in out and "1 already in" in out
+    n1 = len(io.read_features(feats, "im1.jpg")["keypoints"])
+    with h5py.File(matches) as f:
+        assert f["im0.jpg/im1.jpg/matches0"][()].max() < n1  # indices into the new keypoints
+        assert len(f["im1.jpg/im2.jpg/matches0"][()]) == n1
+
+
+# ---------------------------------------------------------------- 3. truncated images
+def case_truncated_jpeg(tmp):
+    folder = images(tmp / "im")
+    data = (folder / "im1.jpg").read_bytes()
+    (folder / "im1.jpg").write_bytes(data[: len(data) // 3])
+    feats = tmp / "f.h5"
+    result = run("extract", "--images", folder, "--output", feats, *SIFT)
+    expect_error(result, "im1.jpg: truncated JPEG")
+    assert not feats.exists() or io.list_names(feats) == []  # checked before any extraction
+    code, out, err, _ = run("extract", "--images", folder, "--output", feats, *SIFT, "--skip-bad-images")
+    assert code == 0 and "1 skipped (im1.jpg)" in out and "truncated JPEG" in err
+    assert io.list_names(feats) == ["im0.jpg", "im2.jpg"]
+
+
+# ---------------------------------------------------------------- 4. foreign HDF5 files
+def foreign(path: Path) -> bytes:
+    with h5py.File(path, "w") as f:
+        f["calibration"] = np.eye(3)
+    return path.read_bytes()
+
+
+def case_foreign_h5_as_features_output(tmp):
+    folder = images(tmp / "im")
+    out = tmp / "mine.h5"
+    data = foreign(out)
+    expect_error(run("extract", "--images", folder, "--output", out, *SIFT), str(out), "refusing to write into it")
+    assert out.read_bytes() == data
+
+
+def case_foreign_h5_as_matches_output(tmp):
+    folder, feats, pairs, _ = matched(tmp)
+    out = tmp / "mine.h5"
+    data = foreign(out)
+    expect_error(run("match", "--pairs", pairs, "--features", feats, "--output", out), "refusing to write into it")
+    assert out.read_bytes() == data
+
+
+# ---------------------------------------------------------------- 5. options and pairs
+def case_empty_pairs_file(tmp):
+    _, feats = extracted(tmp)
+    (tmp / "p.txt").write_text("# nothing\n")
+    expect_error(run("match", "--pairs", tmp / "p.txt", "--features", feats, "--output", tmp / "m.h5"),
+                 "p.txt: no pairs")
+
+
+def case_self_pair(tmp):
+    _, feats = extracted(tmp)
+    (tmp / "p.txt").write_text("im0.jpg im0.jpg\n")
+    expect_error(run("match", "--pairs", tmp / "p.txt", "--features", feats, "--output", tmp / "m.h5"),
+                 "p.txt:1: pairs an image with itself ('im0.jpg')")
+
+
+def case_max_keypoints_zero(tmp, n="0"):
+    folder = images(tmp / "im", 1)
+    expect_error(run("extract", "--images", folder, "--output", tmp / "f.h5", "--conf", "sift", "--max-keypoints", n),
+                 "max_keypoints must be a positive integer")
+    assert not (tmp / "f.h5").exists()
+
+
+def case_max_keypoints_negative(tmp):
+    case_max_keypoints_zero(tmp, "-5")
+
+
+def case_ratio_out_of_range(tmp):
+    _, feats, pairs, _ = matched(tmp)
+    expect_error(run("match", "--pairs", pairs, "--features", feats, "--output", tmp / "m2.h5", "--ratio", "2"),
+                 "ratio_threshold must be in (0, 1], got 2.0")
+
+
+# ---------------------------------------------------------------- 7. names with spaces
+def case_names_with_spaces(tmp):
+    folder = images(tmp / "im", 2)
+    (folder / "im1.jpg").rename(folder / "my photo.jpg")
+    expect_error(run("pairs", "--images", folder, "--output", tmp / "p.txt"), "'my photo.jpg'", "spaces")
+    result = run("extract", "--images", folder, "--output", tmp / "f.h5", *SIFT)
+    expect_error(result, "'my photo.jpg'", "spaces")
+    assert result[3] < 5 and not (tmp / "f.h5").exists()  # before any extraction
+
+
+# ---------------------------------------------------------------- 8. outputs and inputs
+def case_output_in_unwritable_place(tmp):
+    result = run("extract", "--images", images(tmp / "im", 1), "--output", "/proc/relf.h5",
+                 "--conf", "relf-single", "--random-weights")
+    expect_error(result, "/proc/relf.h5: cannot write here")
+    assert "loading" not in result[1]  # said before the model loads
+
+
+def case_output_is_a_folder(tmp):
+    (tmp / "out").mkdir()
+    expect_error(run("extract", "--images", images(tmp / "im", 1), "--output", tmp / "out", *SIFT),
+                 "out: is a folder")
+
+
+def case_features_input_not_hdf5(tmp):
+    _, _, pairs, _ = matched(tmp)
+    (tmp / "notes.h5").write_text("not hdf5")
+    result = run("match", "--pairs", pairs, "--features", tmp / "notes.h5", "--output", tmp / "m2.h5")
+    expect_error(result, "notes.h5: not a readable HDF5 file")
+    assert "--overwrite" not in result[2]  # an input: nothing to overwrite
+
+
+def case_bad_camera_params(tmp):
+    result = run("sfm", "--images", images(tmp / "im"), "--outputs", tmp / "sfm", "--conf", "sift",
+                 "--camera-model", "PINHOLE", "--camera-params", "500,320")
+    expect_error(result, "PINHOLE takes 4 values (fx, fy, cx, cy), got 2")
+    assert result[3] < 5 and not (tmp / "sfm").exists()
+
+
+# ---------------------------------------------------------------- 9. device
+def case_cuda_without_cuda(tmp):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    expect_error(run("extract", "--images", images(tmp / "im", 1), "--output", tmp / "f.h5", *SIFT,
+                     "--device", "cuda"), "--device cuda: no CUDA device")
+
+
+CASES = {name[5:]: fn for name, fn in sorted(globals().items()) if name.startswith("case_")}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_case(name, tmp_path):
+    CASES[name](tmp_path)
+
+
+if __name__ == "__main__":
+    clear = 0
+    for name, fn in CASES.items():
+        with tempfile.TemporaryDirectory() as d:
+            try:
+                fn(Path(d))
+                clear += 1
+                print(f"{name}: clear")
+            except Exception as e:  # noqa: BLE001  (the sweep reports every outcome, failures included)
+                print(f"{name}: NOT CLEAR ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+    print(f"{len(CASES)} cases: {clear} clear errors, {len(CASES) - clear} silent")
+    sys.exit(0 if clear == len(CASES) else 1)
