@@ -83,27 +83,32 @@ def test_register_is_idempotent_and_visible_to_hloc():
     assert dynamic_load(matchers, "nearest_neighbor")  # the matcher the relf-nn conf names
 
 
-class SiftAsRELF:
-    """Stands in for relf_hloc.features.relf.RELF (same extract() API) with OpenCV SIFT,
+class SiftAsRELF(__import__("torch").nn.Module):
+    """Stands in for relf_hloc.features.relf.RELF (same batched forward) with OpenCV SIFT,
     so the plugin's plumbing is tested in seconds and independently of RELF's weights."""
     calls = []
 
     def __init__(self, conf):
+        super().__init__()
         self.conf = conf
 
-    def extract(self, image):
-        from relf_hloc.benchmarks.baselines import extract
+    def forward(self, data):
+        import torch
+        from relf_hloc.features.opencv import OpenCVFeatures
+        image = data["image"][0].expand(3, -1, -1)  # as RELF: grayscale is replicated
         assert image.shape[0] == 3 and image.dtype.is_floating_point and image.max() <= 1
         SiftAsRELF.calls.append(tuple(image.shape))
         rgb = (image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-        f = extract(rgb, "sift", self.conf["max_keypoints"])
-        return {"keypoints": f["keypoints"], "descriptors": f["descriptors"].T,
-                "scores": f["scores"], "orientations": f["orientations"]}
+        f = OpenCVFeatures({"name": "sift", "max_keypoints": self.conf["max_keypoints"]}).extract(rgb)
+        return {"keypoints": torch.from_numpy(f["keypoints"])[None],
+                "descriptors": torch.from_numpy(f["descriptors"])[None],
+                "keypoint_scores": torch.from_numpy(f["scores"])[None],
+                "orientations": torch.from_numpy(f["orientations"])[None]}
 
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
-    render = pytest.importorskip("relf_hloc.render")
+    from relf_hloc.datasets import render
     return render.main(tmp_path_factory.mktemp("rendered") / "scene", num_cameras=5,
                        width=320, height=240) / "images"
 
@@ -147,7 +152,7 @@ def test_our_files_in_hlocs_reconstruction_and_triangulation(tmp_path):
     gives 0 points on pycolmap 4.2.1 (UNDEFINED two-view geometries) unless asked to
     re-estimate them; relf_hloc.triangulation gives every point either way."""
     from hloc import reconstruction as hloc_reconstruction, triangulation as hloc_triangulation
-    from relf_hloc import triangulation
+    from relf_hloc.pipeline import triangulation
 
     scene = make_scene(tmp_path / "scene", num_images=4, num_points=300)
     rec = hloc_reconstruction.main(tmp_path / "hrec", scene.image_dir, scene.pairs,
@@ -169,7 +174,7 @@ def test_our_files_in_hlocs_reconstruction_and_triangulation(tmp_path):
 def rendered_vga(tmp_path_factory):
     """The demo scene: 12 rendered 640x480 views (6 rolled by 30-164 degrees) and their K."""
     import json
-    render = pytest.importorskip("relf_hloc.render")
+    from relf_hloc.datasets import render
     scene = render.main(tmp_path_factory.mktemp("rendered_vga") / "scene")
     return scene / "images", json.loads((scene / "scene.json").read_text())["cameras"][0]["K"]
 
@@ -218,7 +223,7 @@ def test_hloc_localize_sfm_agrees_with_ours(tmp_path):
     """hloc's localize_sfm runs on pycolmap 4.2.1 with our model and files, and finds
     the same poses as relf_hloc.localize (both: LO-RANSAC + refinement, 12 px)."""
     from hloc import localize_sfm
-    from relf_hloc import localize, triangulation
+    from relf_hloc.pipeline import localize, triangulation
     from relf_hloc.io import write_pairs
 
     scene = make_scene(tmp_path / "scene")

@@ -251,7 +251,7 @@ def test_visualize_outputs(scene, db_model, tmp_path):
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
     """6 rendered views (320x240, every other one rolled 30-180 degrees) of the demo scene."""
-    render = pytest.importorskip("relf_hloc.render")
+    from relf_hloc.datasets import render
     return render.main(tmp_path_factory.mktemp("rendered") / "scene", num_cameras=6,
                        width=320, height=240) / "images"
 
