@@ -25,7 +25,8 @@ would be up to 41% longer. Mapper: COLMAP's defaults except
 ``mapper.init_min_tri_angle=8`` (16 by default), because these small sets of
 photos have few pairs with a 16-degree baseline: with 16, SIFT registered 3/10
 upright Sacre Coeur images for 3 of 4 mapper seeds; with 8, 10/10 for all.
-``--seeds`` reruns only the mapping with other seeds and reports each.
+``--seeds`` reruns only the mapping with other seeds and reports each. Mapping runs on one
+thread, so that a seed gives the same model on every run.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ def main(argv=None) -> int:
                    help="comma list of variants: none, 90, random (seeded angles)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-size", type=int, help="downscale images to this longer side first")
-    p.add_argument("--mapper-option", action="append", default=["mapper.init_min_tri_angle=8.0"],
+    p.add_argument("--mapper-option", action="append", default=["mapper.init_min_tri_angle=8.0", "num_threads=1"],
                    metavar="KEY=VALUE", help="IncrementalPipelineOptions (see module doc)")
     p.add_argument("--seeds", default="0", help="mapper seeds, e.g. 0,1,2 (features reused)")
     args = p.parse_args(argv)

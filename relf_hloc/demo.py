@@ -68,8 +68,10 @@ def run_method(conf: dict, scene: Scene, folder: Path) -> Dict:
         sfm.main(conf, scene.image_dir, folder, names=scene.names, camera_mode="SINGLE",
                  image_options={"camera_model": "PINHOLE",
                                 "camera_params": f"{K[0, 0]},{K[1, 1]},{K[0, 2]},{K[1, 2]}"},
-                 # the intrinsics are exact: keep them fixed so that only the features differ
-                 mapper_options={"ba_refine_focal_length": False, "ba_refine_extra_params": False})
+                 # the intrinsics are exact: keep them fixed so that only the features differ;
+                 # one thread: the seeded mapper then gives the same model on every run
+                 mapper_options={"ba_refine_focal_length": False, "ba_refine_extra_params": False,
+                                 "num_threads": 1})
         rec, failure = pycolmap.Reconstruction(str(folder / "sfm")), None
     except RuntimeError as e:
         if not (folder / "report.json").exists():

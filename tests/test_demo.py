@@ -105,6 +105,8 @@ def test_demo_sift_end_to_end(tmp_path):
     again = json.loads(demo.main(out, ["sift"], num_cameras=6, width=320, height=240,
                                  max_keypoints=1000).read_text())
     assert again["methods"]["sift"]["resumed_steps"] == ["extract", "match"]
+    for key in ("registered", "points", "median_rot_err_deg", "median_pos_err_pct", "mean_reprojection_error_px"):
+        assert again["methods"]["sift"][key] == sift[key]  # mapping again gives the same model
     assert sift["resumed_steps"] == []
 
 

@@ -95,7 +95,8 @@ def sfm_metrics(scene: Scene, sfm_dir: Path, pairs_path: Path, features: Path, m
     """Incremental SfM of the scene's images, scored; max_seconds caps COLMAP's mapping
     (with poor matches it tries up to 50 models of 200 initial pairs each)."""
     total = len(scene)
-    mapper_options = {"max_runtime_seconds": int(max_seconds)} if max_seconds else None
+    # one thread: the seeded mapper then gives the same model on every run
+    mapper_options = {"num_threads": 1, **({"max_runtime_seconds": int(max_seconds)} if max_seconds else {})}
     try:
         rec = reconstruction.main(sfm_dir, scene.image_dir, pairs_path, features, matches,
                                   camera_mode="PER_IMAGE", image_list=scene.names,

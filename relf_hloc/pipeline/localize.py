@@ -28,7 +28,7 @@ import numpy as np
 import pycolmap
 
 from . import colmap as cu
-from ..io import has_pair, read_features, read_matches, read_pairs, write_json, write_text
+from ..io import has_pair, list_names, read_features, read_matches, read_pairs, write_json, write_text
 
 logger = logging.getLogger(__name__)
 
@@ -181,12 +181,16 @@ def main(model: Union[Path, pycolmap.Reconstruction], queries: Union[Path, Seque
     q_names = [q for q, _ in query_list]
     cu.check_inputs(None, q_names + db_names, features)
     retrieval: Dict[str, List[str]] = defaultdict(list)
+    unregistered = 0
     if pairs is not None:
-        known = set(db_names)
+        known, extracted = set(db_names), set(list_names(features))
         for q, r in read_pairs(pairs):
             if r not in known:
-                raise KeyError(f"{pairs}: '{r}' (paired with '{q}') is not a registered "
-                               f"image of the model")
+                if r not in extracted:
+                    raise KeyError(f"{pairs}: '{r}' (paired with '{q}') is not a registered "
+                                   f"image of the model")
+                unregistered += 1  # a database image the model did not register: no 3D points
+                continue
             retrieval[q].append(r)
     else:
         for q in q_names:
@@ -198,7 +202,7 @@ def main(model: Union[Path, pycolmap.Reconstruction], queries: Union[Path, Seque
     log: Dict[str, Any] = {"model": str(model) if not isinstance(model, pycolmap.Reconstruction)
                            else None, "features": str(features), "matches": str(matches),
                            "min_inliers": min_inliers, "ransac_thresh": ransac_thresh,
-                           "queries": {}}
+                           "pairs_with_unregistered_images": unregistered, "queries": {}}
     lines, guessed = [], []
     cameras = {}
     for name, camera in query_list:  # every camera known before any work

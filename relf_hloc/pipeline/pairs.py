@@ -1,4 +1,4 @@
-"""Image pairs to match: exhaustive, sequential (a window of k), or read from a file.
+"""Image pairs to match: exhaustive, sequential (a window of k), or queries to database.
 
     relf-hloc pairs --images DIR --output pairs.txt [--mode sequential --window 5]
 """
@@ -28,9 +28,28 @@ def sequential(names: List[str], window: int = 5) -> List[Pair]:
             for j in range(i + 1, min(i + 1 + window, len(names)))]
 
 
+def to_database(queries: List[str], names: List[str]) -> List[Pair]:
+    """Each query with every other image (the database), for localization."""
+    database = [n for n in names if n not in set(queries)]
+    return [(q, d) for q in queries for d in database]
+
+
+def read_query_names(path) -> List[str]:
+    """Names of a queries file (hloc's 'name MODEL W H PARAMS...' lines, or bare names)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: queries file not found")
+    names = [line.split()[0] for line in path.read_text().splitlines()
+             if line.strip() and not line.strip().startswith("#")]
+    if not names:
+        raise ValueError(f"{path}: no queries")
+    return names
+
+
 def main(output, images=None, mode: str = "exhaustive", window: int = 5,
-         names: Optional[List[str]] = None, features=None) -> Path:
-    """Write pairs of ``names`` (or of the images in ``images``, or of a features file)."""
+         names: Optional[List[str]] = None, features=None, queries=None) -> Path:
+    """Write pairs of ``names`` (or of the images in ``images``, or of a features file);
+    mode ``query``: each query of the ``queries`` file with every other image."""
     if names is None:
         names = list_images(images) if images is not None else io.list_names(features)
     io.check_names(names, images or features)
@@ -38,8 +57,17 @@ def main(output, images=None, mode: str = "exhaustive", window: int = 5,
         pairs = exhaustive(names)
     elif mode == "sequential":
         pairs = sequential(names, window)
+    elif mode == "query":
+        if queries is None:
+            raise ValueError("--mode query needs --queries (a queries file: one image name per line)")
+        query_names = read_query_names(queries)
+        missing = [q for q in query_names if q not in set(names)]
+        if missing:
+            raise KeyError(f"{queries}: {len(missing)} query image(s) not in {images or features}, "
+                           f"e.g. '{missing[0]}'")
+        pairs = to_database(query_names, names)
     else:
-        raise ValueError(f"unknown pairs mode '{mode}' (exhaustive or sequential)")
+        raise ValueError(f"unknown pairs mode '{mode}' (exhaustive, sequential or query)")
     io.write_pairs(output, pairs)
     print(f"pairs: {len(pairs)} {mode} pairs of {len(names)} images -> {output}")
     return Path(output)
@@ -49,11 +77,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--images", type=Path, help="image folder")
     src.add_argument("--features", type=Path, help="take the image names of a features file")
-    parser.add_argument("--output", required=True, type=Path)
-    parser.add_argument("--mode", default="exhaustive", choices=["exhaustive", "sequential"])
+    parser.add_argument("--output", required=True, type=Path, help="pairs file to write")
+    parser.add_argument("--mode", default=None, choices=["exhaustive", "sequential", "query"],
+                        help="exhaustive (default), sequential, or query: each query with every "
+                             "database image (default when --queries is given)")
     parser.add_argument("--window", type=int, default=5, help="sequential: images after each one")
+    parser.add_argument("--queries", type=Path, help="queries file (names first on each line), for --mode query")
 
 
 def run(args) -> int:
-    main(args.output, args.images, args.mode, args.window, features=args.features)
+    mode = args.mode or ("query" if args.queries else "exhaustive")
+    main(args.output, args.images, mode, args.window, features=args.features, queries=args.queries)
     return 0
