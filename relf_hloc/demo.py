@@ -108,51 +108,60 @@ def format_table(report: Dict) -> str:
 
 
 def plot_cameras(report: Dict, scene: Scene, path: Path) -> Path:
-    """Top view (x, y) of the ground-truth camera centres and each method's
-    aligned estimates, over the outline of the scene."""
+    """Top view (x, y) of the ground-truth cameras (rolled ones marked with their roll) and
+    each method's aligned estimates, over the outline of the scene."""
     methods = list(report["methods"])
-    fig, axes = plt.subplots(1, len(methods), figsize=(5 * len(methods), 5), squeeze=False)
-    gt = {v.name: v.center for v in scene.views}
+    fig, axes = plt.subplots(1, len(methods), figsize=(6.5 * len(methods), 5.5), squeeze=False)
     outline = [np.array([r.origin, r.origin + r.u_edge, r.origin + r.u_edge + r.v_edge,
                          r.origin + r.v_edge, r.origin]) for r in render.demo_scene()]
     for ax, name in zip(axes[0], methods):
         m = report["methods"][name]
-        for rect in outline:  # floor tiles as squares, walls and box sides as lines
-            ax.plot(rect[:, 0], rect[:, 1], color="0.6", lw=1)
-        for v in scene.views:  # viewing direction of the ground truth
+        for i, rect in enumerate(outline):  # floor tiles as squares, walls and box sides as lines
+            ax.plot(rect[:, 0], rect[:, 1], color="0.75", lw=1, label="scene (floor, walls, box)" if i == 0 else None)
+        for i, v in enumerate(scene.views):  # viewing direction of the ground truth
             d = v.R[2][:2] / max(np.linalg.norm(v.R[2][:2]), 1e-9)
-            ax.annotate("", v.center[:2] + 0.8 * d, v.center[:2],
-                        arrowprops=dict(arrowstyle="->", color="0.6"))
-        g = np.array(list(gt.values()))
-        ax.scatter(g[:, 0], g[:, 1], s=60, facecolors="none", edgecolors="k", label="ground truth")
+            ax.annotate("", v.center[:2] + 0.8 * d, v.center[:2], arrowprops=dict(arrowstyle="->", color="0.5"))
+        ax.plot([], [], color="0.5", label="viewing direction")
+        upright = np.array([v.center for v in scene.views if v.angle == 0])
+        rolled = [v for v in scene.views if v.angle != 0]
+        ax.scatter(upright[:, 0], upright[:, 1], s=70, facecolors="none", edgecolors="k",
+                   label="true camera, upright")
+        ax.scatter([v.center[0] for v in rolled], [v.center[1] for v in rolled], s=70, marker="D",
+                   facecolors="none", edgecolors="C0", label="true camera, rolled\n(its roll in degrees)")
+        for v in rolled:
+            roll = (v.angle + 180) % 360 - 180
+            ax.annotate(f"{roll:+.0f}", v.center[:2], xytext=(6, -10), textcoords="offset points",
+                        fontsize=7, color="C0")
         est = m["per_image"]
         if est:
             e = np.array([v["centre"] for v in est.values()])
-            g_reg = np.array([gt[n] for n in est])
+            g_reg = np.array([scene[n].center for n in est])
             ax.scatter(e[:, 0], e[:, 1], s=25, marker="x", color="C3", label="estimate (aligned)")
             for a, b in zip(g_reg, e):
                 ax.plot([a[0], b[0]], [a[1], b[1]], color="C3", lw=1)
-        missing = [n for n in gt if n not in est]
+        missing = [v.center for v in scene.views if v.name not in est]
         if missing:
-            mm = np.array([gt[n] for n in missing])
-            ax.scatter(mm[:, 0], mm[:, 1], s=80, marker="s", facecolors="none", edgecolors="C1",
+            mm = np.array(missing)
+            ax.scatter(mm[:, 0], mm[:, 1], s=110, marker="s", facecolors="none", edgecolors="C1",
                        label="not registered")
-        ax.set_title(f"{name}: {m['registered']}/{m['total']} registered")
+        ax.set_title(f"{name}: {m['registered']}/{m['total']} registered, median error "
+                     + ("-" if m["median_pos_err_pct"] is None else f"{m['median_pos_err_pct']:.2f}% of the scene"),
+                     fontsize=9)
         ax.set_aspect("equal")
         ax.set_xlabel("x (m)")
         ax.set_ylabel("y (m)")
-        ax.legend(loc="upper center", fontsize=7)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7, frameon=False)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return save_figure(fig, path, bbox_inches="tight")
 
 
 def plot_summary(report: Dict, path: Path) -> Path:
     """Bars per method: registered fraction, median rotation and position errors."""
     names = list(report["methods"])
     ms = [report["methods"][n] for n in names]
-    panels = [("registered (%)", [100 * m["registered"] / m["total"] for m in ms]),
-              ("median rotation error (deg)", [m["median_rot_err_deg"] for m in ms]),
-              ("median position error (% scene)", [m["median_pos_err_pct"] for m in ms])]
+    panels = [("registered (%)\nhigher is better", [100 * m["registered"] / m["total"] for m in ms]),
+              ("median rotation error (deg)\nlower is better", [m["median_rot_err_deg"] for m in ms]),
+              ("median position error (% of scene)\nlower is better", [m["median_pos_err_pct"] for m in ms])]
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.5))
     for ax, (title, values) in zip(axes, panels):
         heights = [np.nan if v is None else v for v in values]

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 from typing import Optional, Union
 
-import matplotlib
+import cv2
 import numpy as np
 import plotly.graph_objects as go
 import pycolmap
@@ -75,28 +75,40 @@ def plot_keypoints(model: ModelLike, image_dir: Path, name: str, output: Path,
     return save_figure(fig, output, dpi=100)
 
 
+def verified_inliers(k0: np.ndarray, k1: np.ndarray, threshold_px: float = 2.0) -> np.ndarray:
+    """Inlier mask [M] of matched points under a fundamental matrix (USAC-MAGSAC, seeded by
+    OpenCV's fixed RNG): the geometric verification COLMAP applies, for colouring."""
+    if len(k0) < 8:
+        return np.zeros(len(k0), bool)
+    _, mask = cv2.findFundamentalMat(k0.astype(np.float64), k1.astype(np.float64), cv2.USAC_MAGSAC,
+                                     threshold_px, 0.9999, 10000)
+    return np.zeros(len(k0), bool) if mask is None else mask.ravel().astype(bool)
+
+
 def plot_matches(image_dir: Path, features: Path, matches: Path, name0: str, name1: str,
                  output: Path, max_lines: int = 300, seed: int = 0) -> Path:
-    """Two images side by side with (a random subset of at most ``max_lines``) matches."""
+    """Two images side by side with (a random subset of at most ``max_lines``) matches,
+    green when they fit the pair's fundamental matrix (2 px), red when not."""
     img0, img1 = read_image(Path(image_dir) / name0), read_image(Path(image_dir) / name1)
     k0 = read_features(features, name0, ["keypoints"])["keypoints"]
     k1 = read_features(features, name1, ["keypoints"])["keypoints"]
-    m, scores = read_matches(matches, name0, name1)
+    m, _ = read_matches(matches, name0, name1)
+    inlier = verified_inliers(k0[m[:, 0]], k1[m[:, 1]])
     h = max(img0.shape[0], img1.shape[0])
     canvas = np.zeros((h, img0.shape[1] + img1.shape[1], 3), np.uint8)
     canvas[:img0.shape[0], :img0.shape[1]] = img0
     canvas[:img1.shape[0], img0.shape[1]:] = img1
     fig, ax = _figure(canvas.shape[1], canvas.shape[0])
     ax.imshow(canvas)
-    shown = m
+    shown = np.arange(len(m))
     if len(m) > max_lines:
-        shown = m[np.random.default_rng(seed).choice(len(m), max_lines, replace=False)]
-    p0, p1 = k0[shown[:, 0]], k1[shown[:, 1]] + [img0.shape[1], 0]
-    colors = matplotlib.colormaps["hsv"](np.linspace(0, 1, len(shown), endpoint=False))
-    for a, b, c in zip(p0, p1, colors):
-        ax.plot([a[0], b[0]], [a[1], b[1]], color=c, linewidth=0.6)
-    ax.text(5, 15, f"{name0} - {name1}: {len(m)} matches ({len(shown)} shown)", color="white",
-            fontsize=8, bbox=dict(facecolor="black", alpha=0.6, linewidth=0))
+        shown = np.sort(np.random.default_rng(seed).choice(len(m), max_lines, replace=False))
+    p0, p1 = k0[m[shown, 0]], k1[m[shown, 1]] + [img0.shape[1], 0]
+    for a, b, ok in sorted(zip(p0, p1, inlier[shown]), key=lambda t: t[2]):  # inliers drawn on top
+        ax.plot([a[0], b[0]], [a[1], b[1]], color="lime" if ok else "red", linewidth=0.7, alpha=0.8)
+    ax.text(5, 15, f"{name0} - {name1}: {len(m)} matches, {inlier.sum()} inliers (green), "
+            f"{len(m) - inlier.sum()} outliers (red) of a fundamental matrix at 2 px; {len(shown)} drawn",
+            color="white", fontsize=8, bbox=dict(facecolor="black", alpha=0.6, linewidth=0))
     return save_figure(fig, output, dpi=100)
 
 
