@@ -226,8 +226,46 @@ def claim(path, settings: dict, overwrite: bool = False) -> bool:
             return True
     path.parent.mkdir(parents=True, exist_ok=True)
     with deferred_signals(), open_h5(path, "a") as f:
-        f.attrs[PROVENANCE] = json.dumps(settings, sort_keys=True)
+        f.attrs[PROVENANCE] = settings_text(settings)
     return False
+
+
+def settings_text(settings: dict) -> str:
+    """The provenance attribute's text of a settings dict."""
+    return json.dumps(settings, sort_keys=True, default=str)
+
+
+def parse_shard(text: Optional[str]) -> Optional[Tuple[int, int]]:
+    """'K/N' (0 <= K < N) -> (K, N); None -> None."""
+    if text is None:
+        return None
+    try:
+        k, n = (int(x) for x in str(text).split("/"))
+    except ValueError:
+        raise ValueError(f"--shard {text!r}: expected K/N, e.g. 0/4 (K from 0 to N - 1)") from None
+    if not 0 <= k < n:
+        raise ValueError(f"--shard {text}: K must be in 0..{n - 1}")
+    return k, n
+
+
+def shard_slice(items: List, shard: Optional[Tuple[int, int]]) -> List:
+    """The K-th of N contiguous, deterministic slices of ``items`` (all of them for None)."""
+    if shard is None:
+        return list(items)
+    k, n = shard
+    return list(items[k * len(items) // n:(k + 1) * len(items) // n])
+
+
+def write_shard_info(path, shard: Tuple[int, int], total: int) -> None:
+    """Record which slice of how many items a shard file holds (for ``merge``)."""
+    with deferred_signals(), open_h5(path, "a") as f:
+        f.attrs[PROVENANCE + "_shard"] = json.dumps({"index": shard[0], "count": shard[1], "total": total})
+
+
+def read_shard_info(path) -> Optional[dict]:
+    with open_h5(path) as f:
+        text = f.attrs.get(PROVENANCE + "_shard")
+    return None if text is None else json.loads(text)
 
 
 def check_writable(path) -> None:

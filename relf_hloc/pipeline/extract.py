@@ -53,6 +53,19 @@ def check_detector(model_conf: dict, names: List[str]) -> None:
             raise KeyError(f"{path}: no keypoints for {len(missing)} image(s), e.g. '{missing[0]}'")
 
 
+def check_shard(output: Path, shard, total: int, resumed: bool) -> None:
+    """A shard file resumes only as the same shard of the same split; a new one records it."""
+    recorded = io.read_shard_info(output)
+    wanted = None if shard is None else {"index": shard[0], "count": shard[1], "total": total}
+    if resumed and recorded != wanted:
+        def say(info):
+            return "the whole list" if info is None else f"shard {info['index']}/{info['count']} of {info['total']}"
+        raise ValueError(f"{output}: holds {say(recorded)}, not {say(wanted)}; pass --overwrite or "
+                         "choose another output file")
+    if wanted is not None and not resumed:
+        io.write_shard_info(output, shard, total)
+
+
 def check_images(images: Path, names: List[str], skip_bad: bool) -> List[str]:
     """Every image checked before any slow work; bad ones are an error, or skipped and listed."""
     bad = {}
@@ -69,21 +82,26 @@ def check_images(images: Path, names: List[str], skip_bad: bool) -> List[str]:
 
 
 def main(conf, images, output, names: Optional[List[str]] = None, device: str = "cpu",
-         overwrite: bool = False, skip_bad_images: bool = False, progress: bool = True) -> Path:
+         overwrite: bool = False, skip_bad_images: bool = False, shard=None,
+         progress: bool = True) -> Path:
     """Extract features of ``names`` (default: every image under ``images``) with the
     extractor conf ``conf`` (a name of ``relf_hloc.confs`` or a dict); returns ``output``.
 
     Everything is checked before the model loads: options, device, image names, every image
     (``skip_bad_images``: bad ones are listed and left out), and the output: a file made with
-    other settings is an error (``overwrite`` recomputes it)."""
+    other settings is an error (``overwrite`` recomputes it). ``shard`` 'K/N': only the K-th
+    of N contiguous slices of the sorted names, into its own file (``relf-hloc merge``)."""
     images, output = Path(images), Path(output)
     conf = get_conf(conf)
     check_options(conf["model"])
     check_device(device)
-    names = list_images(images) if names is None else list(names)
+    names = list_images(images) if names is None else sorted(names)
     io.check_names(names, images)
+    shard, total = io.parse_shard(shard), len(names)
+    names = io.shard_slice(names, shard)
     check_detector(conf["model"], names)
-    io.claim(output, {"kind": "features", "extractor": identity(conf["model"])}, overwrite)
+    resumed = io.claim(output, {"kind": "features", "extractor": identity(conf["model"])}, overwrite)
+    check_shard(output, shard, total, resumed)
     done = set(io.list_names(output))
     todo = [n for n in names if n not in done]
     skipped = check_images(images, todo, skip_bad_images)
@@ -122,6 +140,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="recompute images already in the file")
     parser.add_argument("--random-weights", action="store_true",
                         help="RELF: untrained network (tests only; prints a warning)")
+    parser.add_argument("--shard", metavar="K/N", help="only the K-th (from 0) of N slices of the sorted "
+                        "images, into its own file; join the shards with relf-hloc merge")
     parser.add_argument("--skip-bad-images", action="store_true",
                         help="leave out unreadable images (listed in the summary) instead of stopping")
 
@@ -130,5 +150,5 @@ def run(args) -> int:
     conf = extractor_conf(args.conf, args.max_keypoints, args.weights, args.random_weights,
                           args.keypoints_from)
     main(conf, args.images, args.output, device=args.device, overwrite=args.overwrite,
-         skip_bad_images=args.skip_bad_images)
+         skip_bad_images=args.skip_bad_images, shard=args.shard)
     return 0

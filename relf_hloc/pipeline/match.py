@@ -16,20 +16,24 @@ from tqdm import tqdm
 from .. import io
 from ..confs import MATCHERS, get_conf, with_options
 from ..matchers import load_matcher
+from .extract import check_shard
 
 
-def main(conf, pairs, features, output, overwrite: bool = False, progress: bool = True) -> Path:
+def main(conf, pairs, features, output, overwrite: bool = False, shard=None, progress: bool = True) -> Path:
     """Match every pair of the pairs file with the matcher conf ``conf`` (a name of
     ``relf_hloc.confs`` or a dict).
 
     The output records the matcher's settings and those of the features file, and each pair
     the digests of the two images' features: a rerun skips the pairs already matched from the
     same features, recomputes stale ones (an image extracted again), and refuses a file made
-    with other settings (``overwrite`` recomputes it)."""
+    with other settings (``overwrite`` recomputes it). ``shard`` 'K/N': only the K-th of N
+    contiguous slices of the pairs, into its own file (``relf-hloc merge``)."""
     pairs_path, features, output = Path(pairs), Path(features), Path(output)
     conf = get_conf(conf)
     matcher = load_matcher(conf["model"])  # options checked before any work
     pairs = list(dict.fromkeys(io.read_pairs(pairs_path)))
+    shard, total = io.parse_shard(shard), len(pairs)
+    pairs = io.shard_slice(pairs, shard)
     names = set(io.list_names(features))
     unknown = sorted({n for p in pairs for n in p} - names)
     if unknown:
@@ -37,7 +41,7 @@ def main(conf, pairs, features, output, overwrite: bool = False, progress: bool 
                        f"e.g. '{unknown[0]}'")
     settings = {"kind": "matches", "matcher": {k: v for k, v in conf["model"].items() if k != "device"},
                 "features": io.read_provenance(features)}
-    io.claim(output, settings, overwrite)
+    check_shard(output, shard, total, io.claim(output, settings, overwrite))
     digests = {n: io.features_digest(features, n) for n in sorted({n for p in pairs for n in p})}
     todo, stale = [], 0
     for p in pairs:
@@ -78,10 +82,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ratio", type=float, help="ratio test on L2 distances (default: the conf's)")
     parser.add_argument("--min-score", type=float, help="minimum descriptor similarity (default: none)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="(default: cpu)")
+    parser.add_argument("--shard", metavar="K/N", help="only the K-th (from 0) of N slices of the pairs, "
+                        "into its own file; join the shards with relf-hloc merge")
     parser.add_argument("--overwrite", action="store_true")
 
 
 def run(args) -> int:
     conf = with_options(args.conf, ratio_threshold=args.ratio, min_score=args.min_score, device=args.device)
-    main(conf, args.pairs, args.features, args.output, args.overwrite)
+    main(conf, args.pairs, args.features, args.output, args.overwrite, shard=args.shard)
     return 0

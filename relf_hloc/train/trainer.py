@@ -73,6 +73,7 @@ default_conf = {
         "device": "auto",          # auto | cpu | cuda
         "amp": True,               # bf16 autocast on CUDA (ignored on CPU)
         "time_budget_s": 0,        # > 0: stop (checkpoint + validation) after this many seconds
+        "export_best": None,       # also write the best model here, float16 weights only (to commit)
     },
     "val": {
         "synthetic_pairs": 8,
@@ -356,8 +357,13 @@ def train(conf: dict, output, resume=None, stop_step: Optional[int] = None) -> P
                  "best_score": validation.best_score} if with_state else None
         return save_checkpoint(path, model, model_meta(conf, step, metrics), extra=extra)
 
+    def save_best(metrics):
+        save(output / "best.pth", metrics, with_state=False)
+        if tconf["export_best"]:
+            save_checkpoint(tconf["export_best"], model, model_meta(conf, step, metrics), half=True)
+
     def run_validation(epoch: int):
-        validation(model, device, step, epoch, lambda metrics: save(output / "best.pth", metrics, False))
+        validation(model, device, step, epoch, save_best)
 
     ddp_model = model
     if world > 1:
