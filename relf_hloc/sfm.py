@@ -31,7 +31,8 @@ def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window:
          names: Optional[Sequence[str]] = None, camera_mode: str = "AUTO",
          image_options: Optional[Dict[str, Any]] = None,
          mapper_options: Optional[Dict[str, Any]] = None, cameras: Optional[Dict[str, Any]] = None,
-         device: str = "cpu", overwrite: bool = False, verbose: bool = False) -> Path:
+         device: str = "cpu", overwrite: bool = False, verbose: bool = False,
+         ray: Optional[str] = None, workers: int = 2) -> Path:
     """Run extract -> pairs -> match -> reconstruction; returns the report path.
 
     Args:
@@ -44,6 +45,8 @@ def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window:
         names: subset of images (default: all in ``images``).
         camera_mode, image_options, mapper_options, cameras, verbose: see reconstruction.main.
         overwrite: recompute features and matches instead of resuming.
+        ray, workers: extract and match on Ray actors ('' = a local instance, 'auto' or
+            'ray://...' = a cluster; ``relf_hloc.pipeline.distributed``).
     Raises:
         RuntimeError when nothing registers (report.json then says "failed").
     """
@@ -78,12 +81,21 @@ def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window:
         seconds[step] = round(time.time() - t0, 2)
         return out
 
-    timed("extract", extract.main, conf, image_dir, feats_path, names=names, device=device,
-          overwrite=overwrite)
+    if ray is None:
+        timed("extract", extract.main, conf, image_dir, feats_path, names=names, device=device,
+              overwrite=overwrite)
+    else:
+        from .pipeline import distributed  # Ray is optional: imported only when asked for
+        timed("extract", distributed.extract, conf, image_dir, feats_path, ray or None, workers,
+              device=device, overwrite=overwrite, names=names)
     timed("pairs", pairs_step.main, pairs_path, mode=pairs, window=window, names=names)
     report["pairs"]["count"] = len(read_pairs(pairs_path))
-    timed("match", match.main, with_options(matcher, device=device), pairs_path, feats_path, matches_path,
-          overwrite=overwrite)
+    if ray is None:
+        timed("match", match.main, with_options(matcher, device=device), pairs_path, feats_path, matches_path,
+              overwrite=overwrite)
+    else:
+        timed("match", distributed.match, matcher, pairs_path, feats_path, matches_path, ray or None, workers,
+              overwrite=overwrite)
     try:
         rec = timed("reconstruction", reconstruction.main, outputs / "sfm", image_dir, pairs_path,
                     feats_path, matches_path, camera_mode=camera_mode,
@@ -128,6 +140,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="(default: cpu)")
     parser.add_argument("--overwrite", action="store_true",
                         help="recompute features and matches instead of resuming")
+    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                        help="extract and match on Ray actors: a local instance, or 'auto' / 'ray://HOST:PORT' "
+                        "(optional extra: pip install 'relf-hloc[ray]')")
+    parser.add_argument("--workers", type=int, default=2, help="Ray actors (default: 2)")
     reconstruction.add_colmap_arguments(parser)
 
 
@@ -135,7 +151,7 @@ def run(args) -> int:
     conf = extractor_conf(args.conf, args.max_keypoints, args.weights, args.random_weights)
     matcher = with_options(args.matcher or default_matcher(conf), ratio_threshold=args.ratio)
     report_path = main(conf, args.images, args.outputs, matcher, args.pairs, args.window,
-                       device=args.device, overwrite=args.overwrite,
+                       device=args.device, overwrite=args.overwrite, ray=args.ray, workers=args.workers,
                        **reconstruction.colmap_options_from_args(args))
     report = read_json(report_path)
     print(format_summary(report))

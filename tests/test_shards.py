@@ -97,3 +97,15 @@ def test_shard_option_is_checked():
     with pytest.raises(ValueError, match="expected K/N"):
         io.parse_shard("half")
     assert [io.shard_slice(list(range(5)), (k, 3)) for k in range(3)] == [[0], [1, 2], [3, 4]]
+
+
+def test_ray_flag_without_ray_names_the_install(folder, tmp_path):
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['ray'] = None\n"
+            "from relf_hloc.cli import main\n"
+            f"sys.exit(main(['extract', '--images', {str(folder)!r}, '--output', {str(tmp_path / 'f.h5')!r}, "
+            "'--conf', 'sift', '--ray']))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 1 and "pip install 'relf-hloc[ray]'" in done.stderr
+    assert not (tmp_path / "f.h5").exists()

@@ -81,6 +81,57 @@ def check_images(images: Path, names: List[str], skip_bad: bool) -> List[str]:
     return list(bad)
 
 
+def load(conf: dict, device: str):
+    """The extractor of a conf, on ``device``."""
+    print(f"extract: loading {conf['model']['name']} on {device}", flush=True)
+    extractor = load_extractor(conf["model"])
+    return extractor.to(device) if hasattr(extractor, "to") else extractor  # a torch module moves
+
+
+def extract_into(extractor, images: Path, names: List[str], output: Path, progress: bool = True) -> List[int]:
+    """Extract ``names`` one by one into ``output`` (each image written whole); keypoints per image."""
+    counts = []
+    for name in tqdm(names, desc="extract", unit="img", disable=not progress):
+        image = read_image(images / name)
+        pred = extractor.extract(image, name=name)
+        feats = {**pred, "descriptors": pred["descriptors"].T,
+                 "image_size": np.array([image.shape[1], image.shape[0]])}
+        io.write_features(output, name, feats)
+        counts.append(len(pred["keypoints"]))
+    return counts
+
+
+def prepare(conf, images, output, names, device, overwrite, skip_bad_images, shard):
+    """Every check before the model loads; returns (conf, names of the run, names to do, skipped)."""
+    images, output = Path(images), Path(output)
+    conf = get_conf(conf)
+    check_options(conf["model"])
+    check_device(device)
+    names = list_images(images) if names is None else sorted(names)
+    io.check_names(names, images)
+    shard, total = io.parse_shard(shard), len(names)
+    names = io.shard_slice(names, shard)
+    check_detector(conf["model"], names)
+    resumed = io.claim(output, settings(conf), overwrite)
+    check_shard(output, shard, total, resumed)
+    done = set(io.list_names(output))
+    todo = [n for n in names if n not in done]
+    skipped = check_images(images, todo, skip_bad_images)
+    return conf, names, [n for n in todo if n not in skipped], skipped
+
+
+def settings(conf: dict) -> dict:
+    """The provenance of a features file made with this conf."""
+    return {"kind": "features", "extractor": identity(conf["model"])}
+
+
+def summary(output, names, todo, skipped, counts, seconds) -> str:
+    mean_kpts = f"{np.mean(counts):.0f}" if counts else "-"
+    return (f"extract: {len(todo)} image(s) done, {len(names) - len(todo) - len(skipped)} already in {output}, "
+            + (f"{len(skipped)} skipped ({', '.join(skipped)}), " if skipped else "")
+            + f"{mean_kpts} keypoints/image, {seconds:.1f} s")
+
+
 def main(conf, images, output, names: Optional[List[str]] = None, device: str = "cpu",
          overwrite: bool = False, skip_bad_images: bool = False, shard=None,
          progress: bool = True) -> Path:
@@ -92,38 +143,10 @@ def main(conf, images, output, names: Optional[List[str]] = None, device: str = 
     other settings is an error (``overwrite`` recomputes it). ``shard`` 'K/N': only the K-th
     of N contiguous slices of the sorted names, into its own file (``relf-hloc merge``)."""
     images, output = Path(images), Path(output)
-    conf = get_conf(conf)
-    check_options(conf["model"])
-    check_device(device)
-    names = list_images(images) if names is None else sorted(names)
-    io.check_names(names, images)
-    shard, total = io.parse_shard(shard), len(names)
-    names = io.shard_slice(names, shard)
-    check_detector(conf["model"], names)
-    resumed = io.claim(output, {"kind": "features", "extractor": identity(conf["model"])}, overwrite)
-    check_shard(output, shard, total, resumed)
-    done = set(io.list_names(output))
-    todo = [n for n in names if n not in done]
-    skipped = check_images(images, todo, skip_bad_images)
-    todo = [n for n in todo if n not in skipped]
-    start, counts = time.time(), []
-    if todo:
-        print(f"extract: loading {conf['model']['name']} on {device}", flush=True)
-        extractor = load_extractor(conf["model"])
-        if hasattr(extractor, "to"):  # a torch module
-            extractor = extractor.to(device)
-        for name in tqdm(todo, desc="extract", unit="img", disable=not progress):
-            image = read_image(images / name)
-            pred = extractor.extract(image, name=name)
-            feats = {**pred, "descriptors": pred["descriptors"].T,
-                     "image_size": np.array([image.shape[1], image.shape[0]])}
-            io.write_features(output, name, feats)
-            counts.append(len(pred["keypoints"]))
-    seconds = time.time() - start
-    mean_kpts = f"{np.mean(counts):.0f}" if counts else "-"
-    print(f"extract: {len(todo)} image(s) done, {len(names) - len(todo) - len(skipped)} already in {output}, "
-          + (f"{len(skipped)} skipped ({', '.join(skipped)}), " if skipped else "")
-          + f"{mean_kpts} keypoints/image, {seconds:.1f} s")
+    conf, names, todo, skipped = prepare(conf, images, output, names, device, overwrite, skip_bad_images, shard)
+    start = time.time()
+    counts = extract_into(load(conf, device), images, todo, output, progress) if todo else []
+    print(summary(output, names, todo, skipped, counts, time.time() - start))
     return output
 
 
@@ -140,6 +163,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="recompute images already in the file")
     parser.add_argument("--random-weights", action="store_true",
                         help="RELF: untrained network (tests only; prints a warning)")
+    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                        help="run on Ray actors: a local instance, or 'auto' / 'ray://HOST:PORT' for a cluster "
+                        "(optional extra: pip install 'relf-hloc[ray]')")
+    parser.add_argument("--workers", type=int, default=2, help="Ray actors (default: 2)")
     parser.add_argument("--shard", metavar="K/N", help="only the K-th (from 0) of N slices of the sorted "
                         "images, into its own file; join the shards with relf-hloc merge")
     parser.add_argument("--skip-bad-images", action="store_true",
@@ -149,6 +176,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     conf = extractor_conf(args.conf, args.max_keypoints, args.weights, args.random_weights,
                           args.keypoints_from)
+    if args.ray is not None:
+        if args.shard:
+            raise ValueError("--ray and --shard: choose one (Ray makes its own shards)")
+        from . import distributed  # Ray is optional: imported only when asked for
+        distributed.extract(conf, args.images, args.output, args.ray or None, args.workers,
+                            device=args.device, overwrite=args.overwrite, skip_bad_images=args.skip_bad_images)
+        return 0
     main(conf, args.images, args.output, device=args.device, overwrite=args.overwrite,
          skip_bad_images=args.skip_bad_images, shard=args.shard)
     return 0

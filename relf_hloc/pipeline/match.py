@@ -19,18 +19,12 @@ from ..matchers import load_matcher
 from .extract import check_shard
 
 
-def main(conf, pairs, features, output, overwrite: bool = False, shard=None, progress: bool = True) -> Path:
-    """Match every pair of the pairs file with the matcher conf ``conf`` (a name of
-    ``relf_hloc.confs`` or a dict).
-
-    The output records the matcher's settings and those of the features file, and each pair
-    the digests of the two images' features: a rerun skips the pairs already matched from the
-    same features, recomputes stale ones (an image extracted again), and refuses a file made
-    with other settings (``overwrite`` recomputes it). ``shard`` 'K/N': only the K-th of N
-    contiguous slices of the pairs, into its own file (``relf-hloc merge``)."""
+def prepare(conf, pairs, features, output, overwrite: bool = False, shard=None):
+    """Every check before any work; returns (conf, pairs of the run, pairs to match: new ones
+    and stale ones, whose images were extracted again)."""
     pairs_path, features, output = Path(pairs), Path(features), Path(output)
     conf = get_conf(conf)
-    matcher = load_matcher(conf["model"])  # options checked before any work
+    load_matcher(conf["model"])  # options checked before any work
     pairs = list(dict.fromkeys(io.read_pairs(pairs_path)))
     shard, total = io.parse_shard(shard), len(pairs)
     pairs = io.shard_slice(pairs, shard)
@@ -43,13 +37,25 @@ def main(conf, pairs, features, output, overwrite: bool = False, shard=None, pro
                 "features": io.read_provenance(features)}
     check_shard(output, shard, total, io.claim(output, settings, overwrite))
     digests = {n: io.features_digest(features, n) for n in sorted({n for p in pairs for n in p})}
-    todo, stale = [], 0
-    for p in pairs:
-        if not io.has_pair(output, *p):
-            todo.append(p)
-        elif io.pair_digests(output, *p) not in (None, (digests[p[0]], digests[p[1]])):
-            todo.append(p)
-            stale += 1
+    todo = [p for p in pairs if not io.has_pair(output, *p)
+            or io.pair_digests(output, *p) not in (None, (digests[p[0]], digests[p[1]]))]
+    return conf, pairs, todo
+
+
+def main(conf, pairs, features, output, overwrite: bool = False, shard=None, progress: bool = True) -> Path:
+    """Match every pair of the pairs file with the matcher conf ``conf`` (a name of
+    ``relf_hloc.confs`` or a dict).
+
+    The output records the matcher's settings and those of the features file, and each pair
+    the digests of the two images' features: a rerun skips the pairs already matched from the
+    same features, recomputes stale ones (an image extracted again), and refuses a file made
+    with other settings (``overwrite`` recomputes it). ``shard`` 'K/N': only the K-th of N
+    contiguous slices of the pairs, into its own file (``relf-hloc merge``)."""
+    conf, pairs, todo = prepare(conf, pairs, features, output, overwrite, shard)
+    stale = sum(io.has_pair(output, *p) for p in todo)
+    features, output = Path(features), Path(output)
+    matcher = load_matcher(conf["model"])
+    digests = {n: io.features_digest(features, n) for n in sorted({n for p in todo for n in p})}
     start, cache, n_matches = time.time(), {}, []
 
     def descriptors(name):
@@ -82,6 +88,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ratio", type=float, help="ratio test on L2 distances (default: the conf's)")
     parser.add_argument("--min-score", type=float, help="minimum descriptor similarity (default: none)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="(default: cpu)")
+    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                        help="run on Ray actors: a local instance, or 'auto' / 'ray://HOST:PORT' for a cluster "
+                        "(optional extra: pip install 'relf-hloc[ray]')")
+    parser.add_argument("--workers", type=int, default=2, help="Ray actors (default: 2)")
     parser.add_argument("--shard", metavar="K/N", help="only the K-th (from 0) of N slices of the pairs, "
                         "into its own file; join the shards with relf-hloc merge")
     parser.add_argument("--overwrite", action="store_true")
@@ -89,5 +99,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     conf = with_options(args.conf, ratio_threshold=args.ratio, min_score=args.min_score, device=args.device)
+    if args.ray is not None:
+        if args.shard:
+            raise ValueError("--ray and --shard: choose one (Ray makes its own shards)")
+        from . import distributed  # Ray is optional: imported only when asked for
+        distributed.match(conf, args.pairs, args.features, args.output, args.ray or None, args.workers,
+                          overwrite=args.overwrite)
+        return 0
     main(conf, args.pairs, args.features, args.output, args.overwrite, shard=args.shard)
     return 0

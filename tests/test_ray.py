@@ -1,0 +1,37 @@
+"""Extraction and matching on a local Ray instance (2 CPUs): the output equals the
+single-process file, also when a worker dies hard in the middle of a shard."""
+
+import pytest
+
+from relf_hloc.cli import main
+from relf_hloc.pipeline import distributed
+
+from test_shards import SIFT, assert_same_file, folder  # noqa: F401  (fixture: 5 images in two folders)
+
+ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'relf-hloc[ray]' to run these")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"RELF_HLOC_FAIL_SHARD": "1"}})  # shard 1's first attempt dies
+    yield
+    ray.shutdown()
+
+
+def test_ray_equals_one_process_after_a_worker_dies(folder, tmp_path, capsys):  # noqa: F811
+    whole, pairs = tmp_path / "whole.h5", tmp_path / "pairs.txt"
+    assert main(["extract", "--images", str(folder), "--output", str(whole), *SIFT]) == 0
+    out = tmp_path / "ray.h5"
+    assert main(["extract", "--images", str(folder), "--output", str(out), *SIFT, "--ray", "--workers", "2"]) == 0
+    assert "1 retried after a worker died" in capsys.readouterr().out
+    assert_same_file(whole, out)
+    assert not distributed.shard_dir(out).exists()  # no shard left behind
+    assert main(["pairs", "--images", str(folder), "--output", str(pairs)]) == 0
+    m_whole, m_ray = tmp_path / "m.h5", tmp_path / "m-ray.h5"
+    assert main(["match", "--pairs", str(pairs), "--features", str(whole), "--output", str(m_whole)]) == 0
+    assert main(["match", "--pairs", str(pairs), "--features", str(out), "--output", str(m_ray), "--ray"]) == 0
+    assert_same_file(m_whole, m_ray)
+    # a rerun has nothing left to do
+    assert main(["extract", "--images", str(folder), "--output", str(out), *SIFT, "--ray"]) == 0
+    assert "0 image(s) done, 5 already in" in capsys.readouterr().out
