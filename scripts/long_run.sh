@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The long training run of the winning recipe (configs/train/long.yaml): resumable, and it
+# survives losing its run folder. Every improvement of the validation score is exported to
+# relf_hloc/weights/long_run/best.pth (float16, committed), so on a new machine the run starts
+# again by fine-tuning from that file.
+#   bash scripts/long_run.sh [--max-steps N] [--set key=value ...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-runs/long}
+BEST=relf_hloc/weights/long_run/best.pth
+if [ -f "$OUT/last.pth" ]; then
+  start=(--resume "$OUT/last.pth")
+elif [ -f "$BEST" ]; then
+  start=(--init-weights "$BEST")
+else
+  start=()  # the config's init_weights: the shipped weights
+fi
+relf-hloc train --config configs/train/long.yaml --outputs "$OUT" "${start[@]}" "$@"
+for f in config.yaml train.csv val.csv; do [ -f "$OUT/$f" ] && cp "$OUT/$f" "relf_hloc/weights/long_run/$f"; done
