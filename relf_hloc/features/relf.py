@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from ..confs import DEFAULT_WEIGHTS, MAX_KEYPOINTS, PAPER_PYRAMID, resolve_conf
 from .checkpoint import load_checkpoint, load_model_state
+from . import weights_tag
 from .detectors import load_detector
 from .reresnet import WIDTHS, ReResNet18, export_plain, sample_fused
 
@@ -180,6 +181,7 @@ class RELF(torch.nn.Module):
         "pyramid": PAPER_PYRAMID,      # None: the original resolution only
         "multi_candidate": None,       # e.g. {"ratio": 0.6} or {"top_k": 2}
         "subbin": True,                # orientation refined between bins; False: the paper's integer roll
+        "backend": "torch",            # or onnxruntime, onnxruntime-int8 (CPU; relf_hloc.features.onnx)
         "weights": None,               # checkpoint path; None = the shipped weights
         "random_weights": False,       # untrained network: for tests only
     }
@@ -201,11 +203,19 @@ class RELF(torch.nn.Module):
                     f"{weights}: RELF weights not found; pass a checkpoint with conf "
                     "'weights' (--weights), or --random-weights for an untrained network")
         self.detector = load_detector({"max_keypoints": conf["max_keypoints"], **conf["detector"]})
-        self.net = copy.deepcopy(exported_network(weights, conf["G"], WIDTHS))
+        if conf["backend"] == "torch":
+            self.net = copy.deepcopy(exported_network(weights, conf["G"], WIDTHS))
+        else:
+            from . import onnx  # ONNX Runtime is optional: imported only for its backends
+            if conf["backend"] not in onnx.BACKENDS:
+                raise ValueError(f"unknown RELF backend '{conf['backend']}'; choose one of {onnx.BACKENDS}")
+            tag = weights_tag(weights, weights is None)
+            self.net = onnx.OrtNetwork(onnx.model_file(weights, tag, conf["backend"],
+                                                       lambda: exported_network(weights, conf["G"], WIDTHS)))
 
     @property
     def device(self) -> torch.device:
-        return next(self.net.parameters()).device
+        return next(self.net.parameters(), torch.zeros(0)).device  # ONNX Runtime: the CPU
 
     def pyramid_levels(self, h: int, w: int) -> List[Tuple[int, int]]:
         return pyramid_sizes(h, w, **(self.conf["pyramid"] or {"max_size": None}))
