@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import List, Optional
 
@@ -88,12 +90,33 @@ def load(conf: dict, device: str):
     return extractor.to(device) if hasattr(extractor, "to") else extractor  # a torch module moves
 
 
-def extract_into(extractor, images: Path, names: List[str], output: Path, progress: bool = True) -> List[int]:
-    """Extract ``names`` one by one into ``output`` (each image written whole); keypoints per image."""
-    counts = []
-    for name in tqdm(names, desc="extract", unit="img", disable=not progress):
+def prefetched(extractor, images: Path, names: List[str], depth: int = 2):
+    """(name, image, keypoints, scores) of each image, decoded (and, for an extractor with its
+    own ``detector``, detected) in a background thread up to ``depth`` images ahead, so that
+    this work overlaps the network of the current image."""
+    detector = getattr(extractor, "detector", None)
+
+    def load(name):
         image = read_image(images / name)
-        pred = extractor.extract(image, name=name)
+        kpts, scores = detector(image, name) if detector is not None else (None, None)
+        return name, image, kpts, scores
+
+    with ThreadPoolExecutor(1) as pool:
+        queue = deque()
+        for name in names:
+            queue.append(pool.submit(load, name))
+            if len(queue) > depth:
+                yield queue.popleft().result()
+        while queue:
+            yield queue.popleft().result()
+
+
+def extract_into(extractor, images: Path, names: List[str], output: Path, progress: bool = True) -> List[int]:
+    """Extract ``names`` into ``output`` (each image written whole); keypoints per image."""
+    counts = []
+    for name, image, kpts, scores in tqdm(prefetched(extractor, images, names), total=len(names),
+                                          desc="extract", unit="img", disable=not progress):
+        pred = extractor.extract(image, kpts, scores, name=name)
         feats = {**pred, "descriptors": pred["descriptors"].T,
                  "image_size": np.array([image.shape[1], image.shape[0]])}
         io.write_features(output, name, feats)
