@@ -81,9 +81,10 @@ def read_image(path, grayscale: bool = False) -> np.ndarray:
 
 def write_image(path, image: np.ndarray, jpeg_quality: int = 95) -> Path:
     """Write a uint8 RGB [H, W, 3] image atomically (format from the suffix)."""
+    jpeg = Path(path).suffix.lower() in (".jpg", ".jpeg")
     with atomic_write(path) as tmp:
         if not cv2.imwrite(str(tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
-                           [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]):
+                           [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if jpeg else []):
             raise ImageError(f"{path}: cannot write image")
     return Path(path)
 
