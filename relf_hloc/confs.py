@@ -112,14 +112,16 @@ def default_matcher(extractor_conf) -> str:
 
 
 def extractor_conf(name_or_conf, max_keypoints=None, weights=None, random_weights: bool = False,
-                   keypoints_from=None) -> dict:
+                   keypoints_from=None, backend=None) -> dict:
     """An extractor conf with the command line's common options: ``max_keypoints`` for any
-    extractor; ``weights``, ``random_weights`` and ``keypoints_from`` (an hloc features file
-    whose keypoints RELF describes) for RELF only."""
+    extractor; ``weights``, ``random_weights``, ``keypoints_from`` (an hloc features file
+    whose keypoints RELF describes) and ``backend`` (torch, onnxruntime, onnxruntime-int8) for
+    RELF only."""
     conf = with_options(name_or_conf, max_keypoints=max_keypoints)
     if conf["model"]["name"] == "relf":
         conf = with_options(conf, weights=weights and str(weights), random_weights=random_weights or None,
-                            detector=keypoints_from and {"name": "file", "path": str(keypoints_from)})
+                            detector=keypoints_from and {"name": "file", "path": str(keypoints_from)},
+                            backend=backend)
     return conf
 
 

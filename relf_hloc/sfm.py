@@ -138,6 +138,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window", type=int, default=5, help="sequential pairs: images after each (default: 5)")
     parser.add_argument("--ratio", type=float, help="matching ratio test (default: the matcher conf's)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="(default: cpu)")
+    parser.add_argument("--backend", choices=["torch", "onnxruntime", "onnxruntime-int8"],
+                        help="RELF's network runtime (default: torch)")
     parser.add_argument("--overwrite", action="store_true",
                         help="recompute features and matches instead of resuming")
     parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
@@ -148,7 +150,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    conf = extractor_conf(args.conf, args.max_keypoints, args.weights, args.random_weights)
+    conf = extractor_conf(args.conf, args.max_keypoints, args.weights, args.random_weights, backend=args.backend)
     matcher = with_options(args.matcher or default_matcher(conf), ratio_threshold=args.ratio)
     report_path = main(conf, args.images, args.outputs, matcher, args.pairs, args.window,
                        device=args.device, overwrite=args.overwrite, ray=args.ray, workers=args.workers,

@@ -304,7 +304,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``relf-hloc benchmark pose ...``: the pose benchmark as a nested subcommand."""
     sub = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
     add_pose_arguments(sub.add_parser("pose", help=__doc__.splitlines()[0], description=__doc__.splitlines()[0],
-                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter))
+                                      formatter_class=parser.formatter_class))
 
 
 def add_pose_arguments(parser: argparse.ArgumentParser) -> None:

@@ -183,6 +183,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="RELF: describe the keypoints of this hloc features file instead of detecting")
     parser.add_argument("--weights", type=Path, help="RELF checkpoint (default: the shipped weights)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="(default: cpu)")
+    parser.add_argument("--backend", choices=["torch", "onnxruntime", "onnxruntime-int8"],
+                        help="RELF's network runtime (default: the conf's, torch); the ONNX Runtime ones are "
+                        "CPU only (optional extra: pip install 'relf-hloc[onnx]')")
     parser.add_argument("--overwrite", action="store_true", help="recompute images already in the file")
     parser.add_argument("--random-weights", action="store_true",
                         help="RELF: untrained network (tests only; prints a warning)")
@@ -198,7 +201,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     conf = extractor_conf(args.conf, args.max_keypoints, args.weights, args.random_weights,
-                          args.keypoints_from)
+                          args.keypoints_from, args.backend)
     if args.ray is not None:
         if args.shard:
             raise ValueError("--ray and --shard: choose one (Ray makes its own shards)")
