@@ -246,3 +246,22 @@ def test_hloc_localize_sfm_agrees_with_ours(tmp_path):
     assert sorted(theirs) == sorted(ours) == queries
     for q in queries:
         np.testing.assert_allclose(theirs[q].matrix(), ours[q].matrix(), atol=1e-3)
+
+
+@needs_hloc
+def test_hloc_reads_files_with_our_provenance(rendered, tmp_path):
+    """Our features and matches files carry settings attributes; hloc's readers ignore them."""
+    from hloc.utils.io import get_keypoints, get_matches, list_h5_names
+    from relf_hloc.cli import main
+    from relf_hloc.io import read_provenance
+
+    feats, pairs, matches = tmp_path / "f.h5", tmp_path / "p.txt", tmp_path / "m.h5"
+    assert main(["extract", "--images", str(rendered), "--output", str(feats), "--conf", "sift"]) == 0
+    assert main(["pairs", "--images", str(rendered), "--output", str(pairs)]) == 0
+    assert main(["match", "--pairs", str(pairs), "--features", str(feats), "--output", str(matches)]) == 0
+    assert read_provenance(feats)["kind"] == "features" and read_provenance(matches)["kind"] == "matches"
+    names = sorted(list_h5_names(feats))
+    assert names == sorted(p.name for p in rendered.iterdir())
+    assert get_keypoints(feats, names[0]).shape[1] == 2
+    m, _ = get_matches(matches, names[0], names[1])
+    assert len(m) > 10
