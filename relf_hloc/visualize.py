@@ -47,10 +47,12 @@ def keypoint_track_lengths(rec: pycolmap.Reconstruction, name: str) -> np.ndarra
 
 
 def plot_keypoints(model: ModelLike, image_dir: Path, name: str, output: Path,
-                   color_by: str = "track_length") -> Path:
+                   color_by: str = "track_length", features: Optional[Path] = None) -> Path:
     """Keypoints of one model image over the image: coloured by the track length of
     their 3D point ('track_length'; grey = not triangulated) or by whether they
-    have one ('visibility': green = triangulated, red = not)."""
+    have one ('visibility': green = triangulated, red = not). With ``features`` (the
+    features file the model was built from) each keypoint is a circle of its scale (OpenCV's
+    size when the file has ``scales``) with a tick along its orientation."""
     if color_by not in ("track_length", "visibility"):
         raise ValueError(f"color_by must be 'track_length' or 'visibility', not '{color_by}'")
     rec = _model(model)
@@ -58,18 +60,34 @@ def plot_keypoints(model: ModelLike, image_dir: Path, name: str, output: Path,
     image = rec.find_image_with_name(name)
     xy = np.array([p.xy for p in image.points2D]).reshape(-1, 2) - 0.5  # COLMAP -> pixel centres
     rgb = read_image(Path(image_dir) / name)
-    fig, ax = _figure(rgb.shape[1], rgb.shape[0])
-    ax.imshow(rgb)
     seen = lengths > 0
     if color_by == "visibility":
-        ax.scatter(*xy[~seen].T, s=4, c="red", linewidths=0)
-        ax.scatter(*xy[seen].T, s=4, c="lime", linewidths=0)
+        colors = np.where(seen[:, None], [[0.0, 1.0, 0.0, 1.0]], [[1.0, 0.0, 0.0, 1.0]])
     else:
-        ax.scatter(*xy[~seen].T, s=3, c="0.6", linewidths=0)
-        sc = ax.scatter(*xy[seen].T, s=6, c=lengths[seen], cmap="jet", linewidths=0,
-                        vmin=2, vmax=max(3, int(lengths.max())))
-        cax = fig.add_axes([0.92, 0.1, 0.02, 0.8])
-        fig.colorbar(sc, cax=cax, label="track length")
+        vmax = max(3, int(lengths.max()))
+        colors = plt.get_cmap("jet")(np.clip((lengths - 2) / max(vmax - 2, 1), 0, 1))
+        colors[~seen] = (0.6, 0.6, 0.6, 1.0)
+    # room on the right for the colour bar, so that it never covers the image
+    width = rgb.shape[1] + (90 if color_by == "track_length" else 0)
+    fig = plt.figure(figsize=(width / 100, rgb.shape[0] / 100), dpi=100)
+    ax = fig.add_axes([0, 0, rgb.shape[1] / width, 1])
+    ax.set_axis_off()
+    ax.imshow(rgb)
+    if features is not None:
+        f = read_features(features, name)
+        radius = f["scales"] / 2 if "scales" in f else np.full(len(xy), 4.0)
+        angle = np.radians(f["orientations"]) if "orientations" in f else None
+        for i, (x, y) in enumerate(xy):
+            ax.add_patch(plt.Circle((x, y), max(radius[i], 2.0), fill=False, color=colors[i], linewidth=0.6))
+            if angle is not None:  # counter-clockwise on screen: y points down
+                ax.plot([x, x + max(radius[i], 2.0) * np.cos(angle[i])],
+                        [y, y - max(radius[i], 2.0) * np.sin(angle[i])], color=colors[i], linewidth=0.6)
+    else:
+        ax.scatter(*xy.T, s=10, c=colors, linewidths=0)
+    if color_by == "track_length":
+        cax = fig.add_axes([rgb.shape[1] / width + 0.02, 0.1, 0.03, 0.8])
+        bar = fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(2, vmax), "jet"), cax=cax)
+        bar.set_label("track length (grey: none)", fontsize=8)
     ax.text(5, 15, f"{name}: {seen.sum()}/{len(lengths)} keypoints triangulated",
             color="white", fontsize=8, bbox=dict(facecolor="black", alpha=0.6, linewidth=0))
     return save_figure(fig, output, dpi=100)
@@ -106,8 +124,8 @@ def plot_matches(image_dir: Path, features: Path, matches: Path, name0: str, nam
     p0, p1 = k0[m[shown, 0]], k1[m[shown, 1]] + [img0.shape[1], 0]
     for a, b, ok in sorted(zip(p0, p1, inlier[shown]), key=lambda t: t[2]):  # inliers drawn on top
         ax.plot([a[0], b[0]], [a[1], b[1]], color="lime" if ok else "red", linewidth=0.7, alpha=0.8)
-    ax.text(5, 15, f"{name0} - {name1}: {len(m)} matches, {inlier.sum()} inliers (green), "
-            f"{len(m) - inlier.sum()} outliers (red) of a fundamental matrix at 2 px; {len(shown)} drawn",
+    ax.text(5, 15, f"{len(m)} matches: {inlier.sum()} inliers (green), {len(m) - inlier.sum()} outliers "
+            f"(red), F-matrix 2 px" + (f"; {len(shown)} drawn" if len(shown) < len(m) else ""),
             color="white", fontsize=8, bbox=dict(facecolor="black", alpha=0.6, linewidth=0))
     return save_figure(fig, output, dpi=100)
 
@@ -167,6 +185,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--images", type=Path, required=True)
     p.add_argument("--name", required=True, help="image name in the model")
     p.add_argument("--color-by", default="track_length", choices=["track_length", "visibility"])
+    p.add_argument("--features", type=Path, help="features file: draw each keypoint's scale and orientation")
     p.add_argument("--output", type=Path, required=True, help="PNG file")
     p = sub.add_parser("matches", help="matches between two images")
     p.add_argument("--images", type=Path, required=True)
@@ -183,7 +202,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     if args.what == "keypoints":
-        out = plot_keypoints(args.model, args.images, args.name, args.output, args.color_by)
+        out = plot_keypoints(args.model, args.images, args.name, args.output, args.color_by, args.features)
     elif args.what == "matches":
         out = plot_matches(args.images, args.features, args.matches, *args.pair, args.output,
                            args.max_lines)
