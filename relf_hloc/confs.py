@@ -25,6 +25,7 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "relf_c16.pth"
 # None gives the paper's exact sizes (see relf_hloc.features.relf.pyramid_sizes)
 PAPER_PYRAMID = {"max_size": 1024, "min_size": 256, "step": 2 ** 0.25, "snap": 16}  # 9 levels
 FAST_PYRAMID = {"max_size": 640, "min_size": 320, "step": 2 ** 0.5, "snap": 16}     # 3 levels
+MID_PYRAMID = {"max_size": 640, "min_size": 256, "step": 2 ** 0.25, "snap": 16}     # 6 levels: the paper's steps, from 640
 MULTI_CANDIDATE = {"ratio": 0.6}  # every orientation bin >= 0.6 x the peak
 
 
@@ -48,6 +49,8 @@ confs = {
     "relf": _relf("feats-relf"),
     # 3 levels, for CPU work (SfM demo, benchmarks on many images)
     "relf-fast": _relf("feats-relf-fast", pyramid=FAST_PYRAMID),
+    # the paper's levels without upsampling a 640 px image (6 levels)
+    "relf-mid": _relf("feats-relf-mid", pyramid=MID_PYRAMID),
     # one level at the original resolution
     "relf-single": _relf("feats-relf-single", pyramid=None),
     # multi-candidate extraction (one descriptor per strong orientation bin)
