@@ -9,7 +9,7 @@
 __version__ = "0.1.0"
 
 # the dict, not the submodule of the same name (cheap: no torch)
-from .confs import confs  # noqa: E402
+from .confs import confs  # noqa: E402,F401  (re-exported)
 
 
 def __getattr__(name):  # lazy: `relf-hloc --help` must not import torch

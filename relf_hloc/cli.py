@@ -15,7 +15,7 @@ COMMANDS = {
     "extract": ("relf_hloc.pipeline.extract", "extract local features (RELF or an OpenCV baseline) of a folder of images into an hloc HDF5 file"),
     "pairs": ("relf_hloc.pipeline.pairs", "write an image pairs file (exhaustive or sequential)"),
     "match": ("relf_hloc.pipeline.match", "match features of image pairs (mutual nearest neighbour, optional ratio test)"),
-    "export": ("relf_hloc.features.onnx", "export RELF's network to ONNX (fp32 or calibrated int8) for the onnxruntime backends"),
+    "export": ("relf_hloc.features.export", "export RELF's network to ONNX (fp32 or calibrated int8) for the onnxruntime backends"),
     "merge": ("relf_hloc.pipeline.merge", "merge shards of a features or matches file (extract/match --shard K/N) into one"),
     "sfm": ("relf_hloc.sfm", "run extract, pairs, match and COLMAP reconstruction on a folder; write the model and report.json"),
     "localize": ("relf_hloc.pipeline.localize", "localize query images against a COLMAP model (poses in hloc format + log)"),

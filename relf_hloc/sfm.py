@@ -85,8 +85,7 @@ def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window:
         timed("extract", extract.main, conf, image_dir, feats_path, names=names, device=device,
               overwrite=overwrite)
     else:
-        from .pipeline import distributed  # Ray is optional: imported only when asked for
-        timed("extract", distributed.extract, conf, image_dir, feats_path, ray or None, workers,
+        timed("extract", extract.main_ray, conf, image_dir, feats_path, ray or None, workers,
               device=device, overwrite=overwrite, names=names)
     timed("pairs", pairs_step.main, pairs_path, mode=pairs, window=window, names=names)
     report["pairs"]["count"] = len(read_pairs(pairs_path))
@@ -94,7 +93,7 @@ def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window:
         timed("match", match.main, with_options(matcher, device=device), pairs_path, feats_path, matches_path,
               overwrite=overwrite)
     else:
-        timed("match", distributed.match, matcher, pairs_path, feats_path, matches_path, ray or None, workers,
+        timed("match", match.main_ray, matcher, pairs_path, feats_path, matches_path, ray or None, workers,
               overwrite=overwrite)
     try:
         rec = timed("reconstruction", reconstruction.main, outputs / "sfm", image_dir, pairs_path,

@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from relf_hloc import io
 from relf_hloc.confs import get_conf
 from relf_hloc.features.detectors import detect_sift
-from relf_hloc.features.relf import RELF, group_align, normalize_image
-from relf_hloc.features.reresnet import ReResNet18, fuse_dense
+from relf_hloc.features.relf import RELF, group_align
+from relf_hloc.features.reresnet import ReResNet18, fuse_dense, normalize_image
 
 
 def naive_align(vectors: torch.Tensor, G: int) -> torch.Tensor:

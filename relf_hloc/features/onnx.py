@@ -6,13 +6,13 @@ weights with dynamic height and width, and cached in the user's cache folder
 (``$XDG_CACHE_HOME/relf-hloc``, else ``~/.cache/relf-hloc``) under a name holding the weights'
 content hash and the runtime version; writes are atomic and a cache file that does not load
 is rebuilt. The int8 model is calibrated on images that ship with scikit-image (no download).
-``relf-hloc export`` writes either file explicitly, for shipping. ONNX Runtime is an optional
+``relf-hloc export`` (``features/export.py``) writes either file explicitly, for shipping.
+ONNX Runtime is an optional
 extra: ``pip install 'relf-hloc[onnx]'``.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 from typing import List, Optional
@@ -20,9 +20,8 @@ from typing import List, Optional
 import numpy as np
 import torch
 
-from ..confs import DEFAULT_WEIGHTS
 from ..io import atomic_write
-from . import weights_tag
+from .reresnet import normalize_image
 
 BACKENDS = ("torch", "onnxruntime", "onnxruntime-int8")
 CALIBRATION_SIZE = (321, 417)  # 16k + 1 sides, like the pyramid levels
@@ -55,7 +54,6 @@ def calibration_images(n: int = 8) -> List[np.ndarray]:
     import cv2
     import skimage.data
 
-    from .relf import normalize_image
     names = ["astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field",
              "retina", "colorwheel", "motorcycle_left", "cat"]
     out = []
@@ -131,19 +129,3 @@ class OrtNetwork(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
         outs = self.session.run(None, {"image": x.detach().cpu().float().numpy()})
         return [torch.from_numpy(o).to(x.device) for o in outs]
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--weights", type=Path, default=None, help="checkpoint (default: the shipped weights)")
-    parser.add_argument("--backend", default="onnxruntime-int8", choices=BACKENDS[1:])
-    parser.add_argument("--outputs", type=Path, default=None,
-                        help="folder for the .onnx file (default: the user's cache folder)")
-
-
-def run(args) -> int:
-    from .relf import WIDTHS, exported_network
-    weights = str(args.weights or DEFAULT_WEIGHTS)
-    tag = weights_tag(weights)
-    path = model_file(weights, tag, args.backend, lambda: exported_network(weights, 16, WIDTHS), args.outputs)
-    print(f"export: {path} ({path.stat().st_size / 1e6:.1f} MB)")
-    return 0

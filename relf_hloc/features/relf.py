@@ -36,19 +36,7 @@ from ..confs import DEFAULT_WEIGHTS, MAX_KEYPOINTS, PAPER_PYRAMID, resolve_conf
 from .checkpoint import load_checkpoint, load_model_state
 from . import weights_tag
 from .detectors import load_detector
-from .reresnet import WIDTHS, ReResNet18, export_plain, sample_fused
-
-NORMALIZATION = "imagenet"  # the one normalisation of training and inference
-MEAN = (0.485, 0.456, 0.406)
-STD = (0.229, 0.224, 0.225)
-
-
-def normalize_image(x: torch.Tensor) -> torch.Tensor:
-    """[B, 3, H, W] RGB in [0, 1] -> network input (ImageNet mean/std)."""
-    mean = x.new_tensor(MEAN)[:, None, None]
-    std = x.new_tensor(STD)[:, None, None]
-    return (x - mean) / std
-
+from .reresnet import NORMALIZATION, WIDTHS, ReResNet18, export_plain, normalize_image, sample_fused
 
 def pyramid_sizes(h: int, w: int, max_size: Optional[int] = 1024, min_size: int = 256,
                   step: float = 2 ** 0.25, snap: Optional[int] = 16) -> List[Tuple[int, int]]:

@@ -26,6 +26,16 @@ from torch import nn
 warnings.filterwarnings("ignore", message="indexing with dtype torch.uint8")
 
 WIDTHS = (64, 128, 256, 512)  # planes of the four stages (stem = WIDTHS[0])
+NORMALIZATION = "imagenet"  # the one normalisation of training and inference
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+
+
+def normalize_image(x: torch.Tensor) -> torch.Tensor:
+    """[B, 3, H, W] RGB in [0, 1] -> network input (ImageNet mean/std)."""
+    mean = x.new_tensor(MEAN)[:, None, None]
+    std = x.new_tensor(STD)[:, None, None]
+    return (x - mean) / std
 
 
 class Equi(nn.Module):

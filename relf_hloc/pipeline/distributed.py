@@ -1,5 +1,6 @@
-"""Extraction and matching on a Ray cluster (``--ray [ADDRESS]``): the same hloc files as one
-process, from many workers, with nothing lost when a worker dies.
+"""The Ray engine of ``extract/match/sfm --ray [ADDRESS]``: the same hloc files as one process,
+from many workers, with nothing lost when a worker dies (the workers themselves are in
+``extract.py`` and ``match.py``).
 
 The driver checks everything first (as ``extract``/``match`` do), cuts the sorted work list
 into shards, and hands them to Ray actors; each actor loads the model once and writes each
@@ -16,7 +17,6 @@ hard (``os._exit``) after writing part of it.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import List, Optional, Sequence
 
@@ -24,7 +24,7 @@ import h5py
 from tqdm import tqdm
 
 from .. import io
-from .merge import LEAF, leaves
+from .merge import leaves
 
 RETRIES = 3
 
@@ -106,6 +106,11 @@ def run_shards(ray, actor_cls, actor_args, jobs: Sequence, output: Path, leaf: s
     return {"shards": len(jobs), "workers": len(pool), "retried": retried}
 
 
+def default_shard_size(items: int, workers: int) -> int:
+    """About four shards per worker (so a slow or dead one delays little), at most 64 items."""
+    return max(1, min(64, -(-items // (4 * workers))))
+
+
 def plan(items: List, done: set, shard_size: int, folder: Path, tag: str):
     """Deterministic shards of ``items`` (fixed size over the whole list), less those done."""
     jobs = []
@@ -115,97 +120,3 @@ def plan(items: List, done: set, shard_size: int, folder: Path, tag: str):
         if todo:
             jobs.append((k, todo, folder / f"{tag}-{k}.h5"))
     return jobs
-
-
-class ExtractWorker:
-    """A Ray actor: the model loaded once, then one shard file per call."""
-
-    def __init__(self, conf: dict, images: str, device: str):
-        from . import extract
-        self.extract, self.conf, self.images = extract, conf, Path(images)
-        self.extractor = extract.load(conf, device)
-
-    def run(self, k: int, names: List[str], path: str) -> None:
-        path = Path(path)
-        count_attempt(path)
-        tmp = path.with_suffix(".partial.h5")
-        io.claim(tmp, self.extract.settings(self.conf))  # a retried shard resumes its partial file
-        todo = [n for n in names if n not in set(io.list_names(tmp))]
-        self.extract.extract_into(self.extractor, self.images, todo[:1], tmp, progress=False)
-        fail_hook(path, k)
-        self.extract.extract_into(self.extractor, self.images, todo[1:], tmp, progress=False)
-        os.replace(tmp, path)  # complete, or not there at all
-
-
-def default_shard_size(items: int, workers: int) -> int:
-    """About four shards per worker (so a slow or dead one delays little), at most 64 items."""
-    return max(1, min(64, -(-items // (4 * workers))))
-
-
-def extract(conf, images, output, address: Optional[str] = None, workers: int = 2,
-            shard_size: Optional[int] = None,
-            device: str = "cpu", overwrite: bool = False, skip_bad_images: bool = False,
-            names: Optional[List[str]] = None) -> Path:
-    """``relf-hloc extract --ray``: the same file as ``extract.main``, from Ray actors."""
-    from . import extract as step
-    require_ray()  # before any work
-    images, output = Path(images), Path(output)
-    conf, names, todo, skipped = step.prepare(conf, images, output, names, device, overwrite,
-                                              skip_bad_images, None)
-    start_time = time.time()
-    if todo:
-        gpus = 1 if device == "cuda" else 0
-        ray = start(address, workers, 1)
-        size = shard_size or default_shard_size(len(names), workers)
-        jobs = plan(names, set(names) - set(todo), size, shard_dir(output), "extract")
-        report = run_shards(ray, ExtractWorker, (conf, str(images), device), jobs, output, LEAF["features"],
-                            workers, gpus, 1, "img")
-        print(f"extract --ray: {report['shards']} shard(s) on {report['workers']} worker(s), "
-              f"{report['retried']} retried after a worker died")
-    print(step.summary(output, names, todo, skipped, [], time.time() - start_time))
-    return output
-
-
-class MatchWorker:
-    def __init__(self, conf: dict, features: str):
-        from ..matchers import load_matcher
-        self.matcher, self.features = load_matcher(conf["model"]), Path(features)
-
-    def run(self, k: int, pairs: List, path: str) -> None:
-        path = Path(path)
-        count_attempt(path)
-        tmp = path.with_suffix(".partial.h5")
-        cache = {}
-
-        def data(name):
-            if name not in cache:
-                cache[name] = (io.read_features(self.features, name, ["descriptors"])["descriptors"].T,
-                               io.features_digest(self.features, name))
-            return cache[name]
-
-        for i, (a, b) in enumerate(pairs):
-            if i == 1:
-                fail_hook(path, k)
-            (d0, h0), (d1, h1) = data(a), data(b)
-            m0, s0 = self.matcher.match(d0, d1)
-            io.write_matches(tmp, a, b, m0, s0, (h0, h1))
-        os.replace(tmp, path)
-
-
-def match(conf, pairs, features, output, address: Optional[str] = None, workers: int = 2,
-          shard_size: Optional[int] = None, overwrite: bool = False) -> Path:
-    """``relf-hloc match --ray``: the same file as ``match.main``, from Ray actors."""
-    from . import match as step
-    require_ray()
-    features, output = Path(features), Path(output)
-    conf, pairs, todo = step.prepare(conf, pairs, features, output, overwrite, None)
-    if todo:
-        ray = start(address, workers, 1)
-        size = shard_size or default_shard_size(len(pairs), workers)
-        jobs = plan(pairs, set(pairs) - set(todo), size, shard_dir(output), "match")
-        report = run_shards(ray, MatchWorker, (conf, str(features)), jobs, output, LEAF["matches"],
-                            workers, 0, 1, "pair")
-        print(f"match --ray: {report['shards']} shard(s) on {report['workers']} worker(s), "
-              f"{report['retried']} retried after a worker died")
-    print(f"match: {len(todo)} pair(s) matched, {len(pairs) - len(todo)} already in {output}")
-    return output

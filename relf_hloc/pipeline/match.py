@@ -7,8 +7,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
+from typing import List, Optional
 
 import numpy as np
 from tqdm import tqdm
@@ -16,6 +18,7 @@ from tqdm import tqdm
 from .. import io
 from ..confs import MATCHERS, get_conf, with_options
 from ..matchers import load_matcher
+from . import distributed
 from .extract import check_shard
 
 
@@ -79,6 +82,52 @@ def main(conf, pairs, features, output, overwrite: bool = False, shard=None, pro
     return output
 
 
+class RayWorker:
+    """A Ray actor: one shard of pairs into its own file per call."""
+
+    def __init__(self, conf: dict, features: str):
+        self.matcher, self.features = load_matcher(conf["model"]), Path(features)
+
+    def run(self, k: int, pairs: List, path: str) -> None:
+        path = Path(path)
+        distributed.count_attempt(path)
+        tmp = path.with_suffix(".partial.h5")
+        cache = {}
+
+        def data(name):
+            if name not in cache:
+                cache[name] = (io.read_features(self.features, name, ["descriptors"])["descriptors"].T,
+                               io.features_digest(self.features, name))
+            return cache[name]
+
+        for i, (a, b) in enumerate(pairs):
+            if i == 1:
+                distributed.fail_hook(path, k)
+            (d0, h0), (d1, h1) = data(a), data(b)
+            m0, s0 = self.matcher.match(d0, d1)
+            io.write_matches(tmp, a, b, m0, s0, (h0, h1))
+        os.replace(tmp, path)
+
+
+def main_ray(conf, pairs, features, output, address: Optional[str] = None, workers: int = 2,
+             shard_size: Optional[int] = None, overwrite: bool = False) -> Path:
+    """``relf-hloc match --ray``: the same file as ``main``, from Ray actors
+    (``relf_hloc.pipeline.distributed``)."""
+    distributed.require_ray()
+    features, output = Path(features), Path(output)
+    conf, pairs, todo = prepare(conf, pairs, features, output, overwrite, None)
+    if todo:
+        ray = distributed.start(address, workers, 1)
+        size = shard_size or distributed.default_shard_size(len(pairs), workers)
+        jobs = distributed.plan(pairs, set(pairs) - set(todo), size, distributed.shard_dir(output), "match")
+        report = distributed.run_shards(ray, RayWorker, (conf, str(features)), jobs, output, "matches0",
+                                        workers, 0, 1, "pair")
+        print(f"match --ray: {report['shards']} shard(s) on {report['workers']} worker(s), "
+              f"{report['retried']} retried after a worker died")
+    print(f"match: {len(todo)} pair(s) matched, {len(pairs) - len(todo)} already in {output}")
+    return output
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pairs", required=True, type=Path, help="pairs file: 'name0 name1' per line")
     parser.add_argument("--features", required=True, type=Path, help="hloc features file")
@@ -102,9 +151,8 @@ def run(args) -> int:
     if args.ray is not None:
         if args.shard:
             raise ValueError("--ray and --shard: choose one (Ray makes its own shards)")
-        from . import distributed  # Ray is optional: imported only when asked for
-        distributed.match(conf, args.pairs, args.features, args.output, args.ray or None, args.workers,
-                          overwrite=args.overwrite)
+        main_ray(conf, args.pairs, args.features, args.output, args.ray or None, args.workers,
+                 overwrite=args.overwrite)
         return 0
     main(conf, args.pairs, args.features, args.output, args.overwrite, shard=args.shard)
     return 0

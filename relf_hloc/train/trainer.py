@@ -37,8 +37,7 @@ from tqdm import tqdm
 from .. import __version__ as code_version
 from ..confs import DEFAULT_WEIGHTS
 from ..features.checkpoint import load_checkpoint, load_model_state, save_checkpoint
-from ..features.relf import NORMALIZATION, normalize_image
-from ..features.reresnet import ReResNet18, sample_fused
+from ..features.reresnet import NORMALIZATION, ReResNet18, normalize_image, sample_fused
 from ..images import list_images
 from ..io import atomic_write, write_text
 from . import data as pair_data

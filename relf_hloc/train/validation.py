@@ -27,8 +27,8 @@ import torch
 from ..datasets.homography import load_hpatches
 from ..eval.homography import match_precisions, mutual_matches, within_one_bin
 from ..features.detectors import detect_sift
-from ..features.relf import group_align, normalize_image
-from ..features.reresnet import sample_fused
+from ..features.relf import group_align
+from ..features.reresnet import normalize_image, sample_fused
 from ..geometry import warp_points
 from ..images import read_image, rotate_image
 from .data import PairGenerator, group_shift, local_rotation_deg, seed_for
