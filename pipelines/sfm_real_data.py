@@ -38,15 +38,15 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 
-import pycolmap
-
-from relf_hloc import sfm
+from relf_hloc import sfm  # first: it imports OpenCV before pycolmap (see relf_hloc/__init__.py)
 from relf_hloc.confs import EXTRACTORS, extractor_conf
 from relf_hloc.datasets import scenes
 from relf_hloc.eval.poses import model_poses, score_poses
 from relf_hloc.images import list_images, read_image, rotate_image, write_image
 from relf_hloc.io import read_json, write_json, write_text
 from relf_hloc.pipeline import colmap, reconstruction
+
+import pycolmap  # noqa: E402  (after OpenCV)
 
 
 def parse_methods(text: str) -> List[str]:

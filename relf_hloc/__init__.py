@@ -8,6 +8,10 @@
 
 __version__ = "0.1.0"
 
+# OpenCV before pycolmap, always: with pycolmap 4.2.1 loaded first, OpenCV's PNG writer aborts the
+# process (a libpng clash: "free(): invalid pointer"). Importing the package imports cv2 first.
+import cv2  # noqa: E402,F401
+
 # the dict, not the submodule of the same name (cheap: no torch)
 from .confs import confs  # noqa: E402,F401  (re-exported)
 

@@ -120,3 +120,15 @@ def test_package_exposes_confs_dict_even_after_submodule_imports():
     import relf_hloc.pipeline.extract  # noqa: F401  (imports the confs submodule)
     assert relf_hloc.confs["relf-fast"]["model"]["name"] == "relf"
     assert relf_hloc.confs["relf-nn"]["model"]["do_mutual_check"] is True
+
+
+def test_png_writes_survive_pycolmap_imported_first(tmp_path):
+    """pycolmap 4.2.1 loaded before OpenCV makes OpenCV's PNG writer abort the process; the
+    package imports OpenCV first, so a script importing relf_hloc then pycolmap is safe."""
+    import subprocess
+    import sys
+    code = ("import relf_hloc, pycolmap, numpy as np\n"
+            "from relf_hloc.images import write_image\n"
+            f"write_image({str(tmp_path / 'a.png')!r}, np.zeros((8, 8, 3), np.uint8)); print('ok')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-500:]
