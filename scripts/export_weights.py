@@ -1,6 +1,6 @@
 """Ship a training checkpoint: fp16 weights + metadata, with the run's config and logs.
 
-    python scripts/export_weights.py RUN_DIR [--checkpoint best.pth] [--output relf_hloc/weights]
+    python scripts/export_weights.py RUN_DIR [--checkpoint best.pth] [--outputs relf_hloc/weights]
 
 Writes OUTPUT/relf_c16.pth (model weights only, float16, loadable by RELF by
 default) and copies RUN_DIR's config.yaml, train.csv and val.csv beside it as
@@ -19,17 +19,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--checkpoint", default="best.pth")
-    parser.add_argument("--output", type=Path, default=Path("relf_hloc/weights"))
+    parser.add_argument("--outputs", type=Path, default=Path("relf_hloc/weights"), help="folder")
     parser.add_argument("--name", default="relf_c16")
     args = parser.parse_args()
     state, meta, _ = load_checkpoint(args.run_dir / args.checkpoint)
     model = ReResNet18(meta["G"], meta["widths"])
     load_model_state(model, state)
     meta = {**meta, "source": f"{args.run_dir.name}/{args.checkpoint}"}
-    out = save_checkpoint(args.output / f"{args.name}.pth", model, meta, half=True)
+    out = save_checkpoint(args.outputs / f"{args.name}.pth", model, meta, half=True)
     for src, dst in [("config.yaml", "config.yaml"), ("train.csv", "train.csv"), ("val.csv", "val.csv")]:
         if (args.run_dir / src).exists():
-            shutil.copy(args.run_dir / src, args.output / f"{args.name}.{dst}")
+            shutil.copy(args.run_dir / src, args.outputs / f"{args.name}.{dst}")
     print(f"{out}: step {meta.get('step')}, metrics {meta.get('metrics')}, "
           f"{out.stat().st_size / 1e6:.1f} MB")
 
