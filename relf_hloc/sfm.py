@@ -24,7 +24,7 @@ from .features import features_tag
 from .images import list_images
 from .io import read_json, read_pairs, write_json
 from .pipeline import colmap as cu
-from .pipeline import extract, match, pairs as pairs_step, reconstruction
+from .pipeline import distributed, extract, match, pairs as pairs_step, reconstruction
 
 
 def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window: int = 5,
@@ -141,10 +141,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="RELF's network runtime (default: torch)")
     parser.add_argument("--overwrite", action="store_true",
                         help="recompute features and matches instead of resuming")
-    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-                        help="extract and match on Ray actors: a local instance, or 'auto' / 'ray://HOST:PORT' "
-                        "(optional extra: pip install 'relf-hloc[ray]')")
-    parser.add_argument("--workers", type=int, default=2, help="Ray actors (default: 2)")
+    distributed.add_arguments(parser, "extract and match")
     reconstruction.add_colmap_arguments(parser)
 
 

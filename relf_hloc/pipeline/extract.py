@@ -233,10 +233,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="recompute images already in the file")
     parser.add_argument("--random-weights", action="store_true",
                         help="RELF: untrained network (tests only; prints a warning)")
-    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-                        help="run on Ray actors: a local instance, or 'auto' / 'ray://HOST:PORT' for a cluster "
-                        "(optional extra: pip install 'relf-hloc[ray]')")
-    parser.add_argument("--workers", type=int, default=2, help="Ray actors (default: 2)")
+    distributed.add_arguments(parser)
     parser.add_argument("--shard", metavar="K/N", help="only the K-th (from 0) of N slices of the sorted "
                         "images, into its own file; join the shards with relf-hloc merge")
     parser.add_argument("--skip-bad-images", action="store_true",

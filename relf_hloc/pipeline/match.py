@@ -137,10 +137,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ratio", type=float, help="ratio test on L2 distances (default: the conf's)")
     parser.add_argument("--min-score", type=float, help="minimum descriptor similarity (default: none)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="(default: cpu)")
-    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-                        help="run on Ray actors: a local instance, or 'auto' / 'ray://HOST:PORT' for a cluster "
-                        "(optional extra: pip install 'relf-hloc[ray]')")
-    parser.add_argument("--workers", type=int, default=2, help="Ray actors (default: 2)")
+    distributed.add_arguments(parser)
     parser.add_argument("--shard", metavar="K/N", help="only the K-th (from 0) of N slices of the pairs, "
                         "into its own file; join the shards with relf-hloc merge")
     parser.add_argument("--overwrite", action="store_true")
