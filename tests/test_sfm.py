@@ -235,7 +235,10 @@ def test_visualize_outputs(scene, db_model, tmp_path):
     m = visualize.plot_matches(scene.image_dir, scene.features, scene.matches, *scene.names[:2],
                                tmp_path / "m.png")
     html = visualize.plot_model(db_model, tmp_path / "model.html")
-    assert cv2.imread(str(kp)).shape[:2] == (240, 320)
+    assert cv2.imread(str(kp)).shape[:2] == (240, 320 + 90)  # the colour bar beside the image
+    drawn = visualize.plot_keypoints(db_model, scene.image_dir, scene.names[0], tmp_path / "kpf.png",
+                                     features=scene.features)  # scale circles and orientation ticks
+    assert cv2.imread(str(drawn)).shape[:2] == (240, 410)
     assert cv2.imread(str(vis)).shape[:2] == (240, 320)
     assert cv2.imread(str(m)).shape[:2] == (240, 640)
     text = html.read_text()
