@@ -24,7 +24,7 @@ from .extract import check_shard
 
 def prepare(conf, pairs, features, output, overwrite: bool = False, shard=None):
     """Every check before any work; returns (conf, pairs of the run, pairs to match: new ones
-    and stale ones, whose images were extracted again)."""
+    and stale ones, whose images were extracted again, and each image's features digest)."""
     pairs_path, features, output = Path(pairs), Path(features), Path(output)
     conf = get_conf(conf)
     load_matcher(conf["model"])  # options checked before any work
@@ -42,7 +42,7 @@ def prepare(conf, pairs, features, output, overwrite: bool = False, shard=None):
     digests = {n: io.features_digest(features, n) for n in sorted({n for p in pairs for n in p})}
     todo = [p for p in pairs if not io.has_pair(output, *p)
             or io.pair_digests(output, *p) not in (None, (digests[p[0]], digests[p[1]]))]
-    return conf, pairs, todo
+    return conf, pairs, todo, digests
 
 
 def main(conf, pairs, features, output, overwrite: bool = False, shard=None, progress: bool = True) -> Path:
@@ -54,11 +54,10 @@ def main(conf, pairs, features, output, overwrite: bool = False, shard=None, pro
     same features, recomputes stale ones (an image extracted again), and refuses a file made
     with other settings (``overwrite`` recomputes it). ``shard`` 'K/N': only the K-th of N
     contiguous slices of the pairs, into its own file (``relf-hloc merge``)."""
-    conf, pairs, todo = prepare(conf, pairs, features, output, overwrite, shard)
+    conf, pairs, todo, digests = prepare(conf, pairs, features, output, overwrite, shard)
     stale = sum(io.has_pair(output, *p) for p in todo)
     features, output = Path(features), Path(output)
     matcher = load_matcher(conf["model"])
-    digests = {n: io.features_digest(features, n) for n in sorted({n for p in todo for n in p})}
     start, cache, n_matches = time.time(), {}, []
 
     def descriptors(name):
@@ -115,7 +114,7 @@ def main_ray(conf, pairs, features, output, address: Optional[str] = None, worke
     (``relf_hloc.pipeline.distributed``)."""
     distributed.require_ray()
     features, output = Path(features), Path(output)
-    conf, pairs, todo = prepare(conf, pairs, features, output, overwrite, None)
+    conf, pairs, todo, _ = prepare(conf, pairs, features, output, overwrite, None)
     if todo:
         ray = distributed.start(address, workers, 1)
         size = shard_size or distributed.default_shard_size(len(pairs), workers)
