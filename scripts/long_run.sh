@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The long training run of the winning recipe (configs/train/long.yaml): resumable, and it
 # survives losing its run folder. Every improvement of the validation score is exported to
-# relf_hloc/weights/long_run/best.pth (float16, committed), so on a new machine the run starts
-# again by fine-tuning from that file.
+# relf_hloc/weights/long_run/best.pth (float16, committed), so on a new machine the run goes on
+# from that file: same schedule position and logs, a fresh optimiser state.
 #   bash scripts/long_run.sh [--max-steps N] [--set key=value ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +11,9 @@ BEST=relf_hloc/weights/long_run/best.pth
 if [ -f "$OUT/last.pth" ]; then
   start=(--resume "$OUT/last.pth")
 elif [ -f "$BEST" ]; then
-  start=(--init-weights "$BEST")
+  mkdir -p "$OUT"
+  for f in train.csv val.csv; do cp "relf_hloc/weights/long_run/$f" "$OUT/$f"; done
+  start=(--resume "$BEST")
 else
   start=()  # the config's init_weights: the shipped weights
 fi

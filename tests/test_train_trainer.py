@@ -79,8 +79,26 @@ def test_resume_is_exact(image_dir, tmp_path):  # noqa: F811
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert read_rows(tmp_path / "straight" / "train.csv") == read_rows(tmp_path / "split" / "train.csv")
     assert [int(r["step"]) for r in read_rows(tmp_path / "split" / "train.csv")] == [1, 2, 3, 4]
-    trainer.save_checkpoint(tmp_path / "weights_only.pth", torch.nn.Linear(1, 1), meta_a)
-    with pytest.raises(ValueError, match="has no training state"):
+
+    # exported weights (float16, no optimiser): the schedule and the data go on at their step
+    state, meta, _ = load_checkpoint(tmp_path / "split" / "last.pth")  # step 4
+    model = trainer.ReResNet18(conf["model"]["G"], conf["model"]["widths"])
+    trainer.load_model_state(model, state)
+    meta["step"] = 2
+    save_checkpoint(tmp_path / "exported.pth", model, meta, half=True)
+    (tmp_path / "cont").mkdir()
+    rows = read_rows(tmp_path / "straight" / "train.csv")
+    with open(tmp_path / "cont" / "train.csv", "w", newline="") as f:  # the committed log, to step 3
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows[:3])
+    trainer.train(conf, tmp_path / "cont", resume=tmp_path / "exported.pth")
+    cont = read_rows(tmp_path / "cont" / "train.csv")
+    assert [int(r["step"]) for r in cont] == [1, 2, 3, 4]  # truncated to step 2, then 3 and 4
+    assert [r["lr"] for r in cont] == [r["lr"] for r in rows]  # warm-up not restarted
+    meta["step"] = 0
+    save_checkpoint(tmp_path / "weights_only.pth", model, meta)
+    with pytest.raises(ValueError, match="weights_only.pth: has no training state and no step"):
         trainer.train(conf, tmp_path / "x", resume=tmp_path / "weights_only.pth")
 
 

@@ -290,12 +290,23 @@ def restore(model, optimizer, scheduler, conf: dict, resume, output: Path, log: 
     if not resume:
         return 0, -math.inf
     state, meta, ckpt = load_checkpoint(resume, expect=expect)
-    if "optimizer" not in ckpt:
-        raise ValueError(f"{resume}: has no training state (optimiser); resume from last.pth")
     load_model_state(model, state)
-    optimizer.load_state_dict(ckpt["optimizer"])
-    scheduler.load_state_dict(ckpt["scheduler"])
     step = meta["step"]
+    if "optimizer" in ckpt:
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        best_score = ckpt["best_score"]
+    else:  # exported weights (best.pth): same schedule position, fresh optimiser moments
+        if not step:
+            raise ValueError(f"{resume}: has no training state and no step; "
+                             "resume from last.pth, or pass it as --init-weights")
+        scheduler.last_epoch = step
+        for group, base_lr in zip(optimizer.param_groups, scheduler.base_lrs):
+            group["lr"] = base_lr * lr_factor(step, conf["optim"], conf["train"]["max_steps"])
+        scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+        best_score = meta.get("metrics", {}).get("score", -math.inf)
+        if log:
+            print(f"train: {resume} holds weights only; the optimiser state starts afresh")
     if log:
         changed = config_differences(meta.get("train_config", {}), conf)
         if changed:
@@ -304,7 +315,7 @@ def restore(model, optimizer, scheduler, conf: dict, resume, output: Path, log: 
         for name in ("train.csv", "val.csv"):
             truncate_log(output / name, step)
         print(f"train: resumed from {resume} at step {step}")
-    return step, ckpt["best_score"]
+    return step, best_score
 
 
 class Validation:
@@ -424,7 +435,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, type=Path, help="training config (YAML)")
     parser.add_argument("--outputs", type=Path, default=None,
                         help="output folder (default: outputs/train/<config name>)")
-    parser.add_argument("--resume", type=Path, default=None, help="checkpoint to resume from (last.pth)")
+    parser.add_argument("--resume", type=Path, default=None,
+                        help="checkpoint to resume from: last.pth, or exported weights "
+                        "(best.pth: the schedule goes on at its step, the optimiser starts afresh)")
     parser.add_argument("--max-steps", type=int, default=None,
                         help="stop after this step (the schedule still spans train.max_steps)")
     parser.add_argument("--init-weights", default=None, metavar="PTH",
