@@ -20,6 +20,8 @@ import yaml
 MAX_KEYPOINTS = 2000        # keypoints per image for extraction, SfM and the pose benchmark
 BENCHMARK_KEYPOINTS = 1500  # the RELF paper's homography protocol (compare, Roto-360, HPatches)
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "relf_c16.pth"
+# the same network with the learned detector head (trained on the frozen DEFAULT_WEIGHTS)
+DETECTOR_WEIGHTS = Path(__file__).resolve().parent / "weights" / "relf_c16_det.pth"
 
 # snap: level sides moved to 16k + 1, exactly equivariant to 90-degree turns;
 # None gives the paper's exact sizes (see relf_hloc.features.relf.pyramid_sizes)
@@ -57,6 +59,10 @@ confs = {
     "relf-multi": _relf("feats-relf-multi", multi_candidate=MULTI_CANDIDATE),
     "relf-fast-multi": _relf("feats-relf-fast-multi", pyramid=FAST_PYRAMID,
                              multi_candidate=MULTI_CANDIDATE),
+    # the learned detector: keypoints, orientations and descriptors from one network pass
+    "relf-det": _relf("feats-relf-det", detector={"name": "learned"}, weights=str(DETECTOR_WEIGHTS)),
+    "relf-det-fast": _relf("feats-relf-det-fast", pyramid=FAST_PYRAMID, detector={"name": "learned"},
+                           weights=str(DETECTOR_WEIGHTS)),
     # classical baselines (OpenCV), each with its own detector
     **{name: _opencv(name) for name in ("sift", "rootsift", "orb", "akaze")},
     # matchers: mutual nearest neighbour (RELF's protocol), and with Lowe's ratio test

@@ -14,12 +14,22 @@ from typing import Dict, Iterable, Optional, Sequence, Tuple
 import math
 
 import numpy as np
+import torch
 
 
 def warp_points(H, points):
     """Apply a homography H [3, 3] to points [N, 2] -> [N, 2] (numpy arrays or torch tensors)."""
     xy = points @ H[:2, :2].T + H[:2, 2]
     return xy / (points @ H[2, :2] + H[2, 2])[:, None]
+
+
+def parabola_offset(left, centre, right):
+    """Offset in [-0.5, 0.5] of the vertex of the parabola through (-1, left), (0, centre),
+    (1, right) (torch tensors); 0 where the centre is not a strict peak (no curvature)."""
+    curvature = left - 2 * centre + right
+    peaked = curvature < 0
+    offset = 0.5 * (left - right) / torch.where(peaked, curvature, torch.ones_like(curvature))
+    return torch.where(peaked, offset, torch.zeros_like(offset)).clamp(-0.5, 0.5)
 
 
 def _cos_sin(angle_deg: float) -> Tuple[float, float]:

@@ -50,8 +50,9 @@ def build_extractor_class(BaseModel):
                 "scores": pred["keypoint_scores"],
                 "oris": pred["orientations"],
             }
-            if "keypoint_index" in pred:
-                out["keypoint_index"] = pred["keypoint_index"]
+            for key in ("keypoint_index", "scales"):  # multi-candidate; the learned detector
+                if key in pred:
+                    out[key] = pred[key]
             return out
 
     RELF.__module__ = MODULE

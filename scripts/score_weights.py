@@ -1,9 +1,10 @@
 """Score RELF weights and options on the development sets, with SIFT, in one run.
 
     python scripts/score_weights.py [--weights shipped runs/a/best.pth ...] [--variant NAME:KEY=VALUE,...]
-        [--conf relf-fast] [--data ../shared/data] [--cache outputs/score] [--output results/x.md]
+        [--confs relf-fast ...] [--data ../shared/data] [--cache outputs/score] [--output results/x.md]
 
-For each RELF variant (a checkpoint, and optional conf overrides such as ``subbin=false``):
+For each RELF conf and variant (a checkpoint, and optional conf overrides such as
+``subbin=false``), with the seconds each row took (extraction of every set, matching):
 - Roto-360-layout MMA@5: HPatches image 1 of every shared sequence rotated every 10 degrees
   (``relf-hloc make-roto360``), the paper's protocol (mutual NN, 1500 SIFT keypoints);
 - HPatches MMA@5: the shared viewpoint pairs, same protocol;
@@ -38,15 +39,18 @@ def parse_value(text: str):
     return yaml.safe_load(text)
 
 
-def variants(args):
-    """[(label, extractor conf)]: one per --weights, then one per --variant (on the first weights)."""
+def variants(args, name: str):
+    """[(label, extractor conf)] of conf ``name``: one per --weights, then one per --variant
+    (on the first weights); labels start with the conf's name when there are several."""
     out = []
+    prefix = f"{name} " if len(args.confs) > 1 else ""
     for w in args.weights:
-        conf = extractor_conf(args.conf, BENCHMARK_KEYPOINTS, None if w == "shipped" else w)
-        out.append((w if w == "shipped" else Path(w).parent.name, conf))
+        conf = extractor_conf(name, BENCHMARK_KEYPOINTS, None if w == "shipped" else w)
+        out.append((prefix + (w if w == "shipped" else Path(w).parent.name), conf))
     for item in args.variant:
         label, _, sets = item.partition(":")
-        conf = extractor_conf(args.conf, BENCHMARK_KEYPOINTS,
+        label = prefix + label
+        conf = extractor_conf(name, BENCHMARK_KEYPOINTS,
                               None if args.weights[0] == "shipped" else args.weights[0])
         options = dict(kv.split("=", 1) for kv in sets.split(",") if kv)
         out.append((label, with_options(conf, **{k: parse_value(v) for k, v in options.items()})))
@@ -90,7 +94,7 @@ def main(argv=None) -> int:
     parser.add_argument("--weights", nargs="+", default=["shipped"])
     parser.add_argument("--variant", action="append", default=[],
                         help="LABEL:KEY=VALUE,... RELF conf overrides on the first weights, e.g. integer:subbin=false")
-    parser.add_argument("--conf", default="relf-fast")
+    parser.add_argument("--confs", nargs="+", default=["relf-fast"], help="RELF confs to score")
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--cache", type=Path, default=Path("outputs/score"))
     parser.add_argument("--output", type=Path, default=None)
@@ -103,7 +107,7 @@ def main(argv=None) -> int:
     sacre = args.data / "sacre_coeur"
     sacre_names = list_images(sacre)[:5]
     rows = [] if args.no_sift else [("SIFT", extractor_conf("sift", BENCHMARK_KEYPOINTS))]
-    rows += variants(args)
+    rows += [row for name in args.confs for row in variants(args, name)]
     lines = ["| variant | " + " | ".join(sets) + " | Sacre Coeur F-inliers/pair (median) | s |",
              "|---|" + "---|" * (len(sets) + 2)]
     for label, conf in rows:

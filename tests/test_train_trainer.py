@@ -102,6 +102,26 @@ def test_resume_is_exact(image_dir, tmp_path):  # noqa: F811
         trainer.train(conf, tmp_path / "x", resume=tmp_path / "weights_only.pth")
 
 
+def test_detector_head_trains_on_the_frozen_trunk(image_dir, tmp_path):  # noqa: F811
+    conf = tiny_conf(image_dir)
+    with pytest.raises(ValueError, match="freeze_backbone trains the detector head on given weights"):
+        trainer.train(trainer.merge(conf, {"train": {"freeze_backbone": True}}), tmp_path / "x")
+    trunk = trainer.train(conf, tmp_path / "trunk")
+    det_conf = trainer.merge(conf, {"model": {"detector": True, "init_weights": str(trunk)},
+                                    "train": {"freeze_backbone": True}})
+    out = trainer.train(det_conf, tmp_path / "det")
+    a, _, _ = load_checkpoint(trunk)
+    b, meta, _ = load_checkpoint(out)
+    assert meta["detector"] is True
+    assert all(torch.equal(a[k], b[k]) for k in a)  # trunk untouched, batch-norm statistics too
+    torch.manual_seed(conf["seed"])  # the head's initial weights, as train() draws them
+    initial = trainer.ReResNet18(conf["model"]["G"], conf["model"]["widths"], detector=True).detector
+    assert any(not torch.equal(v, b[f"detector.{k}"]) for k, v in initial.state_dict().items()
+               if f"detector.{k}" in b)
+    columns = set(read_rows(tmp_path / "det" / "train.csv")[0])
+    assert {"repeatability", "peakiness"} <= columns and "desc" not in columns
+
+
 def test_smoke_training_lowers_the_loss(image_dir):  # noqa: F811
     """Over-fit one fixed pair for a few steps: the loss must go down."""
     conf = tiny_conf(image_dir, max_steps=10)

@@ -8,7 +8,8 @@ For every pair (reference, target) with ground-truth homography H:
 
 Aggregates (all percentages are means of per-pair values, never pooled over matches):
 MMA@t, ``pred_matches`` = mean matches per pair, ``total_points`` = mean (N0 + N1) / 2
-with N the rows of the features file (multi-candidate duplicates count). Results are a
+with N the rows of the features file (multi-candidate duplicates count), and
+``repeatability`` of the keypoints at 3 px (``repeatability``, SuperPoint's definition). Results are a
 deterministic function of the features file: rerunning gives the same JSON.
 
 Where the features file has ``orientations`` (degrees, counter-clockwise as displayed),
@@ -85,6 +86,31 @@ def ground_truth_pairs(kpts0: np.ndarray, kpts1: np.ndarray, H: np.ndarray,
     return np.stack([idx, nearest[idx]], -1)
 
 
+def repeatability(kpts0: np.ndarray, kpts1: np.ndarray, H: np.ndarray, size0, size1,
+                  threshold: float = 3.0) -> Optional[float]:
+    """Repeatability (%, SuperPoint's definition) of two keypoint sets under H (image 0 ->
+    image 1): of the keypoints of each image that land inside the other ((h, w) sizes), the
+    share with a keypoint of the other image within ``threshold`` px. Repeated rows at one
+    location (multi-candidate) count once. None when no keypoint lands in the other image."""
+    k0 = np.unique(np.asarray(kpts0, np.float64).reshape(-1, 2), axis=0)
+    k1 = np.unique(np.asarray(kpts1, np.float64).reshape(-1, 2), axis=0)
+    H = np.asarray(H, np.float64)
+
+    def inside(points, size):
+        h, w = size
+        return ((points >= -0.5) & (points <= [w - 0.5, h - 0.5])).all(1)
+
+    a, b = warp_points(H, k0), warp_points(np.linalg.inv(H), k1)
+    a, k1_in = a[inside(a, size1)], k1[inside(b, size0)]
+    if len(a) + len(k1_in) == 0:
+        return None
+    if len(a) == 0 or len(k1_in) == 0:
+        return 0.0
+    dist = np.linalg.norm(a[:, None] - k1_in[None], axis=2)
+    hits = (dist.min(1) <= threshold).sum() + (dist.min(0) <= threshold).sum()
+    return 100.0 * hits / (len(a) + len(k1_in))
+
+
 PROTOCOL_MATCHER = {"name": "nearest_neighbor", "do_mutual_check": True}  # no ratio, no threshold
 
 
@@ -108,6 +134,7 @@ class FeatureCache:
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: features file not found")
         self.cache: Dict[str, tuple] = {}
+        self.sizes: Dict[str, Optional[tuple]] = {}  # (h, w) where the file has image_size
         self.dim: Optional[int] = None
         self.first: Optional[str] = None
 
@@ -123,13 +150,15 @@ class FeatureCache:
                                  f"differs from {self.dim} of image '{self.first}'")
             self.dim, self.first = desc.shape[0], self.first or name
             ori = f.get("orientations")
+            self.sizes[name] = None if "image_size" not in f else tuple(int(v) for v in f["image_size"][::-1])
             self.cache[name] = (kpts, desc.T.copy(), None if ori is None else ori.astype(np.float64))
         return self.cache[name]
 
 
 def evaluate_pairs(pairs: Sequence[HomographyPair], features) -> List[dict]:
     """One record per pair: names, group, number of matches, N0, N1, precision at 1..10 px,
-    and ori_acc {matches, gt} (None where undefined) when the file has orientations."""
+    repeatability at 3 px (when the file has image sizes), and ori_acc {matches, gt} (None
+    where undefined) when the file has orientations."""
     cache = FeatureCache(features)
     records = []
     for pair in tqdm(pairs, desc="evaluate", unit="pair", leave=False):
@@ -140,6 +169,9 @@ def evaluate_pairs(pairs: Sequence[HomographyPair], features) -> List[dict]:
                   "group": pair.group, "matches": int(len(matches)),
                   "points0": int(len(kpts0)), "points1": int(len(kpts1)),
                   "precision": {str(t): float(p) for t, p in zip(THRESHOLDS, precision)}}
+        size0, size1 = cache.sizes[pair.name0], cache.sizes[pair.name1]
+        if size0 and size1:
+            record["repeatability"] = repeatability(kpts0, kpts1, pair.H, size0, size1)
         if ori0 is not None and ori1 is not None:
             record["ori_acc"] = {
                 "matches": orientation_accuracy(ori0, ori1, kpts0, matches, pair.H),
@@ -156,6 +188,9 @@ def summarize(records: Sequence[dict]) -> dict:
                "mma": {str(t): float(np.mean([r["precision"][str(t)] for r in records])) for t in THRESHOLDS},
                "pred_matches": float(np.mean([r["matches"] for r in records])),
                "total_points": float(np.mean([(r["points0"] + r["points1"]) / 2 for r in records]))}
+    reps = [r.get("repeatability") for r in records]
+    if all("repeatability" in r for r in records) and any(v is not None for v in reps):
+        summary["repeatability"] = float(np.mean([v for v in reps if v is not None]))
     if all("ori_acc" in r for r in records):  # mean over the pairs where it is defined
         summary["ori_acc"] = {}
         for key in ("matches", "gt"):

@@ -42,10 +42,12 @@ def model_state(model: torch.nn.Module, half: bool = False) -> Dict[str, torch.T
     return state
 
 
-def load_model_state(model: torch.nn.Module, state: Dict[str, torch.Tensor]) -> torch.nn.Module:
-    """Load weights into a model (in train mode); only derived buffers may be absent."""
+def load_model_state(model: torch.nn.Module, state: Dict[str, torch.Tensor],
+                     optional: Tuple[str, ...] = ()) -> torch.nn.Module:
+    """Load weights into a model (in train mode); only derived buffers, and the modules
+    named in ``optional`` (prefixes, e.g. a new head), may be absent."""
     missing, unexpected = model.train().load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.endswith(DERIVED)]
+    missing = [k for k in missing if not k.endswith(DERIVED) and not k.startswith(optional)]
     if missing or unexpected:
         raise CheckpointError(f"weights do not fit the model: missing {missing[:3]}, "
                               f"unexpected {unexpected[:3]}")

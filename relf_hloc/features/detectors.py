@@ -6,8 +6,10 @@ at integer coordinates, strongest first) and scores [N] float32:
 - ``sift``: OpenCV's DoG, one keypoint per location (rotation covariant);
 - ``file``: the keypoints of an hloc features file (any detector's), by image name.
 
-A new detector (a learned one, say) is a class with ``default_conf`` and
-``__call__(image, name=None)``, added to ``DETECTORS``.
+A new detector is a class with ``default_conf`` and ``__call__(image, name=None)``, added
+to ``DETECTORS``. RELF's own learned detector (``{"name": "learned"}``) is not one of them:
+it scores the feature maps of the network pass that also describes (``RELF``), and
+``score_peaks`` / ``pyramid_peaks`` below turn its score maps into keypoints.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ from typing import Optional, Tuple
 
 import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from .. import io
 from ..confs import MAX_KEYPOINTS, load_registered, resolve_conf
+from ..geometry import parabola_offset
 
 
 def detect_sift(image: np.ndarray, max_keypoints: Optional[int] = MAX_KEYPOINTS,
@@ -82,6 +87,58 @@ class FileDetector:
             keep = np.sort(first)
             kpts, scores = kpts[keep], scores[keep]
         return kpts, scores
+
+
+LEARNED_DETECTOR = {"name": "learned", "radius": 2, "threshold": 0.1}  # RELF's head: score_peaks
+
+
+def score_peaks(logits: torch.Tensor, radius: int, threshold: float, border: int = 2
+                ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Local maxima of a score map (logits [h, w]): (xy [N, 2] on the map's grid, refined
+    to a fraction of a pixel by a parabola along x and along y; scores [N] = sigmoid).
+
+    A peak is the maximum of its (2 radius + 1)^2 window, above ``threshold`` (on the
+    sigmoid), at least ``border`` pixels from the edges (padding shapes the border scores,
+    so they are dropped first).
+    """
+    h, w = logits.shape
+    score = torch.sigmoid(logits.float())
+    if border:  # dropped before the suppression: a border score suppresses nothing
+        inner = torch.zeros_like(score)
+        inner[border:h - border, border:w - border] = 1
+        score = score * inner
+    peak = (score == F.max_pool2d(score[None, None], 2 * radius + 1, 1, radius)[0, 0]) & (score > threshold)
+    v, u = peak.nonzero(as_tuple=True)
+    z = F.pad(logits.float()[None, None], (1, 1, 1, 1), mode="replicate")[0, 0]
+    dx = parabola_offset(z[v + 1, u], z[v + 1, u + 1], z[v + 1, u + 2])
+    dy = parabola_offset(z[v, u + 1], z[v + 1, u + 1], z[v + 2, u + 1])
+    return torch.stack([u + dx, v + dy], 1), score[v, u]
+
+
+def pyramid_peaks(levels, image_hw: Tuple[int, int], max_keypoints: Optional[int] = MAX_KEYPOINTS,
+                  radius: int = LEARNED_DETECTOR["radius"], threshold: float = LEARNED_DETECTOR["threshold"]
+                  ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Keypoints of an image from the score maps of its pyramid levels.
+
+    levels: (logits [h', w'] on the stem grid, (h, w) of the level) per level; a stem-grid
+    pixel u is level pixel 2u (stride 2, centred). Peaks of every level, in image pixels
+    (pixel centre at integer coordinates), strongest first, one per image pixel, at most
+    ``max_keypoints``. Returns (keypoints [N, 2], scores [N], scales [N]: image pixels
+    per level pixel, 1 at the original size).
+    """
+    H, W = image_hw
+    xy, scores, scales = [], [], []
+    for logits, (h, w) in levels:
+        p, s = score_peaks(logits, radius, threshold)
+        factor = p.new_tensor([W / w, H / h])
+        xy.append((2 * p + 0.5) * factor - 0.5)
+        scores.append(s)
+        scales.append(torch.full_like(s, float(factor.mean())))
+    xy, scores, scales = torch.cat(xy), torch.cat(scores), torch.cat(scales)
+    order = torch.argsort(-scores, stable=True)
+    _, first = np.unique(xy[order].round().cpu().numpy(), axis=0, return_index=True)
+    keep = order[torch.from_numpy(np.sort(first)).to(order.device)][:max_keypoints]
+    return xy[keep], scores[keep], scales[keep]
 
 
 DETECTORS = {"sift": SIFTDetector, "file": FileDetector}

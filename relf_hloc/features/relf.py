@@ -32,10 +32,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..confs import DEFAULT_WEIGHTS, MAX_KEYPOINTS, PAPER_PYRAMID, resolve_conf
-from .checkpoint import load_checkpoint, load_model_state
+from ..confs import DEFAULT_WEIGHTS, DETECTOR_WEIGHTS, MAX_KEYPOINTS, PAPER_PYRAMID, resolve_conf
+from ..geometry import parabola_offset
+from .checkpoint import CheckpointError, load_checkpoint, load_model_state
 from . import weights_tag
-from .detectors import load_detector
+from .detectors import LEARNED_DETECTOR, load_detector, pyramid_peaks
 from .reresnet import NORMALIZATION, WIDTHS, ReResNet18, export_plain, normalize_image, sample_fused
 
 def pyramid_sizes(h: int, w: int, max_size: Optional[int] = 1024, min_size: int = 256,
@@ -102,11 +103,7 @@ def subbin_offset(hist: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
     """Fractional offset [N] in [-0.5, 0.5] of each histogram's peak at ``bins`` [N]: the
     vertex of the parabola through the bin and its two (circular) neighbours."""
     G = hist.shape[1]
-    left, centre, right = (hist.gather(1, ((bins + d) % G)[:, None])[:, 0] for d in (-1, 0, 1))
-    curvature = left - 2 * centre + right
-    peaked = curvature < 0
-    offset = 0.5 * (left - right) / torch.where(peaked, curvature, torch.ones_like(curvature))
-    return torch.where(peaked, offset, torch.zeros_like(offset)).clamp(-0.5, 0.5)
+    return parabola_offset(*(hist.gather(1, ((bins + d) % G)[:, None])[:, 0] for d in (-1, 0, 1)))
 
 
 def align(vectors: torch.Tensor, bins: torch.Tensor, G: int, subbin: bool) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -146,16 +143,23 @@ def multi_candidate(vectors: torch.Tensor, G: int, ratio: Optional[float] = 0.6,
 
 
 @functools.lru_cache(maxsize=4)
-def exported_network(weights: Optional[str], G: int = 16, widths: Tuple[int, ...] = WIDTHS) -> torch.nn.Module:
+def exported_network(weights: Optional[str], G: int = 16, widths: Tuple[int, ...] = WIDTHS,
+                     detector: bool = False) -> torch.nn.Module:
     """The exported plain-torch network on the CPU, built once per process (e2cnn's bases
     take seconds); callers take a copy. weights: a checkpoint path, or None for a seeded
-    random initialisation."""
+    random initialisation. ``detector``: with the learned detector head (the weights must
+    hold one)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        model = ReResNet18(G, widths)
+        model = ReResNet18(G, widths, detector)
     if weights is not None:
-        state, _, _ = load_checkpoint(weights, expect={"G": G, "widths": list(widths),
-                                                       "normalization": NORMALIZATION})
+        state, meta, _ = load_checkpoint(weights, expect={"G": G, "widths": list(widths),
+                                                          "normalization": NORMALIZATION})
+        if detector and not meta.get("detector"):
+            raise CheckpointError(f"{weights}: these weights have no learned detector; use weights "
+                                  f"trained with one ({DETECTOR_WEIGHTS.name}) or the 'sift' detector")
+        if not detector:
+            state = {k: v for k, v in state.items() if not k.startswith("detector.")}
         load_model_state(model, state)
     return export_plain(model).requires_grad_(False)
 
@@ -165,7 +169,9 @@ class RELF(torch.nn.Module):
         "name": "relf",
         "G": 16,
         "max_keypoints": MAX_KEYPOINTS,
-        "detector": {"name": "sift"},  # keypoints when none are given (relf_hloc.features.detectors)
+        "detector": {"name": "sift"},  # keypoints when none are given (relf_hloc.features.detectors),
+                                       # or {"name": "learned", "radius": 2, "threshold": 0.1}:
+                                       # the network's own head (weights trained with one)
         "pyramid": PAPER_PYRAMID,      # None: the original resolution only
         "multi_candidate": None,       # e.g. {"ratio": 0.6} or {"top_k": 2}
         "subbin": True,                # orientation refined between bins; False: the paper's integer roll
@@ -190,9 +196,17 @@ class RELF(torch.nn.Module):
                 raise FileNotFoundError(
                     f"{weights}: RELF weights not found; pass a checkpoint with conf "
                     "'weights' (--weights), or --random-weights for an untrained network")
-        self.detector = load_detector({"max_keypoints": conf["max_keypoints"], **conf["detector"]})
+        learned = conf["detector"]["name"] == "learned"
+        if learned:
+            self.peaks = resolve_conf(LEARNED_DETECTOR, conf["detector"], "learned detector")
+            self.detector = None
+        else:
+            self.detector = load_detector({"max_keypoints": conf["max_keypoints"], **conf["detector"]})
+        network = exported_network(weights, conf["G"], WIDTHS, learned)
+        self.head = copy.deepcopy(network.detector)  # None without the learned detector
         if conf["backend"] == "torch":
-            self.net = copy.deepcopy(exported_network(weights, conf["G"], WIDTHS))
+            self.net = copy.deepcopy(network)
+            self.net.detector = None
         else:
             from . import onnx  # ONNX Runtime is optional: imported only for its backends
             if conf["backend"] not in onnx.BACKENDS:
@@ -208,25 +222,42 @@ class RELF(torch.nn.Module):
     def pyramid_levels(self, h: int, w: int) -> List[Tuple[int, int]]:
         return pyramid_sizes(h, w, **(self.conf["pyramid"] or {"max_size": None}))
 
-    @torch.inference_mode()
-    def describe(self, image: torch.Tensor, kpts: torch.Tensor) -> torch.Tensor:
-        """Equivariant vectors [N, C*G] at keypoints [N, 2] of image [3, H, W] in [0, 1].
-
-        The keypoints are sampled at every pyramid level and the vectors are
-        max-pooled over levels (max commutes with cyclic shifts).
-        """
+    def pyramid(self, image: torch.Tensor):
+        """(feature maps, (h, w)) of every pyramid level of image [3, H, W] in [0, 1], largest first."""
         H, W = image.shape[-2:]
-        out = None
         for h, w in self.pyramid_levels(H, W):
             level = image[None]
             if (h, w) != (H, W):
                 level = F.interpolate(level, size=(h, w), mode="bilinear", align_corners=False,
                                       antialias=h < H)
+            yield self.net(normalize_image(level)), (h, w)
+
+    @staticmethod
+    def pool(levels, kpts: torch.Tensor, image_hw: Tuple[int, int]) -> torch.Tensor:
+        """Vectors [N, C*G] at keypoints [N, 2] (image pixels) sampled on every level and
+        max-pooled over levels (max commutes with cyclic shifts)."""
+        H, W = image_hw
+        out = None
+        for feats, (h, w) in levels:
             scale = kpts.new_tensor([w / W, h / H])
-            feats = self.net(normalize_image(level))
             v = sample_fused(feats, ((kpts + 0.5) * scale - 0.5)[None], (h, w))[0]
             out = v if out is None else torch.maximum(out, v)
         return out
+
+    @torch.inference_mode()
+    def describe(self, image: torch.Tensor, kpts: torch.Tensor) -> torch.Tensor:
+        """Equivariant vectors [N, C*G] at keypoints [N, 2] of image [3, H, W] in [0, 1]."""
+        return self.pool(self.pyramid(image), kpts, image.shape[-2:])
+
+    @torch.inference_mode()
+    def detect_and_describe(self, image: torch.Tensor):
+        """The learned detector on the maps that also describe (one network pass per level):
+        (keypoints [N, 2], scores [N], scales [N], vectors [N, C*G])."""
+        levels = list(self.pyramid(image))
+        scores = [(self.head([f.float() for f in feats])[0], hw) for feats, hw in levels]
+        kpts, scores, scales = pyramid_peaks(scores, image.shape[-2:], self.conf["max_keypoints"],
+                                             self.peaks["radius"], self.peaks["threshold"])
+        return kpts, scores, scales, self.pool(levels, kpts, image.shape[-2:])
 
     def align(self, vectors: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(descriptors [M, D], source keypoint index [M], orientation bin [M]) of vectors [N, D]."""
@@ -242,9 +273,12 @@ class RELF(torch.nn.Module):
         if image.ndim != 4 or image.shape[0] != 1 or image.shape[1] not in (1, 3):
             raise ValueError(f"RELF takes one image [1, 3, H, W] (or [1, 1, H, W]), got {tuple(image.shape)}")
         image = image[0].float().expand(3, -1, -1)
+        vectors = scales = None
         if "keypoints" in data:
             kpts = data["keypoints"][0].float()
             scores = data.get("keypoint_scores", torch.ones_like(kpts[None, :, 0]))[0].float()
+        elif self.head is not None:
+            kpts, scores, scales, vectors = self.detect_and_describe(image.to(self.device))
         else:
             rgb = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
             k, s = self.detector(rgb, data.get("name"))
@@ -255,10 +289,14 @@ class RELF(torch.nn.Module):
             index = torch.zeros(0, dtype=torch.long, device=image.device)
             ori = torch.zeros(0, device=image.device)
         else:
-            desc, index, ori = self.align(self.describe(image.to(self.device), kpts.to(self.device)))
+            if vectors is None:
+                vectors = self.describe(image.to(self.device), kpts.to(self.device))
+            desc, index, ori = self.align(vectors)
             index, ori, desc = index.to(image.device), ori.to(image.device), desc.to(image.device)
         out = {"keypoints": kpts[index], "keypoint_scores": scores[index], "descriptors": desc.float(),
                "orientations": ori.float() * 360.0 / self.conf["G"]}
+        if scales is not None:
+            out["scales"] = scales.to(image.device)[index]
         if self.conf["multi_candidate"]:
             out["keypoint_index"] = index
         return {k: v[None] for k, v in out.items()}

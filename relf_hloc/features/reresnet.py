@@ -72,14 +72,50 @@ class BasicBlock(nn.Module):
         return torch.relu(y + self.shortcut(x))
 
 
+def group_pool(x: torch.Tensor, G: int) -> torch.Tensor:
+    """[B, F*G, h, w] regular fields -> [B, F, h, w]: the maximum over each field's G
+    channels, invariant to rotations of the input (it turns the map, not the values)."""
+    B, C, h, w = x.shape
+    return x.reshape(B, C // G, G, h, w).amax(2)
+
+
+class DetectorHead(nn.Module):
+    """Keypoint scores from the fine maps of the trunk (stem, stage 1, stage 2).
+
+    Every field is max-pooled over the group (invariant channels), then two convolutions
+    with C_G-invariant (nearly isotropic) filters and a 1x1 give one logit per stem-grid
+    pixel: the score map turns with the image, so its peaks are rotation covariant.
+    forward(5 maps in fusion order) -> logits [B, h, w] on the stem grid (1/2).
+    """
+
+    def __init__(self, G: int = 16, widths: Sequence[int] = WIDTHS, hidden: int = 16):
+        super().__init__()
+        self.G = G
+        gs = gspaces.Rot2dOnR2(N=G)
+        trivial = lambda n: enn.FieldType(gs, [gs.trivial_repr] * n)  # noqa: E731
+        inputs = (2 * widths[0] + widths[1]) // G
+        self.conv1 = Equi(enn.R2Conv(trivial(inputs), trivial(hidden), 5, padding=2))
+        self.conv2 = Equi(enn.R2Conv(trivial(hidden), trivial(hidden), 3, padding=1))
+        self.out = nn.Conv2d(hidden, 1, 1)
+
+    def forward(self, feats: List[torch.Tensor]) -> torch.Tensor:
+        stem, stage1, stage2 = feats[4], feats[3], feats[2]
+        stage2 = F.interpolate(stage2, size=stem.shape[-2:], mode="bilinear", align_corners=True)
+        x = torch.cat([group_pool(f, self.G) for f in (stem, stage1, stage2)], 1)
+        x = torch.relu(self.conv2(torch.relu(self.conv1(x))))
+        return self.out(x)[:, 0]
+
+
 class ReResNet18(nn.Module):
     """Equivariant ResNet-18 trunk without the stem max-pool.
 
     forward(x [B, 3, H, W] normalised RGB) -> 5 maps in fusion order
     [stage4 (1/16), stage3 (1/8), stage2 (1/4), stage1 (1/2), stem (1/2)].
+    With ``detector`` the model also holds a ``DetectorHead`` (``model.detector(maps)``:
+    keypoint logits), run apart from forward so that any backend's maps can feed it.
     """
 
-    def __init__(self, G: int = 16, widths: Sequence[int] = WIDTHS):
+    def __init__(self, G: int = 16, widths: Sequence[int] = WIDTHS, detector: bool = False):
         super().__init__()
         if any(w % G for w in widths):
             raise ValueError(f"every width {tuple(widths)} must be a multiple of G={G}")
@@ -92,6 +128,7 @@ class ReResNet18(nn.Module):
             stages.append(nn.Sequential(BasicBlock(prev, t, stride), BasicBlock(t, t, 1)))
             prev = t
         self.stages = nn.ModuleList(stages)
+        self.detector = DetectorHead(G, widths) if detector else None
 
     @property
     def channels(self) -> int:
@@ -129,6 +166,8 @@ def export_plain(model: ReResNet18) -> nn.Module:
                     and all(isinstance(c, Equi) for c in child)):
                 conv, bn = child[0].module.export(), child[1].module.export()
                 setattr(parent, name, fold_bn(conv, bn))
+            elif isinstance(child, Equi):
+                setattr(parent, name, child.module.export())
             else:
                 replace(child)
 

@@ -166,6 +166,7 @@ class PairGenerator:
         Returns:
             image1, image2: [3, H, W] float in [0, 1].
             kpts1, kpts2: [K, 2] ground-truth correspondences (kpts2 = H(kpts1)).
+            points1, points2: [K, 2] correspondences at uniformly drawn pixels of the shared view.
             angle: [K] local rotation (degrees) of view 2 relative to view 1.
             shift: [K] int64 group shift round(angle / 360 * G) mod G.
             H: [3, 3] float32 homography view 1 -> view 2.
@@ -206,6 +207,11 @@ class PairGenerator:
                                  conf["harris_percentile"], generator)
         kpts2 = geometry.warp_points(H.double(), kpts1.double()).float()
         angle = local_rotation_deg(H.double(), kpts1.double()).float()
+        # points anywhere in the shared view, for the learned detector's reliability term
+        inside = valid.nonzero()
+        chosen = inside[torch.randperm(len(inside), generator=generator)[:conf["num_keypoints"]]]
+        points1 = chosen.flip(1).float()
+        points2 = geometry.warp_points(H.double(), points1.double()).float()
 
         if conf["photometric"]:
             with torch.random.fork_rng(devices=[]):
@@ -213,7 +219,7 @@ class PairGenerator:
                 pair = self.photometric(torch.stack([image1, image2])).clamp(0, 1)
             image1, image2 = pair[0], pair[1]
         return {"image1": image1.contiguous(), "image2": image2.contiguous(),
-                "kpts1": kpts1, "kpts2": kpts2, "angle": angle,
+                "kpts1": kpts1, "kpts2": kpts2, "angle": angle, "points1": points1, "points2": points2,
                 "shift": group_shift(angle, conf["groups"]), "H": H}
 
 

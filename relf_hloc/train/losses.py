@@ -1,4 +1,5 @@
-"""RELF training losses: descriptor InfoNCE and orientation alignment.
+"""RELF training losses: descriptor InfoNCE and orientation alignment, and the learned
+detector's repeatability and peakiness (``detector_loss``).
 
 Keypoint vectors are the fused equivariant features [N, C*G] (field-major,
 group-minor; field 0 is the orientation histogram). View 2 is rotated relative to
@@ -22,7 +23,7 @@ from typing import Dict
 import torch
 import torch.nn.functional as F
 
-from ..features.relf import roll_groups  # noqa: F401  (one definition of the group roll)
+from ..features.relf import group_align, roll_groups  # noqa: F401  (one definition of the group roll)
 
 default_conf = {
     "alpha": 10.0,            # weight of the orientation loss
@@ -30,6 +31,11 @@ default_conf = {
     "entropy_weight": 1.0,    # 1.0: ori. term = cross-entropy (paper); 0.0: pure KL
     "ori_temperature": 0.5,   # softmax temperature of the (standardised) histograms
     "ori_standardize": True,  # False: softmax of raw activations (goes flat, see above)
+    "repeatability_weight": 1.0,  # learned detector (model.detector): score maps of the views agree
+    "peakiness_weight": 1.0,      # ... and have one clear peak per window
+    "detector_window": 8,         # window of both terms, stem-grid pixels (16 image pixels)
+    "reliability_weight": 0.0,    # ... and scores high where the descriptors match (reliability_loss)
+    "reliability_kappa": 0.5,
 }
 
 
@@ -97,3 +103,69 @@ def relf_loss(vec1: torch.Tensor, vec2: torch.Tensor, shift: torch.Tensor, group
         desc_acc = (sim.argmax(1) == torch.arange(len(sim), device=sim.device)).float().mean()
     return {"total": total, "desc": desc, "ori_kl": ori["kl"], "ori_entropy": ori["entropy"],
             "ori_acc": orientation_accuracy(hist1, hist2, shift), "desc_acc": desc_acc}
+
+
+def warp_to_view1(score2: torch.Tensor, H: torch.Tensor) -> "tuple[torch.Tensor, torch.Tensor]":
+    """View 2's score maps [B, h, w] (stem grid, pixel u = image pixel 2u) sampled at the
+    positions of view 1's grid under H [B, 3, 3] (view-1 -> view-2 pixels): (warped maps,
+    mask of the grid pixels that land inside view 2)."""
+    B, h, w = score2.shape
+    ys, xs = torch.meshgrid(torch.arange(h, device=score2.device), torch.arange(w, device=score2.device),
+                            indexing="ij")
+    grid = torch.stack([xs, ys], -1).reshape(-1, 2).float() * 2  # image pixels of view 1
+    xy = grid @ H[:, :2, :2].transpose(1, 2) + H[:, None, :2, 2]
+    xy = xy / (grid @ H[:, 2, :2, None] + H[:, None, 2:, 2])  # [B, h*w, 2], view-2 pixels
+    uv = xy / 2 / xy.new_tensor([max(w - 1, 1), max(h - 1, 1)]) * 2 - 1  # stem grid, align_corners
+    warped = F.grid_sample(score2[:, None], uv.reshape(B, h, w, 2).to(score2.dtype),
+                           mode="bilinear", align_corners=True)[:, 0]
+    inside = (uv.abs() <= 1).all(-1).reshape(B, h, w)
+    return warped, inside
+
+
+def detector_loss(logits1: torch.Tensor, logits2: torch.Tensor, H: torch.Tensor,
+                  conf: dict = None) -> Dict[str, torch.Tensor]:
+    """Repeatability and peakiness of score maps (R2D2's two detector terms).
+
+    logits1, logits2 [B, h, w] on the stem grid of the two views, H [B, 3, 3] view 1 ->
+    view 2. ``repeatability`` = 1 - mean cosine similarity of N x N windows of view 1's
+    scores and view 2's warped onto view 1 (windows inside view 2 only; 0 when identical);
+    ``peakiness`` = 1 - mean (local max - local mean) over N windows, both views (0 for one
+    peak of score 1 per window on a zero background). Scores are sigmoid(logits).
+    """
+    conf = {**default_conf, **(conf or {})}
+    N = conf["detector_window"]
+    s1, s2 = torch.sigmoid(logits1.float()), torch.sigmoid(logits2.float())
+    s2w, inside = warp_to_view1(s2, H.float())
+    p1 = F.unfold(s1[:, None], N, stride=N // 2)  # [B, N*N, windows]
+    p2 = F.unfold(s2w[:, None], N, stride=N // 2)
+    full = F.unfold(inside[:, None].float(), N, stride=N // 2).min(1).values > 0
+    cosine = F.cosine_similarity(p1, p2, dim=1, eps=1e-6)
+    repeatability = 1 - cosine[full].mean() if full.any() else s1.sum() * 0
+    peaks = torch.stack([F.max_pool2d(s[:, None], N + 1, 1, N // 2)
+                         - F.avg_pool2d(s[:, None], N + 1, 1, N // 2, count_include_pad=False)
+                         for s in (s1, s2)])
+    peakiness = 1 - peaks.mean()
+    total = conf["repeatability_weight"] * repeatability + conf["peakiness_weight"] * peakiness
+    return {"total": total, "repeatability": repeatability, "peakiness": peakiness}
+
+
+def reliability_loss(logits1: torch.Tensor, vec1: torch.Tensor, vec2: torch.Tensor, pts1: torch.Tensor,
+                     G: int, kappa: float = 0.5, temperature: float = 0.07) -> Dict[str, torch.Tensor]:
+    """Scores high where the descriptors match (R2D2's reliability, with its AP replaced by a
+    match probability).
+
+    logits1 [h, w]: view 1's score map (stem grid: pixel u = image pixel 2u); vec1, vec2
+    [K, C*G]: fused vectors of K corresponding points of the two views, pts1 [K, 2] their
+    view-1 pixels. p_k = softmax probability that point k's group-aligned descriptor (its own
+    orientation, as at inference) picks its correspondence among the K of view 2 (no
+    gradient); with r_k the score at point k, loss = mean(1 - (r p + kappa (1 - r))): r -> 1
+    where p > kappa, r -> 0 where p < kappa.
+    """
+    with torch.no_grad():
+        d1, d2 = group_align(vec1.float(), G)[0], group_align(vec2.float(), G)[0]
+        p = torch.softmax(d1 @ d2.T / temperature, 1).diagonal()
+    h, w = logits1.shape
+    uv = pts1.float() / 2 / pts1.new_tensor([max(w - 1, 1), max(h - 1, 1)]) * 2 - 1
+    r = torch.sigmoid(F.grid_sample(logits1[None, None].float(), uv[None, None],
+                                    mode="bilinear", align_corners=True)[0, 0, 0])
+    return {"reliability": (1 - (r * p + kappa * (1 - r))).mean(), "match_prob": p.mean()}

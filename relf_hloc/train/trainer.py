@@ -37,12 +37,12 @@ from tqdm import tqdm
 from .. import __version__ as code_version
 from ..confs import DEFAULT_WEIGHTS
 from ..features.checkpoint import load_checkpoint, load_model_state, save_checkpoint
-from ..features.reresnet import NORMALIZATION, ReResNet18, normalize_image, sample_fused
+from ..features.reresnet import NORMALIZATION, ReResNet18, export_plain, normalize_image, sample_fused
 from ..images import list_images
 from ..io import atomic_write, write_text
 from . import data as pair_data
 from .losses import default_conf as loss_defaults
-from .losses import relf_loss
+from .losses import detector_loss, relf_loss, reliability_loss
 from .validation import build_val_sets, validate
 
 default_conf = {
@@ -53,7 +53,8 @@ default_conf = {
         **{k: v for k, v in pair_data.default_conf.items() if k != "groups"},
     },
     "model": {"G": 16, "widths": [64, 128, 256, 512],
-              "init_weights": None},  # start from these weights (a checkpoint, or 'shipped'): fine-tuning
+              "init_weights": None,   # start from these weights (a checkpoint, or 'shipped'): fine-tuning
+              "detector": False},     # with the learned detector head (losses.detector_loss)
     "loss": dict(loss_defaults),
     "optim": {
         "lr": 3e-4,
@@ -73,6 +74,7 @@ default_conf = {
         "amp": True,               # bf16 autocast on CUDA (ignored on CPU)
         "time_budget_s": 0,        # > 0: stop (checkpoint + validation) after this many seconds
         "export_best": None,       # also write the best model here, float16 weights only (to commit)
+        "freeze_backbone": False,  # train the detector head only, on the fixed trunk of init_weights
     },
     "val": {
         "synthetic_pairs": 8,
@@ -204,28 +206,50 @@ def model_meta(conf: dict, step: int, metrics: Optional[dict] = None) -> dict:
     return {"G": conf["model"]["G"], "widths": list(conf["model"]["widths"]),
             "channels": sum(conf["model"]["widths"]) + conf["model"]["widths"][0],
             "normalization": NORMALIZATION, "code_version": code_version,
+            "detector": bool(conf["model"]["detector"]),
             "train_config": conf, "step": step, "metrics": metrics or {}}
 
 
-def training_step(model, batch: dict, conf: dict, device, autocast) -> Dict[str, torch.Tensor]:
-    """Losses of one batch; both views go through the network in one forward."""
+def training_step(model, batch: dict, conf: dict, device, autocast, trunk=None) -> Dict[str, torch.Tensor]:
+    """Losses of one batch; both views go through the network in one forward. With a
+    frozen ``trunk`` (train.freeze_backbone) only the detector head learns."""
     G = conf["model"]["G"]
     images = torch.cat([batch["image1"], batch["image2"]]).to(device, non_blocking=True)
-    kpts = torch.cat([batch["kpts1"], batch["kpts2"]]).to(device, non_blocking=True)
     B = batch["image1"].shape[0]
+    losses = {}
     with autocast:
-        feats = model(normalize_image(images))
-        vectors = sample_fused(feats, kpts, images.shape[-2:])  # [2B, K, C*G]
-    vectors = vectors.float()
-    vec1 = vectors[:B].reshape(-1, vectors.shape[-1])
-    vec2 = vectors[B:].reshape(-1, vectors.shape[-1])
-    return relf_loss(vec1, vec2, batch["shift"].reshape(-1).to(device), G, conf["loss"])
+        if trunk is None:
+            feats = model(normalize_image(images))
+        else:
+            with torch.no_grad():
+                feats = trunk(normalize_image(images))
+    if trunk is None:
+        kpts = torch.cat([batch["kpts1"], batch["kpts2"]]).to(device, non_blocking=True)
+        vectors = sample_fused(feats, kpts, images.shape[-2:]).float()  # [2B, K, C*G]
+        vec1 = vectors[:B].reshape(-1, vectors.shape[-1])
+        vec2 = vectors[B:].reshape(-1, vectors.shape[-1])
+        losses = relf_loss(vec1, vec2, batch["shift"].reshape(-1).to(device), G, conf["loss"])
+    head = getattr(model, "module", model).detector
+    if head is not None:
+        logits = head([f.float() for f in feats])
+        det = detector_loss(logits[:B], logits[B:], batch["H"].to(device), conf["loss"])
+        if conf["loss"]["reliability_weight"]:
+            points = torch.cat([batch["points1"], batch["points2"]]).to(device)
+            with torch.no_grad():
+                pv = sample_fused(feats, points, images.shape[-2:]).float()
+            parts = [reliability_loss(logits[b], pv[b], pv[B + b], points[b], G,
+                                      conf["loss"]["reliability_kappa"]) for b in range(B)]
+            for key in parts[0]:
+                det[key] = torch.stack([part[key] for part in parts]).mean()
+            det["total"] = det["total"] + conf["loss"]["reliability_weight"] * det["reliability"]
+        losses = {**losses, **det, "total": det["total"] + losses.get("total", 0)}
+    return losses
 
 
-def optimize_step(model, optimizer, scheduler, batch: dict, conf: dict, device, autocast
+def optimize_step(model, optimizer, scheduler, batch: dict, conf: dict, device, autocast, trunk=None
                   ) -> Dict[str, float]:
     """One optimisation step on ``batch``; returns the losses and metrics as floats."""
-    losses = training_step(model, batch, conf, device, autocast)
+    losses = training_step(model, batch, conf, device, autocast, trunk)
     optimizer.zero_grad(set_to_none=True)
     losses["total"].backward()
     params = [p for group in optimizer.param_groups for p in group["params"]]
@@ -237,7 +261,7 @@ def optimize_step(model, optimizer, scheduler, batch: dict, conf: dict, device, 
 
 def build_optimizer(model: torch.nn.Module, conf: dict):
     """AdamW with linear warm-up and cosine decay over train.max_steps."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=conf["optim"]["lr"],
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=conf["optim"]["lr"],
                                   weight_decay=conf["optim"]["weight_decay"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, conf["optim"], conf["train"]["max_steps"]))
@@ -284,7 +308,7 @@ def restore(model, optimizer, scheduler, conf: dict, resume, output: Path, log: 
     if init and not resume:  # a resumed run has its own weights
         init = DEFAULT_WEIGHTS if init == "shipped" else Path(init)
         state, _, _ = load_checkpoint(init, expect={**expect, "normalization": NORMALIZATION})
-        load_model_state(model, state)
+        load_model_state(model, state, optional=("detector.",))  # a new head starts at random
         if log:
             print(f"train: initialised from {init}")
     if not resume:
@@ -357,9 +381,20 @@ def train(conf: dict, output, resume=None, stop_step: Optional[int] = None) -> P
     generator, val_generator = pair_generators(conf)
 
     torch.manual_seed(conf["seed"])  # identical initial weights on every rank
-    model = ReResNet18(conf["model"]["G"], conf["model"]["widths"]).to(device).train()
+    model = ReResNet18(conf["model"]["G"], conf["model"]["widths"], conf["model"]["detector"])
+    model = model.to(device).train()
+    frozen = tconf["freeze_backbone"]
+    if frozen:
+        if model.detector is None or not conf["model"]["init_weights"]:
+            raise ValueError("train.freeze_backbone trains the detector head on given weights: "
+                             "set model.detector: true and model.init_weights")
+        if world > 1:
+            raise ValueError("train.freeze_backbone runs on one process (the head is small)")
+        for name, p in model.named_parameters():
+            p.requires_grad_(name.startswith("detector."))
     optimizer, scheduler = build_optimizer(model, conf)
     step, best_score = restore(model, optimizer, scheduler, conf, resume, output, main_process)
+    trunk = export_plain(model).requires_grad_(False) if frozen else None
     validation = Validation(conf, val_generator, output, best_score, main_process)
 
     def save(path, metrics=None, with_state=True):
@@ -398,7 +433,7 @@ def train(conf: dict, output, resume=None, stop_step: Optional[int] = None) -> P
     start_step = step
     for batch_data in loader:
         lr = scheduler.get_last_lr()[0]
-        losses = optimize_step(ddp_model, optimizer, scheduler, batch_data, conf, device, autocast)
+        losses = optimize_step(ddp_model, optimizer, scheduler, batch_data, conf, device, autocast, trunk)
         step += 1
         now = time.time()
         row = {"step": step, "epoch": (step - 1) // spe + 1, "lr": lr, **losses,
@@ -406,8 +441,9 @@ def train(conf: dict, output, resume=None, stop_step: Optional[int] = None) -> P
         t_last = now
         train_log.write(row)
         bar.update(1)
-        bar.set_postfix(loss=f"{row['total']:.3f}", desc=f"{row['desc']:.3f}",
-                        ori_kl=f"{row['ori_kl']:.3f}", ori_acc=f"{row['ori_acc']:.2f}")
+        bar.set_postfix({k: f"{row[k]:.3f}" for k in ("total", "desc", "ori_kl", "ori_acc",
+                                                        "repeatability", "peakiness", "reliability")
+                               if k in row})
         if main_process and (step % tconf["checkpoint_every"] == 0 or step == stop_step):
             save(output / "last.pth")
         out_of_time = 0 < tconf["time_budget_s"] <= now - t_start

@@ -2,7 +2,9 @@
 
 Each pair is (image0, image1, H) with H mapping image0 pixels to image1 pixels.
 Keypoints are detected independently in each image with the project's SIFT
-detector (as at inference), descriptors are top-1 group-aligned, matched by mutual
+detector (as at inference), or with the model's learned detector when it has one
+(then ``rep3``, the repeatability at 3 px, is logged too); descriptors are top-1
+group-aligned, matched by mutual
 nearest neighbour and scored with the benchmark evaluator's per-pair precision, so
 the numbers follow the paper's protocol at a small, fast scale (one image scale,
 no pyramid).
@@ -25,8 +27,8 @@ import numpy as np
 import torch
 
 from ..datasets.homography import load_hpatches
-from ..eval.homography import match_precisions, mutual_matches, within_one_bin
-from ..features.detectors import detect_sift
+from ..eval.homography import match_precisions, mutual_matches, repeatability, within_one_bin
+from ..features.detectors import detect_sift, pyramid_peaks
 from ..features.relf import group_align
 from ..features.reresnet import normalize_image, sample_fused
 from ..geometry import warp_points
@@ -95,6 +97,16 @@ def describe(model: torch.nn.Module, image: np.ndarray, kpts: np.ndarray, device
 
 
 @torch.no_grad()
+def detect(model: torch.nn.Module, image: np.ndarray, num_keypoints: int, device) -> np.ndarray:
+    """Keypoints [N, 2] of a uint8 image: the model's learned head (one scale), else SIFT."""
+    if model.detector is None:
+        return detect_sift(image, num_keypoints)[0]
+    x = torch.from_numpy(image).permute(2, 0, 1).float().div(255)[None].to(device)
+    logits = model.detector(model(normalize_image(x)))[0]
+    return pyramid_peaks([(logits, image.shape[:2])], image.shape[:2], num_keypoints)[0].cpu().numpy()
+
+
+@torch.no_grad()
 def evaluate_pairs(model: torch.nn.Module, pairs: Sequence[ValPair], G: int,
                    num_keypoints: int = 512, device="cpu") -> Dict[str, float]:
     """MMA@3/5/10 (%), mean mutual matches, and orientation accuracy (%) on ``pairs``.
@@ -103,10 +115,12 @@ def evaluate_pairs(model: torch.nn.Module, pairs: Sequence[ValPair], G: int,
     bin estimated at its exact ground-truth position in image1 minus the one in image0
     equals the true shift within +-1 bin. The model must be in eval mode.
     """
-    precisions, matches, ori_hits, ori_total = [], [], 0, 0
+    precisions, matches, ori_hits, ori_total, reps = [], [], 0, 0, []
     for pair in pairs:
-        k0 = detect_sift(pair.image0, num_keypoints)[0]
-        k1 = detect_sift(pair.image1, num_keypoints)[0]
+        k0 = detect(model, pair.image0, num_keypoints, device)
+        k1 = detect(model, pair.image1, num_keypoints, device)
+        if model.detector is not None:
+            reps.append(repeatability(k0, k1, pair.H, pair.image0.shape[:2], pair.image1.shape[:2]))
         H = torch.from_numpy(pair.H)
         k0_in_1 = warp_points(H, torch.from_numpy(k0).double()).float().numpy()
         h1, w1 = pair.image1.shape[:2]
@@ -126,6 +140,8 @@ def evaluate_pairs(model: torch.nn.Module, pairs: Sequence[ValPair], G: int,
     out = {f"mma{t}": float(v) for t, v in zip(THRESHOLDS, mma)}
     out["matches"] = float(np.mean(matches)) if matches else 0.0
     out["ori_acc"] = 100.0 * ori_hits / max(ori_total, 1)
+    if reps:
+        out["rep3"] = float(np.mean([r for r in reps if r is not None] or [0.0]))
     return out
 
 
