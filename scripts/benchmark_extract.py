@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 import skimage.data
 import torch
 import torch.nn.functional as F
@@ -74,8 +73,8 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
-    header = (f"| conf | image | keypoints | levels | detect s | network s | align s | "
-              f"naive align s | align speed-up | write s | total s |")
+    header = ("| conf | image | keypoints | levels | detect s | network s | align s | "
+              "naive align s | align speed-up | write s | total s |")
     print(header + "\n" + "|---" * 11 + "|")
     base = skimage.data.astronaut()
     if args.reference:

@@ -23,7 +23,7 @@ def main():
     parser.add_argument("--name", default="relf_c16")
     args = parser.parse_args()
     state, meta, _ = load_checkpoint(args.run_dir / args.checkpoint)
-    model = ReResNet18(meta["G"], meta["widths"])
+    model = ReResNet18(meta["G"], meta["widths"], detector=bool(meta.get("detector")))
     load_model_state(model, state)
     meta = {**meta, "source": f"{args.run_dir.name}/{args.checkpoint}"}
     out = save_checkpoint(args.outputs / f"{args.name}.pth", model, meta, half=True)
