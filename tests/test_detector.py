@@ -110,3 +110,16 @@ def test_repeatability_hand_computed():
     assert repeatability(k0, k1, H, (100, 100), (100, 100), threshold=3) == pytest.approx(50.0)
     assert repeatability(k0, k1, H, (100, 100), (100, 100), threshold=1) == pytest.approx(0.0)
     assert repeatability(k0[:0], k1[:0], H, (100, 100), (100, 100)) is None
+
+
+def test_shipped_detector_weights_give_oriented_keypoints_with_scales():
+    from relf_hloc.confs import get_conf
+    noise = np.random.default_rng(1).random((241, 321, 3)).astype(np.float32)
+    image = cv2.normalize(cv2.GaussianBlur(noise, (0, 0), 3), None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    relf = RELF({**get_conf("relf-det-fast")["model"], "max_keypoints": 200})
+    out = relf.extract(image)
+    assert len(out["keypoints"]) == 200 and out["descriptors"].shape == (200, 1024)
+    assert np.all(np.diff(out["scores"]) <= 0)  # strongest first
+    levels = {round((321 / w + 241 / h) / 2, 4) for h, w in relf.pyramid_levels(241, 321)}
+    assert set(np.unique(out["scales"]).astype(np.float64).round(4)) <= levels  # one scale per level
+    assert len(np.unique(out["scales"])) >= 2
