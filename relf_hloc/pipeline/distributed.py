@@ -37,6 +37,17 @@ def add_arguments(parser, what: str = "run") -> None:
     parser.add_argument("--workers", type=int, default=2, help="Ray actors (default: 2)")
 
 
+def absolute(conf: dict) -> dict:
+    """The extractor or matcher conf with its file paths (RELF's weights, a keypoints file)
+    made absolute: the workers of a cluster do not run in the driver's folder."""
+    model = dict(conf["model"])
+    if model.get("weights"):
+        model["weights"] = str(Path(model["weights"]).resolve())
+    if isinstance(model.get("detector"), dict) and model["detector"].get("path"):
+        model["detector"] = {**model["detector"], "path": str(Path(model["detector"]["path"]).resolve())}
+    return {**conf, "model": model}
+
+
 def require_ray():
     try:
         import ray

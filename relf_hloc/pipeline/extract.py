@@ -201,8 +201,9 @@ def main_ray(conf, images, output, address: Optional[str] = None, workers: int =
     """``relf-hloc extract --ray``: the same file as ``main``, from Ray actors
     (``relf_hloc.pipeline.distributed``)."""
     distributed.require_ray()  # before any work
-    images, output = Path(images), Path(output)
+    images, output = Path(images).resolve(), Path(output).resolve()  # workers run elsewhere
     conf, names, todo, skipped = prepare(conf, images, output, names, device, overwrite, skip_bad_images, None)
+    conf = distributed.absolute(conf)
     start_time = time.time()
     if todo:
         gpus = 1 if device == "cuda" else 0

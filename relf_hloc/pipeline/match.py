@@ -113,7 +113,7 @@ def main_ray(conf, pairs, features, output, address: Optional[str] = None, worke
     """``relf-hloc match --ray``: the same file as ``main``, from Ray actors
     (``relf_hloc.pipeline.distributed``)."""
     distributed.require_ray()
-    features, output = Path(features), Path(output)
+    features, output = Path(features).resolve(), Path(output).resolve()  # workers run elsewhere
     conf, pairs, todo, _ = prepare(conf, pairs, features, output, overwrite, None)
     if todo:
         ray = distributed.start(address, workers, 1)
