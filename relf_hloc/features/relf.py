@@ -202,18 +202,17 @@ class RELF(torch.nn.Module):
             self.detector = None
         else:
             self.detector = load_detector({"max_keypoints": conf["max_keypoints"], **conf["detector"]})
-        network = exported_network(weights, conf["G"], WIDTHS, learned)
-        self.head = copy.deepcopy(network.detector)  # None without the learned detector
+        network = lambda: exported_network(weights, conf["G"], WIDTHS, learned)  # noqa: E731  (built once)
+        self.head = copy.deepcopy(network().detector) if learned else None
         if conf["backend"] == "torch":
-            self.net = copy.deepcopy(network)
+            self.net = copy.deepcopy(network())
             self.net.detector = None
         else:
             from . import onnx  # ONNX Runtime is optional: imported only for its backends
             if conf["backend"] not in onnx.BACKENDS:
                 raise ValueError(f"unknown RELF backend '{conf['backend']}'; choose one of {onnx.BACKENDS}")
             tag = weights_tag(weights, weights is None)
-            self.net = onnx.OrtNetwork(onnx.model_file(weights, tag, conf["backend"],
-                                                       lambda: exported_network(weights, conf["G"], WIDTHS)))
+            self.net = onnx.OrtNetwork(onnx.model_file(weights, tag, conf["backend"], network))
 
     @property
     def device(self) -> torch.device:
