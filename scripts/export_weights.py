@@ -3,8 +3,8 @@
     python scripts/export_weights.py RUN_DIR [--checkpoint best.pth] [--outputs relf_hloc/weights]
 
 Writes OUTPUT/relf_c16.pth (model weights only, float16, loadable by RELF by
-default) and copies RUN_DIR's config.yaml, train.csv and val.csv beside it as
-relf_c16.config.yaml, relf_c16.train.csv and relf_c16.val.csv.
+default) and copies RUN_DIR's config.yaml, train.csv, val.csv and train.log beside it as
+relf_c16.config.yaml, relf_c16.train.csv, relf_c16.val.csv and relf_c16.train.log.
 """
 
 import argparse
@@ -27,9 +27,9 @@ def main():
     load_model_state(model, state)
     meta = {**meta, "source": f"{args.run_dir.name}/{args.checkpoint}"}
     out = save_checkpoint(args.outputs / f"{args.name}.pth", model, meta, half=True)
-    for src, dst in [("config.yaml", "config.yaml"), ("train.csv", "train.csv"), ("val.csv", "val.csv")]:
-        if (args.run_dir / src).exists():
-            shutil.copy(args.run_dir / src, args.outputs / f"{args.name}.{dst}")
+    for name in ["config.yaml", "train.csv", "val.csv", "train.log"]:
+        if (args.run_dir / name).exists():
+            shutil.copy(args.run_dir / name, args.outputs / f"{args.name}.{name}")
     print(f"{out}: step {meta.get('step')}, metrics {meta.get('metrics')}, "
           f"{out.stat().st_size / 1e6:.1f} MB")
 
