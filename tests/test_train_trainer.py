@@ -79,6 +79,14 @@ def test_resume_is_exact(image_dir, tmp_path):  # noqa: F811
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert read_rows(tmp_path / "straight" / "train.csv") == read_rows(tmp_path / "split" / "train.csv")
     assert [int(r["step"]) for r in read_rows(tmp_path / "split" / "train.csv")] == [1, 2, 3, 4]
+    log = [line.split(" ", 2)[2] for line in (tmp_path / "split" / "train.log").read_text().splitlines()]
+    split = tmp_path / "split"  # both runs' lines, after a time stamp, appended
+    assert [line.split(";")[0].split(" in ")[0] for line in log] == [
+        f"train: relf-hloc {trainer.code_version}, 4 steps of batch 1, 1 process(es) on cpu, "
+        f"1 thread(s), outputs {split}", "train: 2 steps (0 -> 2)",
+        f"train: relf-hloc {trainer.code_version}, 4 steps of batch 1, 1 process(es) on cpu, "
+        f"1 thread(s), outputs {split}", f"train: resumed from {split / 'last.pth'} at step 2",
+        "train: 2 steps (2 -> 4)"]
 
     # exported weights (float16, no optimiser): the schedule and the data go on at their step
     state, meta, _ = load_checkpoint(tmp_path / "split" / "last.pth")  # step 4

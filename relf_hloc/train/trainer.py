@@ -12,6 +12,7 @@ Output folder::
     train.csv       one row per step: losses, accuracies, learning rate, throughput
     val.csv         one row per validation: MMA@3/5/10, matches, orientation accuracy
     config.yaml     the resolved configuration
+    train.log       what the runs said: start, resumes, warnings, validations, ends (appended)
 
 Every sample is a pure function of (seed, global sample number), the training
 state is saved with the model, and CPU kernels are deterministic: resuming
@@ -141,6 +142,20 @@ class StepSampler(torch.utils.data.Sampler):
 
     def __len__(self):
         return (self.stop - self.start) * self.batch
+
+
+class TextLog:
+    """Print a line and append it, time-stamped, to the run's ``train.log`` (main process)."""
+
+    def __init__(self, path: Path, enabled: bool = True):
+        self.path, self.enabled = path, enabled
+
+    def __call__(self, line: str):
+        if not self.enabled:
+            return
+        tqdm.write(line)
+        with open(self.path, "a") as f:
+            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
 
 
 class CsvLog:
@@ -299,7 +314,7 @@ def pair_generators(conf: dict):
     return generator, val_generator
 
 
-def restore(model, optimizer, scheduler, conf: dict, resume, output: Path, log: bool) -> Tuple[int, float]:
+def restore(model, optimizer, scheduler, conf: dict, resume, output: Path, log: TextLog) -> Tuple[int, float]:
     """Initial weights (``model.init_weights``: fine-tuning) or a resumed run's full state
     (weights, optimiser, schedule, step, best score; logs truncated to its step).
     Returns (step, best score)."""
@@ -309,8 +324,7 @@ def restore(model, optimizer, scheduler, conf: dict, resume, output: Path, log: 
         init = DEFAULT_WEIGHTS if init == "shipped" else Path(init)
         state, _, _ = load_checkpoint(init, expect={**expect, "normalization": NORMALIZATION})
         load_model_state(model, state, optional=("detector.",))  # a new head starts at random
-        if log:
-            print(f"train: initialised from {init}")
+        log(f"train: initialised from {init}")
     if not resume:
         return 0, -math.inf
     state, meta, ckpt = load_checkpoint(resume, expect=expect)
@@ -329,26 +343,25 @@ def restore(model, optimizer, scheduler, conf: dict, resume, output: Path, log: 
             group["lr"] = base_lr * lr_factor(step, conf["optim"], conf["train"]["max_steps"])
         scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
         best_score = meta.get("metrics", {}).get("score", -math.inf)
-        if log:
-            print(f"train: {resume} holds weights only; the optimiser state starts afresh")
-    if log:
+        log(f"train: {resume} holds weights only; the optimiser state starts afresh")
+    if log.enabled:
         changed = config_differences(meta.get("train_config", {}), conf)
         if changed:
-            print(f"train: warning: {resume} was trained with other settings ({', '.join(changed)}); "
-                  "continuing with the new ones")
+            log(f"train: warning: {resume} was trained with other settings ({', '.join(changed)}); "
+                "continuing with the new ones")
         for name in ("train.csv", "val.csv"):
             truncate_log(output / name, step)
-        print(f"train: resumed from {resume} at step {step}")
+        log(f"train: resumed from {resume} at step {step}")
     return step, best_score
 
 
 class Validation:
     """The fixed validation sets, their CSV log and the best score so far (best.pth)."""
 
-    def __init__(self, conf: dict, val_generator, output: Path, best_score: float, enabled: bool):
-        self.G, self.vconf = conf["model"]["G"], conf["val"]
-        self.sets = build_val_sets(self.vconf, val_generator, conf["seed"] + 1) if enabled else {}
-        self.log = CsvLog(output / "val.csv", enabled)
+    def __init__(self, conf: dict, val_generator, output: Path, best_score: float, log: TextLog):
+        self.G, self.vconf, self.text = conf["model"]["G"], conf["val"], log
+        self.sets = build_val_sets(self.vconf, val_generator, conf["seed"] + 1) if log.enabled else {}
+        self.log = CsvLog(output / "val.csv", log.enabled)
         self.best_score = best_score
 
     def __call__(self, model, device, step: int, epoch: int, save_best) -> None:
@@ -358,8 +371,10 @@ class Validation:
         metrics = validate(model, self.sets, self.G, self.vconf["num_keypoints"], device)
         self.log.write({"step": step, "epoch": epoch, **metrics, "seconds": time.time() - t0})
         summary = ", ".join(f"{k} {v:.1f}" for k, v in metrics.items() if k.endswith(("mma5", "ori_acc")))
-        tqdm.write(f"val step {step}: score {metrics['score']:.2f} ({summary}) in {time.time() - t0:.0f} s")
-        if metrics["score"] > self.best_score:
+        best = metrics["score"] > self.best_score
+        self.text(f"val step {step}: score {metrics['score']:.2f} ({summary}) in {time.time() - t0:.0f} s"
+                  + (" (best)" if best else ""))
+        if best:
             self.best_score = metrics["score"]
             save_best(metrics)
 
@@ -378,6 +393,9 @@ def train(conf: dict, output, resume=None, stop_step: Optional[int] = None) -> P
     if main_process:
         output.mkdir(parents=True, exist_ok=True)
         write_text(output / "config.yaml", yaml.safe_dump(conf, sort_keys=False))
+    log = TextLog(output / "train.log", main_process)
+    log(f"train: relf-hloc {code_version}, {tconf['max_steps']} steps of batch {tconf['batch_size']}, "
+        f"{world} process(es) on {device.type}, {torch.get_num_threads()} thread(s), outputs {output}")
     generator, val_generator = pair_generators(conf)
 
     torch.manual_seed(conf["seed"])  # identical initial weights on every rank
@@ -393,9 +411,9 @@ def train(conf: dict, output, resume=None, stop_step: Optional[int] = None) -> P
         for name, p in model.named_parameters():
             p.requires_grad_(name.startswith("detector."))
     optimizer, scheduler = build_optimizer(model, conf)
-    step, best_score = restore(model, optimizer, scheduler, conf, resume, output, main_process)
+    step, best_score = restore(model, optimizer, scheduler, conf, resume, output, log)
     trunk = export_plain(model).requires_grad_(False) if frozen else None
-    validation = Validation(conf, val_generator, output, best_score, main_process)
+    validation = Validation(conf, val_generator, output, best_score, log)
 
     def save(path, metrics=None, with_state=True):
         extra = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
@@ -456,12 +474,11 @@ def train(conf: dict, output, resume=None, stop_step: Optional[int] = None) -> P
             if main_process:  # best_score may have changed: keep last.pth consistent with it
                 save(output / "last.pth")
         if out_of_time:
-            tqdm.write(f"train: time budget of {tconf['time_budget_s']} s reached at step {step}")
+            log(f"train: time budget of {tconf['time_budget_s']} s reached at step {step}")
             break
     bar.close()
-    if main_process:
-        print(f"train: {step - start_step} steps ({start_step} -> {step}) in {time.time() - t_start:.0f} s"
-              f"; best score {validation.best_score:.2f}; checkpoints in {output}")
+    log(f"train: {step - start_step} steps ({start_step} -> {step}) in {time.time() - t_start:.0f} s"
+        f"; best score {validation.best_score:.2f}; checkpoints in {output}")
     if world > 1:
         dist.barrier()
     return output / "last.pth"
