@@ -117,7 +117,7 @@ def main(argv=None) -> int:
                   for name, (root, layout, pairs) in sets.items()]
         sfm_conf = with_options(conf, max_keypoints=2000)
         inl = sfm_inliers(sacre, sacre_names, sfm_conf, cache / "sacre")
-        lines.append(f"| {label} | " + " | ".join(f"{s:.2f}" for s in scores) + f" | {inl:.0f} | {time.time() - t0:.0f} |")
+        lines.append(f"| {label} | " + " | ".join(f"{s:.2f}" for s in scores) + f" | {inl:.1f} | {time.time() - t0:.0f} |")
         print(lines[-1], flush=True)
     table = "\n".join(lines) + "\n"
     print(table)
