@@ -345,7 +345,8 @@ def restore(model, optimizer, scheduler, conf: dict, resume, output: Path, log: 
         best_score = meta.get("metrics", {}).get("score", -math.inf)
         log(f"train: {resume} holds weights only; the optimiser state starts afresh")
     if log.enabled:
-        changed = config_differences(meta.get("train_config", {}), conf)
+        changed = [k for k in config_differences(meta.get("train_config", {}), conf)
+                   if k != "model.init_weights"]  # a resumed run has its own weights
         if changed:
             log(f"train: warning: {resume} was trained with other settings ({', '.join(changed)}); "
                 "continuing with the new ones")
