@@ -6,9 +6,10 @@ match_features -> reconstruction, unmodified, after ``relf_hloc.register()``.
         [--seeds 0,1,2] --outputs outputs/hloc_sfm [--output results/sfm/hloc_sacre_coeur.md]
 
 Needs hloc (not on PyPI: ``pip install --no-deps -e`` a clone of
-cvg/Hierarchical-Localization). The mapper runs on one thread with each seed
-(``mapper_options``: ``random_seed``, ``num_threads``), as ``relf-hloc sfm`` does, so a seed
-gives the same model on every run. Prints and writes a markdown table of registered images.
+cvg/Hierarchical-Localization). Features, pairs and matches are computed once per folder and
+conf; the mapper then runs on one thread with each seed (``mapper_options``: ``random_seed``,
+``num_threads``). hloc's geometric verification is not seeded, so two runs can still differ.
+Prints and writes a markdown table of registered images.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from relf_hloc.images import list_images
 from relf_hloc.io import write_text
 
 
-def run(images: Path, conf_name: str, seed: int, outputs: Path) -> int:
+def run(images: Path, conf_name: str, seeds, outputs: Path) -> list:
+    """Registered images of hloc's reconstruction, one per mapper seed."""
     from hloc import extract_features, match_features, pairs_from_exhaustive, reconstruction
     outputs.mkdir(parents=True, exist_ok=True)
     conf = relf_confs[conf_name]
@@ -31,9 +33,10 @@ def run(images: Path, conf_name: str, seed: int, outputs: Path) -> int:
     pairs = outputs / "pairs-exhaustive.txt"
     pairs_from_exhaustive.main(pairs, features=features)
     matches = match_features.main(relf_confs["relf-nn"], pairs, conf["output"], outputs)
-    rec = reconstruction.main(outputs / f"sfm-seed{seed}", images, pairs, features, matches,
-                              mapper_options={"random_seed": seed, "num_threads": 1})
-    return 0 if rec is None else rec.num_reg_images()
+    recs = [reconstruction.main(outputs / f"sfm-seed{seed}", images, pairs, features, matches,
+                                mapper_options={"random_seed": seed, "num_threads": 1})
+            for seed in seeds]
+    return [0 if rec is None else rec.num_reg_images() for rec in recs]
 
 
 def main(argv=None) -> int:
@@ -58,7 +61,7 @@ def main(argv=None) -> int:
     for i, folder in enumerate(args.images):
         total = len(list_images(folder))
         for name in names:
-            counts = [run(folder, name, s, args.outputs / f"set{i}" / name) for s in seeds]
+            counts = run(folder, name, seeds, args.outputs / f"set{i}" / name)
             lines.append(f"| {folder} | {name} | " + " / ".join(f"{c}/{total}" for c in counts) + " |")
             print(lines[-1], flush=True)
     table = "\n".join(lines) + "\n"

@@ -16,7 +16,7 @@ elif [ -f "$BEST" ]; then
   for f in train.csv val.csv train.log; do cp "relf_hloc/weights/long_run/$f" "$OUT/$f"; done
   start=(--resume "$BEST")
 else
-  start=()  # the config's init_weights: the shipped weights
+  start=()  # the config's init_weights: relf_hloc/weights/cpu_long/best.pth
 fi
 relf-hloc train --config configs/train/long.yaml --outputs "$OUT" "${start[@]}" "$@"
 for f in config.yaml train.csv val.csv train.log; do [ -f "$OUT/$f" ] && cp "$OUT/$f" "relf_hloc/weights/long_run/$f"; done
