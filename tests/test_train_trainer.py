@@ -110,6 +110,30 @@ def test_resume_is_exact(image_dir, tmp_path):  # noqa: F811
         trainer.train(conf, tmp_path / "x", resume=tmp_path / "weights_only.pth")
 
 
+def test_exported_last_weights_carry_step_and_best_score(image_dir, tmp_path):  # noqa: F811
+    """train.export_last (the long run's committed fallback): the latest weights after every
+    validation, float16, with the best score so far; a resume from it keeps that best score."""
+    conf = trainer.merge(tiny_conf(image_dir), {
+        "data": {"num_val_images": 2}, "val": {"synthetic_pairs": 1, "num_keypoints": 16},
+        "train": {"steps_per_epoch": 2, "export_best": str(tmp_path / "best.pth"),
+                  "export_last": str(tmp_path / "last.pth")}})
+    trainer.train(conf, tmp_path / "run")
+    scores = [float(r["score"]) for r in read_rows(tmp_path / "run" / "val.csv")]
+    assert len(scores) == 2
+    state, meta, ckpt = load_checkpoint(tmp_path / "last.pth")
+    assert meta["step"] == 4 and meta["metrics"]["score"] == pytest.approx(scores[1], abs=1e-3)
+    assert ckpt["best_score"] == pytest.approx(max(scores), abs=1e-3) and "optimizer" not in ckpt
+    assert all(v.dtype == torch.float16 for v in ckpt["state_dict"].values() if v.is_floating_point())
+    _, best_meta, _ = load_checkpoint(tmp_path / "best.pth")
+    assert best_meta["step"] == 2 + 2 * scores.index(max(scores))
+
+    model = trainer.ReResNet18(conf["model"]["G"], conf["model"]["widths"])
+    trainer.load_model_state(model, state)
+    save_checkpoint(tmp_path / "lagging.pth", model, meta, half=True, extra={"best_score": 99.5})
+    trainer.train(conf, tmp_path / "cont", resume=tmp_path / "lagging.pth")  # at step 4 of 4
+    assert (tmp_path / "cont" / "train.log").read_text().splitlines()[-1].split("; ")[1] == "best score 99.50"
+
+
 def test_detector_head_trains_on_the_frozen_trunk(image_dir, tmp_path):  # noqa: F811
     conf = tiny_conf(image_dir)
     with pytest.raises(ValueError, match="freeze_backbone trains the detector head on given weights"):

@@ -75,6 +75,7 @@ default_conf = {
         "amp": True,               # bf16 autocast on CUDA (ignored on CPU)
         "time_budget_s": 0,        # > 0: stop (checkpoint + validation) after this many seconds
         "export_best": None,       # also write the best model here, float16 weights only (to commit)
+        "export_last": None,       # and the latest one after every validation, with the best score so far
         "freeze_backbone": False,  # train the detector head only, on the fixed trunk of init_weights
     },
     "val": {
@@ -342,11 +343,11 @@ def restore(model, optimizer, scheduler, conf: dict, resume, output: Path, log: 
         for group, base_lr in zip(optimizer.param_groups, scheduler.base_lrs):
             group["lr"] = base_lr * lr_factor(step, conf["optim"], conf["train"]["max_steps"])
         scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
-        best_score = meta.get("metrics", {}).get("score", -math.inf)
+        best_score = ckpt.get("best_score", meta.get("metrics", {}).get("score", -math.inf))
         log(f"train: {resume} holds weights only; the optimiser state starts afresh")
     if log.enabled:
-        changed = [k for k in config_differences(meta.get("train_config", {}), conf)
-                   if k != "model.init_weights"]  # a resumed run has its own weights
+        changed = [k for k in config_differences(meta.get("train_config", {}), conf)  # a resumed run
+                   if k != "model.init_weights" and not k.startswith("train.export_")]  # has its own weights
         if changed:
             log(f"train: warning: {resume} was trained with other settings ({', '.join(changed)}); "
                 "continuing with the new ones")
@@ -365,9 +366,10 @@ class Validation:
         self.log = CsvLog(output / "val.csv", log.enabled)
         self.best_score = best_score
 
-    def __call__(self, model, device, step: int, epoch: int, save_best) -> None:
+    def __call__(self, model, device, step: int, epoch: int, save_best) -> Optional[dict]:
+        """Validate; the metrics (None without validation sets)."""
         if not self.sets:
-            return
+            return None
         t0 = time.time()
         metrics = validate(model, self.sets, self.G, self.vconf["num_keypoints"], device)
         self.log.write({"step": step, "epoch": epoch, **metrics, "seconds": time.time() - t0})
@@ -378,6 +380,7 @@ class Validation:
         if best:
             self.best_score = metrics["score"]
             save_best(metrics)
+        return metrics
 
 
 def train(conf: dict, output, resume=None, stop_step: Optional[int] = None) -> Path:
@@ -427,7 +430,10 @@ def train(conf: dict, output, resume=None, stop_step: Optional[int] = None) -> P
             save_checkpoint(tconf["export_best"], model, model_meta(conf, step, metrics), half=True)
 
     def run_validation(epoch: int):
-        validation(model, device, step, epoch, save_best)
+        metrics = validation(model, device, step, epoch, save_best)
+        if metrics and tconf["export_last"]:
+            save_checkpoint(tconf["export_last"], model, model_meta(conf, step, metrics), half=True,
+                            extra={"best_score": validation.best_score})
 
     ddp_model = model
     if world > 1:
