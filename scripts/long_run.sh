@@ -19,5 +19,7 @@ elif [ -f "$COMMITTED/last.pth" ] || [ -f "$COMMITTED/best.pth" ]; then
 else
   start=()  # the config's init_weights: relf_hloc/weights/cpu_long/best.pth
 fi
+# the logs go with the committed last.pth, also when the trainer is stopped or fails
+copy_logs() { for f in config.yaml train.csv val.csv train.log; do [ ! -f "$OUT/$f" ] || cp "$OUT/$f" "$COMMITTED/$f"; done; }
+trap copy_logs EXIT
 relf-hloc train --config configs/train/long.yaml --outputs "$OUT" "${start[@]}" "$@"
-for f in config.yaml train.csv val.csv train.log; do [ -f "$OUT/$f" ] && cp "$OUT/$f" "$COMMITTED/$f"; done

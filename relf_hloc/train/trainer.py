@@ -424,16 +424,18 @@ def train(conf: dict, output, resume=None, stop_step: Optional[int] = None) -> P
                  "best_score": validation.best_score} if with_state else None
         return save_checkpoint(path, model, model_meta(conf, step, metrics), extra=extra)
 
+    def export(key, metrics, extra=None):  # train.export_best / export_last: float16, to commit
+        if tconf[key]:
+            save_checkpoint(tconf[key], model, model_meta(conf, step, metrics), half=True, extra=extra)
+
     def save_best(metrics):
         save(output / "best.pth", metrics, with_state=False)
-        if tconf["export_best"]:
-            save_checkpoint(tconf["export_best"], model, model_meta(conf, step, metrics), half=True)
+        export("export_best", metrics)
 
     def run_validation(epoch: int):
         metrics = validation(model, device, step, epoch, save_best)
-        if metrics and tconf["export_last"]:
-            save_checkpoint(tconf["export_last"], model, model_meta(conf, step, metrics), half=True,
-                            extra={"best_score": validation.best_score})
+        if metrics:
+            export("export_last", metrics, {"best_score": validation.best_score})
 
     ddp_model = model
     if world > 1:
