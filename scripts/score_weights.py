@@ -9,7 +9,8 @@ For each RELF conf and variant (a checkpoint, and optional conf overrides such a
   (``relf-hloc make-roto360``), the paper's protocol (mutual NN, 1500 SIFT keypoints);
 - HPatches MMA@5: the shared viewpoint pairs, same protocol;
 - an SfM proxy: median fundamental-matrix inliers per pair (USAC-MAGSAC, 1 px) of the matches
-  of 5 Sacre Coeur photos (mutual NN for RELF, ratio 0.8 for SIFT), 10 pairs.
+  of the first 5 Sacre Coeur photos (mutual NN for RELF, ratio 0.8 for SIFT), 10 pairs
+  (``--sacre-images 10``: all 10 photos, 45 pairs).
 RELF describes the SIFT keypoints (as ``relf-hloc compare --relf-keypoints sift``). Prints a
 markdown table (and writes it to --output).
 """
@@ -44,9 +45,11 @@ def variants(args, name: str):
     (on the first weights); labels start with the conf's name when there are several."""
     out = []
     prefix = f"{name} " if len(args.confs) > 1 else ""
-    for w in args.weights:
+    folders = [Path(w).parent.name for w in args.weights]
+    for w, folder in zip(args.weights, folders):
         conf = extractor_conf(name, BENCHMARK_KEYPOINTS, None if w == "shipped" else w)
-        out.append((prefix + (w if w == "shipped" else Path(w).parent.name), conf))
+        label = w if w == "shipped" else folder if folders.count(folder) == 1 else f"{folder}/{Path(w).stem}"
+        out.append((prefix + label, conf))
     for item in args.variant:
         label, _, sets = item.partition(":")
         label = prefix + label
@@ -98,6 +101,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--cache", type=Path, default=Path("outputs/score"))
     parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--sacre-images", type=int, default=5, help="Sacre Coeur photos of the SfM proxy")
     parser.add_argument("--no-sift", action="store_true", help="skip the SIFT row")
     args = parser.parse_args(argv)
     hp = args.data / "hpatches"
@@ -105,7 +109,7 @@ def main(argv=None) -> int:
     sets = {"Roto-360 MMA@5": (roto, "roto360", load_pairs(roto, "roto360")),
             "HPatches MMA@5": (hp, "hpatches", load_pairs(hp, "hpatches"))}
     sacre = args.data / "sacre_coeur"
-    sacre_names = list_images(sacre)[:5]
+    sacre_names = list_images(sacre)[:args.sacre_images]
     rows = [] if args.no_sift else [("SIFT", extractor_conf("sift", BENCHMARK_KEYPOINTS))]
     rows += [row for name in args.confs for row in variants(args, name)]
     lines = ["| variant | " + " | ".join(sets) + " | Sacre Coeur F-inliers/pair (median) | s |",
@@ -116,7 +120,7 @@ def main(argv=None) -> int:
         scores = [homography_mma5(root, layout, pairs, conf, cache / name.split()[0])
                   for name, (root, layout, pairs) in sets.items()]
         sfm_conf = with_options(conf, max_keypoints=2000)
-        inl = sfm_inliers(sacre, sacre_names, sfm_conf, cache / "sacre")
+        inl = sfm_inliers(sacre, sacre_names, sfm_conf, cache / f"sacre-{len(sacre_names)}")
         lines.append(f"| {label} | " + " | ".join(f"{s:.2f}" for s in scores) + f" | {inl:.1f} | {time.time() - t0:.0f} |")
         print(lines[-1], flush=True)
     table = "\n".join(lines) + "\n"
