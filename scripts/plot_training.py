@@ -17,12 +17,12 @@ from relf_hloc.figures import plt, save_figure
 
 
 def read_csv(path: Path):
-    """Columns of a CSV file as float arrays ({} if the file does not exist)."""
+    """Columns of a CSV file as float arrays, NaN for an empty cell ({} if the file does not exist)."""
     if not path.is_file():
         return {}
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
-    return {k: np.array([float(r[k]) for r in rows]) for k in rows[0]} if rows else {}
+    return {k: np.array([float(r[k] or "nan") for r in rows]) for k in rows[0]} if rows else {}
 
 
 def moving_average(values: np.ndarray, window: int) -> np.ndarray:
