@@ -12,8 +12,7 @@ and their steps under ``averaged``, and the metrics of the last input dropped.
 import argparse
 from pathlib import Path
 
-from relf_hloc.features.checkpoint import CheckpointError, load_checkpoint, load_model_state, save_checkpoint
-from relf_hloc.features.reresnet import ReResNet18
+from relf_hloc.features.checkpoint import CheckpointError, load_checkpoint, save_weights
 
 
 def average(paths):
@@ -39,9 +38,7 @@ def main():
     if len(args.inputs) < 2:
         parser.error("give at least two checkpoints to average")
     state, meta = average(args.inputs)
-    model = ReResNet18(meta["G"], meta["widths"], detector=bool(meta.get("detector")))
-    load_model_state(model, state)
-    out = save_checkpoint(args.output, model, meta, half=True)
+    out = save_weights(args.output, state, meta)
     print(f"{out}: mean of steps {[a['step'] for a in meta['averaged']]}")
 
 

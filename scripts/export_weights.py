@@ -11,8 +11,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from relf_hloc.features.checkpoint import load_checkpoint, load_model_state, save_checkpoint
-from relf_hloc.features.reresnet import ReResNet18
+from relf_hloc.features.checkpoint import load_checkpoint, save_weights
 
 
 def main():
@@ -23,10 +22,8 @@ def main():
     parser.add_argument("--name", default="relf_c16")
     args = parser.parse_args()
     state, meta, _ = load_checkpoint(args.run_dir / args.checkpoint)
-    model = ReResNet18(meta["G"], meta["widths"], detector=bool(meta.get("detector")))
-    load_model_state(model, state)
     meta = {**meta, "source": f"{args.run_dir.name}/{args.checkpoint}"}
-    out = save_checkpoint(args.outputs / f"{args.name}.pth", model, meta, half=True)
+    out = save_weights(args.outputs / f"{args.name}.pth", state, meta)
     for name in ["config.yaml", "train.csv", "val.csv", "train.log"]:
         if (args.run_dir / name).exists():
             shutil.copy(args.run_dir / name, args.outputs / f"{args.name}.{name}")

@@ -19,6 +19,7 @@ from typing import Dict, Optional, Tuple
 import torch
 
 from ..io import atomic_write
+from .reresnet import ReResNet18
 
 FORMAT = "relf-hloc/1"
 REQUIRED_META = ("G", "widths", "normalization", "code_version")
@@ -65,6 +66,13 @@ def save_checkpoint(path, model: torch.nn.Module, meta: dict, half: bool = False
         torch.save({"format": FORMAT, "state_dict": model_state(model, half), "meta": dict(meta),
                     **(extra or {})}, tmp)
     return path
+
+
+def save_weights(path, state: Dict[str, torch.Tensor], meta: dict) -> Path:
+    """Write a state dict as shipped weights (float16, model weights only), after loading it
+    into the model that ``meta`` describes (so weights that do not fit are never written)."""
+    model = ReResNet18(meta["G"], meta["widths"], detector=bool(meta.get("detector")))
+    return save_checkpoint(path, load_model_state(model, state), meta, half=True)
 
 
 def load_checkpoint(path, expect: Optional[dict] = None) -> Tuple[Dict[str, torch.Tensor], dict, dict]:
