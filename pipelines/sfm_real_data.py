@@ -27,6 +27,16 @@ photos have few pairs with a 16-degree baseline: with 16, SIFT registered 3/10
 upright Sacre Coeur images for 3 of 4 mapper seeds; with 8, 10/10 for all.
 ``--seeds`` reruns only the mapping with other seeds and reports each. Mapping runs on one
 thread, so that a seed gives the same model on every run.
+
+``--matchers`` compares matcher confs on the same features and pairs (each method's own
+matcher by default): one run per (variant, method, matcher), with the median verified
+inliers per pair (F-matrix, USAC-MAGSAC, 1 px; ``relf_hloc.eval.matches``). The models are
+``OUTPUTS/rot-V/METHOD/sfm`` for the first seed (the last matcher's) and
+``sfm-MATCHES-seedS`` for the others (MATCHES: the matcher conf's output name).
+
+    # how to match RELF in SfM: mutual NN, ratio tests, a similarity floor
+    python pipelines/sfm_real_data.py --images ../shared/data/sacre_coeur --outputs outputs/matchers \
+        --methods relf --matchers relf-nn,relf-ratio,relf-floor --seeds 0,1,2
 """
 
 from __future__ import annotations
@@ -39,11 +49,12 @@ from typing import Dict, List, Optional
 
 
 from relf_hloc import sfm  # first: it imports OpenCV before pycolmap (see relf_hloc/__init__.py)
-from relf_hloc.confs import EXTRACTORS, extractor_conf
+from relf_hloc.confs import EXTRACTORS, MATCHERS, default_matcher, extractor_conf, get_conf
 from relf_hloc.datasets import scenes
+from relf_hloc.eval.matches import median_verified_inliers
 from relf_hloc.eval.poses import model_poses, score_poses
 from relf_hloc.images import list_images, read_image, rotate_image, write_image
-from relf_hloc.io import read_json, write_json, write_text
+from relf_hloc.io import read_json, read_pairs, write_json, write_text
 from relf_hloc.pipeline import colmap, reconstruction
 
 import pycolmap  # noqa: E402  (after OpenCV)
@@ -56,6 +67,15 @@ def parse_methods(text: str) -> List[str]:
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}: use extractor confs ({', '.join(EXTRACTORS)})")
     return methods
+
+
+def parse_matchers(text: Optional[str]) -> List[str]:
+    """'relf-nn,relf-ratio' -> matcher conf names, checked; [] = each method's own."""
+    matchers = [m.strip() for m in (text or "").split(",") if m.strip()]
+    unknown = [m for m in matchers if m not in MATCHERS]
+    if unknown:
+        raise ValueError(f"unknown matcher(s) {unknown}: use matcher confs ({', '.join(MATCHERS)})")
+    return matchers
 
 
 def write_rotated_images(image_dir: Path, output: Path, angles: Dict[str, float],
@@ -98,22 +118,53 @@ def score_against_ground_truth(scene: scenes.Scene, sfm_dir: Path) -> Dict[str, 
 def markdown(results: Dict) -> str:
     has_gt = any("median_rot_err_deg" in r for r in results["runs"])
     seeds = len(results["mapper_seeds"]) > 1
-    head = "| rotation | method | registered | points | track length | reproj. (px) |" + \
-           (" rot. err. (deg) | pos. err. (%) |" if has_gt else "") + " time (s) |" + \
+    head = "| rotation | method | matcher | registered | points | track length | reproj. (px) |" + \
+           (" rot. err. (deg) | pos. err. (%) |" if has_gt else "") + " time (s) | verified inliers/pair |" + \
            (" registered per mapper seed |" if seeds else "")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in results["runs"]:
-        cells = [r["variant"], r["label"], f"{r['registered']}/{r['total']}",
+        cells = [r["variant"], r["label"], r["matcher"], f"{r['registered']}/{r['total']}",
                  str(r.get("points") or "-"), f"{r['mean_track_length']:.2f}" if r.get("points") else "-",
                  f"{r['mean_reprojection_error_px']:.3f}" if r.get("points") else "-"]
         if has_gt:
             cells += [f"{r['median_rot_err_deg']:.3f}" if r.get("median_rot_err_deg") is not None else "-",
                       f"{r['median_pos_err_pct']:.3f}" if r.get("median_pos_err_pct") is not None else "-"]
         cells.append(f"{r['seconds'].get('total', 0):.0f}")
+        cells.append(f"{r['verified_inliers']:.0f}")
         if len(r["registered_per_seed"]) > 1:
             cells.append("/".join(str(v) for v in r["registered_per_seed"].values()))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def run_seeds(conf, matcher: dict, image_dir: Path, run_dir: Path, cameras, mapper_options,
+              seeds: List[int], scene: Optional[scenes.Scene]) -> dict:
+    """``relf-hloc sfm`` with the first mapper seed (features and pairs shared by every
+    matcher in ``run_dir``), then the mapping alone with the other seeds."""
+    try:
+        report_path = sfm.main(conf, image_dir, run_dir, matcher, cameras=cameras,
+                               mapper_options={**mapper_options, "random_seed": seeds[0]})
+        report = read_json(report_path)
+    except RuntimeError as e:  # nothing registered: a result, not a crash
+        if not (run_dir / "report.json").is_file():
+            raise
+        print(f"   failed: {e}", file=sys.stderr)
+        report = read_json(run_dir / "report.json")
+    run = {k: report.get(k) for k in ("registered", "total", "points", "mean_track_length",
+                                      "mean_reprojection_error_px", "seconds", "status")}
+    if scene is not None and report.get("status") == "ok":
+        run.update(score_against_ground_truth(scene, run_dir / "sfm"))
+    paths = [run_dir / report[k]["file"] for k in ("pairs", "features", "matches")]
+    run["verified_inliers"] = median_verified_inliers(paths[1], paths[2], read_pairs(paths[0]))
+    run["registered_per_seed"] = {seeds[0]: report.get("registered")}
+    for seed in seeds[1:]:  # mapping only: same features, pairs and matches
+        try:
+            rec = reconstruction.main(run_dir / f"sfm-{matcher['output']}-seed{seed}", image_dir, *paths,
+                                      cameras=cameras, mapper_options={**mapper_options, "random_seed": seed})
+            run["registered_per_seed"][seed] = rec.num_reg_images()
+        except RuntimeError:
+            run["registered_per_seed"][seed] = 0
+    return run
 
 
 def main(argv=None) -> int:
@@ -134,7 +185,10 @@ def main(argv=None) -> int:
     p.add_argument("--mapper-option", action="append", default=["mapper.init_min_tri_angle=8.0", "num_threads=1"],
                    metavar="KEY=VALUE", help="IncrementalPipelineOptions (see module doc)")
     p.add_argument("--seeds", default="0", help="mapper seeds, e.g. 0,1,2 (features reused)")
+    p.add_argument("--matchers", help="comma list of matcher confs, each run on the same features "
+                                      "(default: each method's own)")
     args = p.parse_args(argv)
+    matchers = parse_matchers(args.matchers)
     mapper_options = colmap.parse_option_args(args.mapper_option, pycolmap.IncrementalPipelineOptions())
     seeds = [int(x) for x in args.seeds.split(",")]
 
@@ -164,35 +218,14 @@ def main(argv=None) -> int:
             if conf["model"]["name"] == "relf" and (args.random_weights or args.weights):
                 label += " (random weights)" if args.random_weights else f" ({args.weights.name})"
             run_dir = variant_dir / method
-            print(f"== {rotation}: {label}", flush=True)
-            try:
-                report_path = sfm.main(conf, image_dir, run_dir, cameras=cameras,
-                                       mapper_options={**mapper_options, "random_seed": seeds[0]})
-                report = read_json(report_path)
-            except RuntimeError as e:  # nothing registered: a result, not a crash
-                if not (run_dir / "report.json").is_file():
-                    raise
-                print(f"   failed: {e}", file=sys.stderr)
-                report = read_json(run_dir / "report.json")
-            run = {"variant": rotation, "method": method, "label": label,
-                   "angles": angles, **{k: report.get(k) for k in (
-                       "registered", "total", "points", "mean_track_length",
-                       "mean_reprojection_error_px", "seconds", "status")}}
-            if scene is not None and report.get("status") == "ok":
-                run.update(score_against_ground_truth(scene, run_dir / "sfm"))
-            run["registered_per_seed"] = {seeds[0]: report.get("registered")}
-            for seed in seeds[1:]:  # mapping only: same features, pairs and matches
-                try:
-                    rec = reconstruction.main(
-                        run_dir / f"sfm-seed{seed}", image_dir,
-                        run_dir / report["pairs"]["file"], run_dir / report["features"]["file"],
-                        run_dir / report["matches"]["file"], cameras=cameras,
-                        mapper_options={**mapper_options, "random_seed": seed})
-                    run["registered_per_seed"][seed] = rec.num_reg_images()
-                except RuntimeError:
-                    run["registered_per_seed"][seed] = 0
-            results["runs"].append(run)
-            print("   " + json.dumps({k: v for k, v in run.items() if k != "angles"}), flush=True)
+            for matcher in matchers or [default_matcher(conf)]:
+                print(f"== {rotation}: {label}, {matcher}", flush=True)
+                run = {"variant": rotation, "method": method, "label": label, "matcher": matcher,
+                       "angles": angles}
+                run.update(run_seeds(conf, get_conf(matcher), image_dir, run_dir, cameras, mapper_options,
+                                     seeds, scene))
+                results["runs"].append(run)
+                print("   " + json.dumps({k: v for k, v in run.items() if k != "angles"}), flush=True)
     write_json(args.outputs / "results.json", results)
     table = markdown(results)
     write_text(args.outputs / "results.md", table)

@@ -12,13 +12,13 @@ import argparse
 from pathlib import Path
 from typing import Optional, Union
 
-import cv2
 import numpy as np
 import plotly.graph_objects as go
 import pycolmap
 
 from .figures import plt, save_figure
 from .images import read_image
+from .eval.matches import verified_inliers
 from .io import atomic_write, read_features, read_matches
 from .pipeline import colmap as cu
 
@@ -93,16 +93,6 @@ def plot_keypoints(model: ModelLike, image_dir: Path, name: str, output: Path,
     return save_figure(fig, output, dpi=100)
 
 
-def verified_inliers(k0: np.ndarray, k1: np.ndarray, threshold_px: float = 2.0) -> np.ndarray:
-    """Inlier mask [M] of matched points under a fundamental matrix (USAC-MAGSAC, seeded by
-    OpenCV's fixed RNG): the geometric verification COLMAP applies, for colouring."""
-    if len(k0) < 8:
-        return np.zeros(len(k0), bool)
-    _, mask = cv2.findFundamentalMat(k0.astype(np.float64), k1.astype(np.float64), cv2.USAC_MAGSAC,
-                                     threshold_px, 0.9999, 10000)
-    return np.zeros(len(k0), bool) if mask is None else mask.ravel().astype(bool)
-
-
 def plot_matches(image_dir: Path, features: Path, matches: Path, name0: str, name1: str,
                  output: Path, max_lines: int = 300, seed: int = 0) -> Path:
     """Two images side by side with (a random subset of at most ``max_lines``) matches,
@@ -111,7 +101,7 @@ def plot_matches(image_dir: Path, features: Path, matches: Path, name0: str, nam
     k0 = read_features(features, name0, ["keypoints"])["keypoints"]
     k1 = read_features(features, name1, ["keypoints"])["keypoints"]
     m, _ = read_matches(matches, name0, name1)
-    inlier = verified_inliers(k0[m[:, 0]], k1[m[:, 1]])
+    inlier = verified_inliers(k0[m[:, 0]], k1[m[:, 1]], threshold_px=2.0, confidence=0.9999)
     h = max(img0.shape[0], img1.shape[0])
     canvas = np.zeros((h, img0.shape[1] + img1.shape[1], 3), np.uint8)
     canvas[:img0.shape[0], :img0.shape[1]] = img0

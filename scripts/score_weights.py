@@ -22,16 +22,15 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
 
 from relf_hloc.confs import BENCHMARK_KEYPOINTS, default_matcher, extractor_conf, with_options
 from relf_hloc.datasets import roto360
 from relf_hloc.datasets.homography import image_names, load_pairs
 from relf_hloc.eval.homography import evaluate_pairs, summarize
+from relf_hloc.eval.matches import median_verified_inliers
 from relf_hloc.features import features_tag
 from relf_hloc.images import list_images
-from relf_hloc.io import read_features, read_matches, write_text
+from relf_hloc.io import write_text
 from relf_hloc.pipeline import extract, match, pairs as pairs_step
 
 
@@ -79,17 +78,7 @@ def sfm_inliers(images: Path, names, conf, cache: Path) -> float:
     pairs_path = pairs_step.main(cache / "pairs.txt", names=names)
     matches = cache / f"matches-{features_tag(conf)}.h5"
     match.main(default_matcher(conf), pairs_path, features, matches, progress=False)
-    inliers = []
-    for a, b in pairs_step.exhaustive(names):
-        m, _ = read_matches(matches, a, b)
-        k0 = read_features(features, a, ["keypoints"])["keypoints"][m[:, 0]]
-        k1 = read_features(features, b, ["keypoints"])["keypoints"][m[:, 1]]
-        if len(m) < 8:
-            inliers.append(0)
-            continue
-        _, mask = cv2.findFundamentalMat(k0, k1, cv2.USAC_MAGSAC, 1.0, 0.999, 10000)
-        inliers.append(0 if mask is None else int(mask.sum()))
-    return float(np.median(inliers))
+    return median_verified_inliers(features, matches, pairs_step.exhaustive(names))
 
 
 def main(argv=None) -> int:

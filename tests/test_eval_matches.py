@@ -1,0 +1,66 @@
+"""relf_hloc.eval.matches: verified inliers of two-view matches, on hand-built geometry."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from relf_hloc.eval.matches import median_verified_inliers, verified_inliers
+from relf_hloc.io import write_features, write_matches
+
+
+def two_views(n: int, seed: int = 0):
+    """Pixels [n, 2] of random 3D points in two cameras: K f=500, (320, 240); the second
+    turned 10 degrees about y and moved 1 unit along x."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform([-2, -2, 4], [2, 2, 8], (n, 3))
+    K = np.array([[500, 0, 320], [0, 500, 240], [0, 0, 1.0]])
+    a = np.deg2rad(10)
+    R = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+    x0 = (K @ X.T).T
+    x1 = (K @ (R @ X.T + np.array([[1.0], [0], [0]]))).T
+    return x0[:, :2] / x0[:, 2:], x1[:, :2] / x1[:, 2:]
+
+
+def test_true_matches_are_kept_and_shuffled_ones_rejected():
+    k0, k1 = two_views(200)
+    outliers = np.arange(150, 200)
+    k1 = k1.copy()
+    k1[outliers] = k1[np.roll(outliers, 7)] + 40.0  # moved far from their epipolar lines
+    mask = verified_inliers(k0, k1, threshold_px=1.0)
+    assert mask.shape == (200,) and mask.dtype == bool
+    assert mask[:150].mean() >= 0.98
+    assert mask[outliers].mean() <= 0.05
+
+
+def test_fewer_than_eight_matches_have_no_inliers():
+    k0, k1 = two_views(7)
+    assert not verified_inliers(k0, k1).any() and verified_inliers(k0, k1).shape == (7,)
+
+
+def test_median_over_pairs_of_hloc_files(tmp_path):
+    k0, k1 = two_views(100)
+    desc = np.eye(128, 100, dtype=np.float32)
+    for name, k in (("a.jpg", k0), ("b.jpg", k1), ("c.jpg", k1[::-1]), ("d.jpg", k1[::-1])):
+        write_features(tmp_path / "f.h5", name, {"keypoints": k, "descriptors": desc, "scores": np.ones(100),
+                                                 "image_size": [640, 480]})
+    i = np.arange(100)
+    write_matches(tmp_path / "m.h5", "a.jpg", "b.jpg", i, np.ones(100))                 # 100 true
+    write_matches(tmp_path / "m.h5", "a.jpg", "c.jpg", i, np.ones(100))                 # 100 wrong
+    write_matches(tmp_path / "m.h5", "a.jpg", "d.jpg", np.where(i < 50, 99 - i, -1), np.ones(100))  # 50 true
+    pairs = [("a.jpg", "b.jpg"), ("a.jpg", "c.jpg"), ("a.jpg", "d.jpg")]
+    counts = [median_verified_inliers(tmp_path / "f.h5", tmp_path / "m.h5", [p]) for p in pairs]
+    assert counts[0] >= 98 and counts[1] <= 12 and 49 <= counts[2] <= 50
+    assert median_verified_inliers(tmp_path / "f.h5", tmp_path / "m.h5", pairs) == counts[2]
+
+
+def test_sfm_real_data_names_unknown_matchers():
+    script = Path(__file__).resolve().parents[1] / "pipelines" / "sfm_real_data.py"
+    spec = importlib.util.spec_from_file_location("sfm_real_data", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.parse_matchers("relf-nn, nn-ratio") == ["relf-nn", "nn-ratio"]
+    assert module.parse_matchers(None) == []
+    with pytest.raises(ValueError, match=r"unknown matcher\(s\) \['relf'\]"):
+        module.parse_matchers("relf-nn,relf")
