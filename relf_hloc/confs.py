@@ -68,8 +68,9 @@ confs = {
     # matchers: mutual nearest neighbour (RELF's protocol), and with Lowe's ratio test
     "relf-nn": _nn("matches-relf-nn"),
     "nn-ratio": _nn("matches-nn-ratio", ratio_threshold=0.8),
-    # RELF with a loose ratio test (scripts/matcher_study.py on Sacre Coeur)
+    # RELF with a loose ratio test, or a similarity floor (compared in README, "SfM on real photos")
     "relf-ratio": _nn("matches-relf-ratio", ratio_threshold=0.95),
+    "relf-floor": _nn("matches-relf-floor", min_score=0.8),
 }
 EXTRACTORS = [k for k, v in confs.items() if "preprocessing" in v]
 MATCHERS = [k for k, v in confs.items() if "preprocessing" not in v]
