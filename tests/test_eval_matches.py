@@ -10,6 +10,15 @@ from relf_hloc.eval.matches import median_verified_inliers, verified_inliers
 from relf_hloc.io import write_features, write_matches
 
 
+@pytest.fixture(scope="module")
+def sfm_real_data():
+    script = Path(__file__).resolve().parents[1] / "pipelines" / "sfm_real_data.py"
+    spec = importlib.util.spec_from_file_location("sfm_real_data", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def two_views(n: int, seed: int = 0):
     """Pixels [n, 2] of random 3D points in two cameras: K f=500, (320, 240); the second
     turned 10 degrees about y and moved 1 unit along x."""
@@ -55,12 +64,22 @@ def test_median_over_pairs_of_hloc_files(tmp_path):
     assert median_verified_inliers(tmp_path / "f.h5", tmp_path / "m.h5", pairs) == counts[2]
 
 
-def test_sfm_real_data_names_unknown_matchers():
-    script = Path(__file__).resolve().parents[1] / "pipelines" / "sfm_real_data.py"
-    spec = importlib.util.spec_from_file_location("sfm_real_data", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_sfm_real_data_names_unknown_matchers(sfm_real_data):
+    module = sfm_real_data
     assert module.parse_matchers("relf-nn, nn-ratio") == ["relf-nn", "nn-ratio"]
     assert module.parse_matchers(None) == []
     with pytest.raises(ValueError, match=r"unknown matcher\(s\) \['relf'\]"):
         module.parse_matchers("relf-nn,relf")
+
+
+def test_sfm_real_data_table_has_a_row_per_matcher(sfm_real_data):
+    module = sfm_real_data
+    run = {"variant": "none", "label": "relf", "registered": 9, "total": 10, "points": 300,
+           "mean_track_length": 3.5, "mean_reprojection_error_px": 0.75, "seconds": {"total": 12.3}}
+    results = {"mapper_seeds": [0, 1], "runs": [
+        {**run, "matcher": "relf-nn", "verified_inliers": 53.0, "registered_per_seed": {0: 9, 1: 10}},
+        {**run, "matcher": "relf-ratio", "verified_inliers": 41.5, "registered_per_seed": {0: 9, 1: 2}}]}
+    lines = module.markdown(results).splitlines()
+    assert lines[0].split("|")[3].strip() == "matcher" and len(lines) == 4
+    assert lines[2] == "| none | relf | relf-nn | 9/10 | 300 | 3.50 | 0.750 | 12 | 53 | 9/10 |"
+    assert lines[3].endswith("| relf-ratio | 9/10 | 300 | 3.50 | 0.750 | 12 | 42 | 9/2 |")
