@@ -26,10 +26,11 @@ def verified_inliers(k0: np.ndarray, k1: np.ndarray, threshold_px: float = 1.0,
 def median_verified_inliers(features, matches, pairs: Sequence[Tuple[str, str]],
                             threshold_px: float = 1.0) -> float:
     """Median over ``pairs`` of the verified inliers of an hloc features and matches file."""
-    counts = []
+    keypoints, counts = {}, []
     for a, b in pairs:
+        for name in (a, b):  # each image read once
+            if name not in keypoints:
+                keypoints[name] = read_features(features, name, ["keypoints"])["keypoints"]
         m, _ = read_matches(matches, a, b)
-        k0 = read_features(features, a, ["keypoints"])["keypoints"][m[:, 0]]
-        k1 = read_features(features, b, ["keypoints"])["keypoints"][m[:, 1]]
-        counts.append(int(verified_inliers(k0, k1, threshold_px).sum()))
+        counts.append(int(verified_inliers(keypoints[a][m[:, 0]], keypoints[b][m[:, 1]], threshold_px).sum()))
     return float(np.median(counts))
