@@ -1,41 +1,27 @@
-"""Real-data SfM check: `relf-hloc sfm` with SIFT and RELF, upright and rotated.
+"""Real-photo SfM matrix: COLMAP alone, our SIFT and RELF confs, upright and rolled, several mapper seeds.
 
-For every (rotation variant, method) it runs relf_hloc.sfm.main and collects its
-report.json: registered images, 3D points, mean track length, reprojection error,
-seconds. On scenes with ground-truth cameras (Strecha, Middlebury, COLMAP) it also
-scores the model after a similarity alignment of the camera centres: median
-rotation error (degrees) and median position error (% of the scene size).
+Each scene is run as a user would run a photo collection: intrinsics unknown (COLMAP's
+guess: EXIF, else focal 1.2 x the longer side), images downscaled to ``--max-size``, then
+rotated in-plane per variant (``none``; ``random``: seeded angles over [0, 360) on an
+enlarged canvas; ``90``: seeded multiples of 90 degrees). Rows:
 
-    # hloc's 10 Sacre Coeur photos (no ground truth), upright and randomly rotated
-    python pipelines/sfm_real_data.py --images ../shared/data/sacre_coeur \
-        --outputs outputs/sacre_coeur --methods sift,relf-fast --random-weights
-    # a Strecha scene with its ground truth, images downscaled to 1024 px
-    python pipelines/sfm_real_data.py --scene ../shared/data/strecha/fountain-P11 \
-        --format strecha --max-size 1024 --outputs outputs/fountain --methods sift,relf-fast
+- ``colmap``: COLMAP's own pipeline (``pycolmap.extract_features`` + ``match_exhaustive`` +
+  ``incremental_mapping``, its defaults, one thread), the reference a user compares with;
+- every extractor conf (``sift``, ``relf``, ``relf-fast``...): ``relf-hloc sfm`` with its defaults
+  (SfM keypoints and matcher of ``relf_hloc.confs``, mapper recovery), then the mapping alone with
+  each further seed.
 
-Rotated variants rotate each image in-plane by a seeded angle on an expanded
-canvas (relf_hloc.images.rotate_image); with ground truth the cameras are
-rotated exactly with them (relf_hloc.datasets.scenes.write_variant). Writes
-OUTPUTS/results.json and OUTPUTS/results.md; reruns resume finished steps.
+Per row: images registered for each mapper seed, and for the first seed points, track length,
+reprojection error and, on scenes with ground truth (Strecha, Middlebury), the median rotation
+and position error of the cameras after a similarity alignment. Writes OUTPUTS/results.json and
+OUTPUTS/results.md; reruns resume finished runs.
 
-Same start for every variant: each image gets the initial camera COLMAP would
-guess for the UPRIGHT original (SIMPLE_RADIAL, focal 1.2 x its longer side,
-principal point at the centre), since the guess for an expanded rotated canvas
-would be up to 41% longer. Mapper: COLMAP's defaults except
-``mapper.init_min_tri_angle=8`` (16 by default), because these small sets of
-photos have few pairs with a 16-degree baseline: with 16, SIFT registered 3/10
-upright Sacre Coeur images for 3 of 4 mapper seeds; with 8, 10/10 for all.
-``--seeds`` reruns only the mapping with other seeds and reports each. Mapping runs on one
-thread, so that a seed gives the same model on every run.
-
-``--matchers`` compares matcher confs on the same features and pairs (each method's own
-matcher by default): one run per (variant, method, matcher), with the median verified
-inliers per pair (F-matrix, USAC-MAGSAC, 1 px; ``relf_hloc.eval.matches``). The models are
-``OUTPUTS/rot-V/METHOD/sfm`` for the first seed (the last matcher's) and
-``sfm-MATCHES-seedS`` for the others (MATCHES: the matcher conf's output name).
-
-    # how to match RELF in SfM: mutual NN, ratio tests, a similarity floor
-    python pipelines/sfm_real_data.py --images ../shared/data/sacre_coeur --outputs outputs/matchers \
+    # the README's matrix (shared data; about an hour on 2 CPU cores)
+    python pipelines/sfm_real_data.py --outputs outputs/sfm_matrix \
+        --scenes sacre_coeur,fountain-P11,Herz-Jesus-P8,entry-P10,temple \
+        --methods colmap,sift,relf,relf-fast --rotations none,random,90 --seeds 0,1,2
+    # how to match RELF in SfM: several matchers on the same features
+    python pipelines/sfm_real_data.py --outputs outputs/matchers --scenes sacre_coeur \
         --methods relf --matchers relf-nn,relf-ratio,relf-floor --seeds 0,1,2
 """
 
@@ -44,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -56,6 +43,8 @@ from relf_hloc.eval.poses import model_poses, score_poses
 from relf_hloc.images import list_images, read_image, rotate_image, write_image
 from relf_hloc.io import read_json, read_pairs, write_json, write_text
 from relf_hloc.pipeline import colmap, reconstruction
+
+import numpy as np
 
 import pycolmap  # noqa: E402  (after OpenCV)
 
@@ -97,42 +86,28 @@ def write_rotated_images(image_dir: Path, output: Path, angles: Dict[str, float]
     return sizes
 
 
-def upright_camera_priors(sizes: Dict[str, tuple], angles: Dict[str, float], rotated_dir: Path,
-                          factor: float = 1.2):
-    """{rotated image name: pycolmap.Camera} with the focal COLMAP guesses for the
-    upright original (factor x its longer side) and the rotated image's centre."""
-    cameras = {}
-    for name, (w0, h0) in sizes.items():
-        new_name = Path(name).with_suffix(".png").as_posix()
-        h, w = read_image(rotated_dir / new_name).shape[:2]
-        cameras[new_name] = pycolmap.Camera(model="SIMPLE_RADIAL", width=w, height=h,
-                                            params=[factor * max(w0, h0), w / 2, h / 2, 0.0])
-    return cameras
-
-
 def score_against_ground_truth(scene: scenes.Scene, sfm_dir: Path) -> Dict[str, float]:
     score = score_poses(scene, model_poses(pycolmap.Reconstruction(sfm_dir)))
     return {k: score[k] for k in ("median_rot_err_deg", "median_pos_err_pct")}
 
 
 def markdown(results: Dict) -> str:
-    has_gt = any("median_rot_err_deg" in r for r in results["runs"])
-    seeds = len(results["mapper_seeds"]) > 1
-    head = "| rotation | method | matcher | registered | points | track length | reproj. (px) |" + \
-           (" rot. err. (deg) | pos. err. (%) |" if has_gt else "") + " time (s) | verified inliers/pair |" + \
-           (" registered per mapper seed |" if seeds else "")
+    """One row per (scene, rotation, method, matcher): registered images per mapper seed, then
+    the first seed's model."""
+    has_gt = any(r.get("median_rot_err_deg") is not None for r in results["runs"])
+    head = ("| scene | rotation | method | matcher | registered per seed | points | track length | reproj. (px) |"
+            + (" rot. err. (deg) | pos. err. (%) |" if has_gt else "") + " verified inliers/pair | time (s) |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
     for r in results["runs"]:
-        cells = [r["variant"], r["label"], r["matcher"], f"{r['registered']}/{r['total']}",
-                 str(r.get("points") or "-"), f"{r['mean_track_length']:.2f}" if r.get("points") else "-",
-                 f"{r['mean_reprojection_error_px']:.3f}" if r.get("points") else "-"]
+        total = r.get("total", "?")
+        cells = [r["scene"], r["variant"], r["label"], r["matcher"],
+                 " / ".join(f"{v}" for v in r["registered_per_seed"].values()) + f" of {total}",
+                 str(r.get("points") or "-"), fmt(r.get("mean_track_length") if r.get("points") else None, ".2f"),
+                 fmt(r.get("mean_reprojection_error_px") if r.get("points") else None, ".3f")]
         if has_gt:
-            cells += [f"{r['median_rot_err_deg']:.3f}" if r.get("median_rot_err_deg") is not None else "-",
-                      f"{r['median_pos_err_pct']:.3f}" if r.get("median_pos_err_pct") is not None else "-"]
-        cells.append(f"{r['seconds'].get('total', 0):.0f}")
-        cells.append(f"{r['verified_inliers']:.0f}")
-        if len(r["registered_per_seed"]) > 1:
-            cells.append("/".join(str(v) for v in r["registered_per_seed"].values()))
+            cells += [fmt(r.get("median_rot_err_deg"), ".2f"), fmt(r.get("median_pos_err_pct"), ".2f")]
+        cells += [f"{r['verified_inliers']:.0f}", f"{(r.get('seconds') or {}).get('total', 0):.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -167,66 +142,123 @@ def run_seeds(conf, matcher: dict, image_dir: Path, run_dir: Path, cameras, mapp
     return run
 
 
+# scene presets, relative to --data: (folder, ground-truth format or None)
+SCENES = {"sacre_coeur": ("sacre_coeur", None),
+          "fountain-P11": ("strecha/fountain-P11", "strecha"),
+          "Herz-Jesus-P8": ("strecha/Herz-Jesus-P8", "strecha"),
+          "entry-P10": ("strecha/entry-P10", "strecha"),
+          "temple": ("middlebury/templeSparseRing", "middlebury")}
+
+
+def model_stats(rec: pycolmap.Reconstruction, total: int, scene) -> dict:
+    run = {k: v for k, v in colmap.model_summary(rec, total).items() if k != "registered_images"}
+    if scene is not None:
+        score = score_poses(scene, model_poses(rec))
+        run.update({k: score[k] for k in ("median_rot_err_deg", "median_pos_err_pct")})
+    return run
+
+
+def colmap_alone(image_dir: Path, run_dir: Path, seeds: List[int], scene) -> dict:
+    """COLMAP's own pipeline with its defaults on one thread, mapped with each seed."""
+    database = run_dir / "database.db"
+    total = len(list_images(image_dir))
+    if not database.is_file():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = run_dir / "database.tmp.db"
+        tmp.unlink(missing_ok=True)
+        t0 = time.time()
+        pycolmap.extract_features(tmp, image_dir,
+                                  extraction_options=pycolmap.FeatureExtractionOptions(num_threads=1))
+        pycolmap.match_exhaustive(tmp)
+        write_json(run_dir / "seconds.json", {"features_and_matches": round(time.time() - t0, 2)})
+        tmp.rename(database)
+    with pycolmap.Database.open(database) as db:
+        inliers = [len(g.inlier_matches) for g in db.read_two_view_geometries()[1] if len(g.inlier_matches)]
+    run = {"registered_per_seed": {}, "verified_inliers": float(np.median(inliers)) if inliers else 0.0}
+    seconds = read_json(run_dir / "seconds.json")["features_and_matches"]
+    for seed in seeds:
+        t0 = time.time()
+        options = pycolmap.IncrementalPipelineOptions(num_threads=1, random_seed=seed)
+        models = pycolmap.incremental_mapping(database, image_dir, run_dir / f"models-seed{seed}", options=options)
+        rec = colmap.largest_model(models)
+        run["registered_per_seed"][seed] = rec.num_reg_images() if rec else 0
+        if seed == seeds[0]:
+            run.update(model_stats(rec, total, scene) if rec else {"registered": 0, "total": total})
+            run["seconds"] = {"total": round(seconds + time.time() - t0, 2)}
+    return run
+
+
+def scene_variant(name: str, data: Path, rotation: str, outputs: Path, seed: int, max_size: Optional[int]):
+    """(image folder, ground-truth scene or None) of one scene preset and rotation variant."""
+    folder, fmt = SCENES[name]
+    variant_dir = outputs / name / f"rot-{rotation}"
+    if fmt is None:
+        source = data / folder
+        angles = scenes.rotation_angles(list_images(source), rotation, seed)
+        write_rotated_images(source, variant_dir / "images", angles, max_size)
+        return variant_dir, variant_dir / "images", None
+    scene = scenes.read_scene(data / folder, fmt)
+    angles = scenes.rotation_angles(scene.names, rotation, seed)
+    scene = scenes.write_variant(scene, variant_dir / "images", angles, max_size)
+    return variant_dir, scene.image_dir, scene
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--images", type=Path, help="image folder without ground truth")
-    src.add_argument("--scene", type=Path, help="scene folder with ground truth (see --format)")
-    p.add_argument("--format", choices=scenes.FORMATS, default="strecha")
+    p.add_argument("--data", type=Path, default=Path("../shared/data"), help="the shared data folder")
+    p.add_argument("--scenes", default="sacre_coeur", help=f"comma list of {', '.join(SCENES)}")
     p.add_argument("--outputs", type=Path, required=True)
-    p.add_argument("--methods", default="sift,relf-fast", help="comma list: sift, rootsift, relf-* confs")
+    p.add_argument("--methods", default="colmap,sift,relf-fast",
+                   help="comma list: colmap (COLMAP alone) and extractor confs (sift, relf, relf-fast...)")
     p.add_argument("--random-weights", action="store_true", help="RELF untrained (labelled so)")
     p.add_argument("--weights", type=Path, help="RELF checkpoint (default: the shipped weights)")
-    p.add_argument("--max-keypoints", type=int, default=2000)
+    p.add_argument("--max-keypoints", type=int, help="keypoints per image (default: each conf's)")
     p.add_argument("--rotations", default="none,random",
                    help="comma list of variants: none, 90, random (seeded angles)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-size", type=int, help="downscale images to this longer side first")
-    p.add_argument("--mapper-option", action="append", default=["mapper.init_min_tri_angle=8.0", "num_threads=1"],
-                   metavar="KEY=VALUE", help="IncrementalPipelineOptions (see module doc)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the rotation angles")
+    p.add_argument("--max-size", type=int, default=1024, help="downscale images to this longer side first")
+    p.add_argument("--mapper-option", action="append", default=["num_threads=1"],
+                   metavar="KEY=VALUE", help="IncrementalPipelineOptions for our runs")
     p.add_argument("--seeds", default="0", help="mapper seeds, e.g. 0,1,2 (features reused)")
     p.add_argument("--matchers", help="comma list of matcher confs, each run on the same features "
-                                      "(default: each method's own)")
+                                      "(default: each method's own for SfM)")
     args = p.parse_args(argv)
+    unknown = [s for s in args.scenes.split(",") if s not in SCENES]
+    if unknown:
+        raise SystemExit(f"unknown scene(s) {unknown}: choose from {', '.join(SCENES)}")
     matchers = parse_matchers(args.matchers)
     mapper_options = colmap.parse_option_args(args.mapper_option, pycolmap.IncrementalPipelineOptions())
     seeds = [int(x) for x in args.seeds.split(",")]
-
-    methods = parse_methods(args.methods)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    parse_methods(",".join(m for m in methods if m != "colmap"))
     args.outputs.mkdir(parents=True, exist_ok=True)
-    results = {"source": str(args.images or args.scene), "seed": args.seed,
-               "max_keypoints": args.max_keypoints, "max_size": args.max_size,
-               "mapper_options": mapper_options, "mapper_seeds": seeds, "runs": []}
-    for rotation in args.rotations.split(","):
-        variant_dir = args.outputs / f"rot-{rotation}"
-        if args.scene is not None:
-            scene = scenes.read_scene(args.scene, args.format)
-            sizes = {v.name: scenes.resize_view(v, args.max_size)[0].size if args.max_size
-                     else v.size for v in scene.views}
-            angles = scenes.rotation_angles(scene.names, rotation, args.seed)
-            scene = scenes.write_variant(scene, variant_dir / "images", angles, args.max_size)
-            image_dir = scene.image_dir
-        else:
-            scene = None
-            angles = scenes.rotation_angles(list_images(args.images), rotation, args.seed)
-            image_dir = variant_dir / "images"
-            sizes = write_rotated_images(args.images, image_dir, angles, args.max_size)
-        cameras = upright_camera_priors(sizes, angles, image_dir)
-        for method in methods:
-            conf = extractor_conf(method, args.max_keypoints, args.weights, args.random_weights)
-            label = method
-            if conf["model"]["name"] == "relf" and (args.random_weights or args.weights):
-                label += " (random weights)" if args.random_weights else f" ({args.weights.name})"
-            run_dir = variant_dir / method
-            for matcher in matchers or [default_matcher(conf)]:
-                print(f"== {rotation}: {label}, {matcher}", flush=True)
-                run = {"variant": rotation, "method": method, "label": label, "matcher": matcher,
-                       "angles": angles}
-                run.update(run_seeds(conf, get_conf(matcher), image_dir, run_dir, cameras, mapper_options,
-                                     seeds, scene))
-                results["runs"].append(run)
-                print("   " + json.dumps({k: v for k, v in run.items() if k != "angles"}), flush=True)
-    write_json(args.outputs / "results.json", results)
+    results = {"data": str(args.data), "seed": args.seed, "max_size": args.max_size,
+               "max_keypoints": args.max_keypoints, "mapper_options": mapper_options,
+               "mapper_seeds": seeds, "runs": []}
+    for name in args.scenes.split(","):
+        for rotation in args.rotations.split(","):
+            variant_dir, image_dir, scene = scene_variant(name, args.data, rotation, args.outputs,
+                                                          args.seed, args.max_size)
+            for method in methods:
+                base = {"scene": name, "variant": rotation, "method": method, "label": method}
+                if method == "colmap":
+                    print(f"== {name} {rotation}: COLMAP alone", flush=True)
+                    run = {**base, "matcher": "COLMAP (ratio 0.8, cross-check)",
+                           **colmap_alone(image_dir, variant_dir / "colmap", seeds, scene)}
+                    results["runs"].append(run)
+                    print("   " + json.dumps(run), flush=True)
+                    continue
+                conf = extractor_conf(method, args.max_keypoints, args.weights, args.random_weights)
+                if conf["model"]["name"] == "relf" and (args.random_weights or args.weights):
+                    base["label"] += " (random weights)" if args.random_weights else f" ({args.weights.name})"
+                for matcher in matchers or [default_matcher(conf, "sfm")]:
+                    print(f"== {name} {rotation}: {base['label']}, {matcher}", flush=True)
+                    run = {**base, "matcher": matcher}
+                    run.update(run_seeds(conf, get_conf(matcher), image_dir, variant_dir / method, None,
+                                         mapper_options, seeds, scene))
+                    results["runs"].append(run)
+                    print("   " + json.dumps(run), flush=True)
+            write_json(args.outputs / "results.json", results)
     table = markdown(results)
     write_text(args.outputs / "results.md", table)
     print(table)

@@ -17,8 +17,11 @@ from typing import Optional
 
 import yaml
 
-MAX_KEYPOINTS = 2000        # keypoints per image for extraction, SfM and the pose benchmark
+# keypoints per image, per use (README "SfM on real photos" measures the SfM budgets)
+MAX_KEYPOINTS = 2000        # the two-view pose benchmark and the demo
 BENCHMARK_KEYPOINTS = 1500  # the RELF paper's homography protocol (compare, Roto-360, HPatches)
+SFM_KEYPOINTS = {"relf": 4096, "opencv": 8192}  # extraction for SfM and localization (the confs' default;
+# hloc keeps 4096 SuperPoint and 5000 DISK keypoints, COLMAP up to 8192 SIFT)
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "relf_c16.pth"
 # the same network with the learned detector head (trained on the frozen DEFAULT_WEIGHTS)
 DETECTOR_WEIGHTS = Path(__file__).resolve().parent / "weights" / "relf_c16_det.pth"
@@ -28,17 +31,22 @@ DETECTOR_WEIGHTS = Path(__file__).resolve().parent / "weights" / "relf_c16_det.p
 PAPER_PYRAMID = {"max_size": 1024, "min_size": 256, "step": 2 ** 0.25, "snap": 16}  # 9 levels
 FAST_PYRAMID = {"max_size": 640, "min_size": 320, "step": 2 ** 0.5, "snap": 16}     # 3 levels
 MID_PYRAMID = {"max_size": 640, "min_size": 256, "step": 2 ** 0.25, "snap": 16}     # 6 levels: the paper's steps, from 640
-MULTI_CANDIDATE = {"ratio": 0.6}  # every orientation bin >= 0.6 x the peak
+MULTI_CANDIDATE = {"ratio": 0.6}
+# OpenCV SIFT's DoG contrast threshold, for the SIFT extractor and RELF's SIFT detector alike:
+# OpenCV rejects |DoG| < threshold / 3 (its 0.04 default), COLMAP (VLFeat) |DoG| < 0.02 / 3,
+# so 0.02 finds COLMAP's keypoints (the top-N by response are unchanged where 0.04 finds N)
+SIFT_CONTRAST = 0.02  # every orientation bin >= 0.6 x the peak
 
 
 def _relf(output, **model):
     return {"output": output,
-            "model": {"name": "relf", "max_keypoints": MAX_KEYPOINTS, "pyramid": PAPER_PYRAMID, **model},
+            "model": {"name": "relf", "max_keypoints": SFM_KEYPOINTS["relf"], "pyramid": PAPER_PYRAMID, **model},
             "preprocessing": {"grayscale": False, "resize_max": None}}
 
 
 def _opencv(name):
-    return {"output": f"feats-{name}", "model": {"name": name, "max_keypoints": MAX_KEYPOINTS},
+    sift = {"contrast_threshold": SIFT_CONTRAST} if name in ("sift", "rootsift") else {}
+    return {"output": f"feats-{name}", "model": {"name": name, "max_keypoints": SFM_KEYPOINTS["opencv"], **sift},
             "preprocessing": {"grayscale": False, "resize_max": None}}
 
 
@@ -74,10 +82,12 @@ confs = {
 }
 EXTRACTORS = [k for k, v in confs.items() if "preprocessing" in v]
 MATCHERS = [k for k, v in confs.items() if "preprocessing" not in v]
-# the matcher each extractor is used with unless told otherwise: RELF plain mutual NN (its
-# paper's protocol), the classical methods mutual NN + ratio 0.8 (hloc's NN-ratio practice)
-DEFAULT_MATCHER = {"relf": "relf-nn", "sift": "nn-ratio", "rootsift": "nn-ratio",
-                   "orb": "nn-ratio", "akaze": "nn-ratio"}
+# the matcher each extractor is used with unless told otherwise, per use: the benchmarks match
+# RELF by plain mutual NN (its paper's protocol); SfM and localization add a loose ratio test
+# (with thousands of keypoints, mutual NN alone lets too many outliers through verification:
+# README "SfM on real photos"); the classical methods use mutual NN + ratio 0.8 (hloc's NN-ratio)
+DEFAULT_MATCHER = {"benchmark": {"relf": "relf-nn"}, "sfm": {"relf": "relf-ratio"}}
+CLASSICAL_MATCHER = "nn-ratio"
 
 
 def resolve_conf(default_conf: dict, conf: Optional[dict], who: str) -> dict:
@@ -118,9 +128,11 @@ def get_conf(name_or_conf) -> dict:
     return copy.deepcopy(confs[name_or_conf])
 
 
-def default_matcher(extractor_conf) -> str:
-    """Name of the matcher conf used with an extractor conf (name or dict)."""
-    return DEFAULT_MATCHER.get(get_conf(extractor_conf)["model"]["name"], "relf-nn")
+def default_matcher(extractor_conf, use: str = "benchmark") -> str:
+    """Name of the matcher conf used with an extractor conf (name or dict) for a use
+    ('benchmark' or 'sfm', which covers localization too)."""
+    name = get_conf(extractor_conf)["model"]["name"]
+    return DEFAULT_MATCHER[use].get(name, CLASSICAL_MATCHER)
 
 
 def extractor_conf(name_or_conf, max_keypoints=None, weights=None, random_weights: bool = False,

@@ -31,6 +31,7 @@ def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window:
          names: Optional[Sequence[str]] = None, camera_mode: str = "AUTO",
          image_options: Optional[Dict[str, Any]] = None,
          mapper_options: Optional[Dict[str, Any]] = None, cameras: Optional[Dict[str, Any]] = None,
+         mapper_attempts: int = 4,
          device: str = "cpu", overwrite: bool = False, verbose: bool = False,
          ray: Optional[str] = None, workers: int = 2) -> Path:
     """Run extract -> pairs -> match -> reconstruction; returns the report path.
@@ -40,10 +41,11 @@ def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window:
             or a dict).
         images: folder of images (names relative to it, as in hloc).
         outputs: output folder (created).
-        matcher: matcher conf (default: the extractor's, ``confs.default_matcher``).
+        matcher: matcher conf (default: the extractor's for SfM, ``confs.default_matcher``).
         pairs: 'exhaustive' or 'sequential' (``window`` following images).
         names: subset of images (default: all in ``images``).
-        camera_mode, image_options, mapper_options, cameras, verbose: see reconstruction.main.
+        camera_mode, image_options, mapper_options, cameras, mapper_attempts, verbose: see
+            reconstruction.main.
         overwrite: recompute features and matches instead of resuming.
         ray, workers: extract and match on Ray actors ('' = a local instance, 'auto' or
             'ray://...' = a cluster; ``relf_hloc.pipeline.distributed``).
@@ -52,7 +54,7 @@ def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window:
     """
     image_dir, outputs = Path(images), Path(outputs)
     conf = get_conf(conf)
-    matcher = get_conf(matcher or default_matcher(conf))
+    matcher = get_conf(matcher or default_matcher(conf, "sfm"))
     names = list(names) if names is not None else list_images(image_dir)
     if len(names) < 2:
         raise ValueError(f"{image_dir}: SfM needs at least 2 images, found {len(names)}")
@@ -99,14 +101,15 @@ def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window:
         rec = timed("reconstruction", reconstruction.main, outputs / "sfm", image_dir, pairs_path,
                     feats_path, matches_path, camera_mode=camera_mode,
                     image_options=image_options, mapper_options=mapper_options,
-                    image_list=names, cameras=cameras, verbose=verbose)
+                    image_list=names, cameras=cameras, mapper_attempts=mapper_attempts, verbose=verbose)
     except RuntimeError as e:
         seconds["total"] = round(time.time() - start, 2)
         write_json(report_path, {**report, "status": "failed", "error": str(e),
                                  "registered": 0, "total": len(names)})
         raise
     seconds["total"] = round(time.time() - start, 2)
-    report.update(status="ok", model="sfm", **cu.model_summary(rec, len(names)))
+    report.update(status="ok", model="sfm", **cu.model_summary(rec, len(names)),
+                  mapping=read_json(outputs / "sfm" / "mapping.json"))
     write_json(report_path, report)
     return report_path
 
@@ -117,7 +120,19 @@ def format_summary(report: Dict[str, Any]) -> str:
     return (f"sfm ({label}): registered {report['registered']}/{report['total']} images, "
             f"{report['points']} points, track length {report['mean_track_length']:.2f}, "
             f"reprojection {report['mean_reprojection_error_px']:.3f} px, "
-            f"{report['seconds']['total']:.1f} s")
+            f"{report['seconds']['total']:.1f} s" + format_mapping(report.get("mapping")))
+
+
+def format_mapping(mapping: Optional[Dict[str, Any]]) -> str:
+    """What the mapper did beyond one plain run: attempts, models, images left out and why."""
+    if not mapping or (len(mapping["attempts"]) == 1 and not mapping["left_out"]):
+        return ""
+    lines = [f"\nmapping: {len(mapping['attempts'])} attempt(s), kept #{mapping['chosen'] + 1} "
+             f"({mapping['attempts'][mapping['chosen']]['attempt']}, {mapping['num_models']} model(s))"]
+    if mapping["left_out"]:
+        lines.append(f"WARNING: {len(mapping['left_out'])} image(s) left out of the model:")
+        lines += [f"  {name}: {cause}" for name, cause in mapping["left_out_causes"].items()]
+    return "\n".join(lines)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -126,7 +141,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--conf", default="relf",
                         help=f"extractor conf ({', '.join(EXTRACTORS)}) or a .yaml file (default: relf)")
     parser.add_argument("--matcher", default=None,
-                        help=f"matcher conf ({', '.join(MATCHERS)}; default: relf-nn for RELF, "
+                        help=f"matcher conf ({', '.join(MATCHERS)}; default: relf-ratio for RELF, "
                              "nn-ratio for the OpenCV methods)")
     parser.add_argument("--max-keypoints", type=int, help="keypoints per image (default: the conf's)")
     parser.add_argument("--weights", type=Path, help="RELF checkpoint (default: shipped weights)")
@@ -147,7 +162,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     conf = extractor_conf(args.conf, args.max_keypoints, args.weights, args.random_weights, backend=args.backend)
-    matcher = with_options(args.matcher or default_matcher(conf), ratio_threshold=args.ratio)
+    matcher = with_options(args.matcher or default_matcher(conf, "sfm"), ratio_threshold=args.ratio)
     report_path = main(conf, args.images, args.outputs, matcher, args.pairs, args.window,
                        device=args.device, overwrite=args.overwrite, ray=args.ray, workers=args.workers,
                        **reconstruction.colmap_options_from_args(args))

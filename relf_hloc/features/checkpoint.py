@@ -71,7 +71,8 @@ def save_checkpoint(path, model: torch.nn.Module, meta: dict, half: bool = False
 def save_weights(path, state: Dict[str, torch.Tensor], meta: dict) -> Path:
     """Write a state dict as shipped weights (float16, model weights only), after loading it
     into the model that ``meta`` describes (so weights that do not fit are never written)."""
-    model = ReResNet18(meta["G"], meta["widths"], detector=bool(meta.get("detector")))
+    model = ReResNet18(meta["G"], meta["widths"], detector=bool(meta.get("detector")),
+                       projection=int(meta.get("projection", 0)))
     return save_checkpoint(path, load_model_state(model, state), meta, half=True)
 
 

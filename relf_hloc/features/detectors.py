@@ -22,12 +22,12 @@ import torch
 import torch.nn.functional as F
 
 from .. import io
-from ..confs import MAX_KEYPOINTS, load_registered, resolve_conf
+from ..confs import MAX_KEYPOINTS, SIFT_CONTRAST, load_registered, resolve_conf
 from ..geometry import parabola_offset
 
 
 def detect_sift(image: np.ndarray, max_keypoints: Optional[int] = MAX_KEYPOINTS,
-                contrast_threshold: float = 0.02) -> Tuple[np.ndarray, np.ndarray, list]:
+                contrast_threshold: float = SIFT_CONTRAST) -> Tuple[np.ndarray, np.ndarray, list]:
     """OpenCV SIFT (DoG) keypoints, strongest first, one per location.
 
     image: uint8 [H, W] or [H, W, 3] RGB. OpenCV returns a keypoint once per
@@ -51,7 +51,7 @@ def detect_sift(image: np.ndarray, max_keypoints: Optional[int] = MAX_KEYPOINTS,
 
 
 class SIFTDetector:
-    default_conf = {"name": "sift", "max_keypoints": MAX_KEYPOINTS, "contrast_threshold": 0.02}
+    default_conf = {"name": "sift", "max_keypoints": MAX_KEYPOINTS, "contrast_threshold": SIFT_CONTRAST}
 
     def __init__(self, conf: Optional[dict] = None):
         self.conf = resolve_conf(self.default_conf, conf, "sift detector")

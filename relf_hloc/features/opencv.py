@@ -24,7 +24,7 @@ from typing import Dict, Optional
 import cv2
 import numpy as np
 
-from ..confs import MAX_KEYPOINTS, resolve_conf
+from ..confs import SFM_KEYPOINTS, SIFT_CONTRAST, resolve_conf
 
 METHODS = ("sift", "rootsift", "orb", "akaze")
 
@@ -37,10 +37,11 @@ def unavailable_reason(method: str) -> Optional[str]:
     return None
 
 
-def _detector(method: str, max_keypoints: int):
+def _detector(method: str, max_keypoints: int, contrast_threshold: float):
     if method in ("sift", "rootsift"):
         # precise upscale: see relf_hloc.features.detectors.detect_sift (a 0.25 px offset otherwise)
-        return cv2.SIFT_create(nfeatures=max_keypoints, enable_precise_upscale=True)
+        return cv2.SIFT_create(nfeatures=max_keypoints, contrastThreshold=contrast_threshold,
+                               enable_precise_upscale=True)
     if method == "orb":
         return cv2.ORB_create(nfeatures=max_keypoints)
     return cv2.AKAZE_create()
@@ -69,7 +70,8 @@ class OpenCVFeatures:
     strongest ``max_keypoints`` first.
     """
 
-    default_conf = {"name": "sift", "max_keypoints": MAX_KEYPOINTS}
+    default_conf = {"name": "sift", "max_keypoints": SFM_KEYPOINTS["opencv"],
+                    "contrast_threshold": SIFT_CONTRAST}  # SIFT/RootSIFT (see confs.SIFT_CONTRAST)
 
     def __init__(self, conf: Optional[dict] = None):
         self.conf = resolve_conf(self.default_conf, conf, "OpenCV extractor")
@@ -86,7 +88,7 @@ class OpenCVFeatures:
             raise ValueError(f"{self.conf['name']} describes its own keypoints only")
         method, max_keypoints = self.conf["name"], self.conf["max_keypoints"]
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-        detector = _detector(method, max_keypoints)
+        detector = _detector(method, max_keypoints, self.conf["contrast_threshold"])
         cv_kpts, desc = detector.detectAndCompute(gray, None)
         binary = method in ("orb", "akaze")
         dim = detector.descriptorSize() * (8 if binary else 1)

@@ -158,8 +158,8 @@ def exported_network(weights: Optional[str], G: int = 16, widths: Tuple[int, ...
         if detector and not meta.get("detector"):
             raise CheckpointError(f"{weights}: these weights have no learned detector; use weights "
                                   f"trained with one ({DETECTOR_WEIGHTS.name}) or the 'sift' detector")
-        if not detector:
-            state = {k: v for k, v in state.items() if not k.startswith("detector.")}
+        state = {k: v for k, v in state.items()  # heads inference does not use
+                 if not k.startswith("projection.") and (detector or not k.startswith("detector."))}
         load_model_state(model, state)
     return export_plain(model).requires_grad_(False)
 

@@ -111,11 +111,14 @@ class ReResNet18(nn.Module):
 
     forward(x [B, 3, H, W] normalised RGB) -> 5 maps in fusion order
     [stage4 (1/16), stage3 (1/8), stage2 (1/4), stage1 (1/2), stem (1/2)].
+    ``projection`` > 0 adds a linear map of the aligned descriptor to that many dimensions,
+    trained to regress a teacher's descriptors (inference ignores it).
     With ``detector`` the model also holds a ``DetectorHead`` (``model.detector(maps)``:
     keypoint logits), run apart from forward so that any backend's maps can feed it.
     """
 
-    def __init__(self, G: int = 16, widths: Sequence[int] = WIDTHS, detector: bool = False):
+    def __init__(self, G: int = 16, widths: Sequence[int] = WIDTHS, detector: bool = False,
+                 projection: int = 0):
         super().__init__()
         if any(w % G for w in widths):
             raise ValueError(f"every width {tuple(widths)} must be a multiple of G={G}")
@@ -129,6 +132,8 @@ class ReResNet18(nn.Module):
             prev = t
         self.stages = nn.ModuleList(stages)
         self.detector = DetectorHead(G, widths) if detector else None
+        # training only: aligned descriptor -> a teacher's descriptor space (losses.distill_loss)
+        self.projection = nn.Linear(self.channels, projection) if projection else None
 
     @property
     def channels(self) -> int:

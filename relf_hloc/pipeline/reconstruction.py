@@ -22,7 +22,7 @@ import pycolmap
 from tqdm import tqdm
 
 from . import colmap as cu
-from ..io import OutputFolder, read_pairs
+from ..io import OutputFolder, read_pairs, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,78 @@ def mapper_defaults() -> Dict[str, Any]:
         # a fixed seed makes reruns on the same inputs give the same model
         "random_seed": 0,
     }
+
+
+# What the mapper retries with when COLMAP's defaults leave images out (measured on the
+# Sacre Coeur photos, README "SfM on real photos"): a smaller initial triangulation angle
+# (few pairs of a small photo set have 16 degrees of baseline) and fewer initial inliers.
+# Registration thresholds stay COLMAP's: relaxed, they registered wrong images (temple).
+RELAXED = {"mapper": {"init_min_tri_angle": 8.0, "init_min_num_inliers": 50}}
+MIN_PAIR_INLIERS = 15  # COLMAP's TwoViewGeometryOptions.min_num_inliers
+
+
+def verified_pairs(database: Path) -> Dict[tuple, int]:
+    """{(name0, name1): verified inliers} of every pair COLMAP verified, most inliers first."""
+    with pycolmap.Database.open(database) as db:
+        names = {image.image_id: image.name for image in db.read_all_images()}
+        pair_ids, geometries = db.read_two_view_geometries()
+    pairs = {tuple(names[i] for i in pycolmap.pair_id_to_image_pair(pid)): len(g.inlier_matches)
+             for pid, g in zip(pair_ids, geometries) if len(g.inlier_matches)}
+    return dict(sorted(pairs.items(), key=lambda kv: -kv[1]))
+
+
+def mapping_attempts(max_attempts: int, seed: int = 0) -> list:
+    """(label, options) tried in turn until every image registers: COLMAP's defaults, relaxed
+    thresholds (``RELAXED``), then relaxed with other random seeds (other initial pairs and
+    registration orders)."""
+    attempts = [("COLMAP defaults", {}), ("relaxed thresholds", RELAXED)]
+    attempts += [(f"relaxed thresholds, seed {seed + k}", {**RELAXED, "random_seed": seed + k})
+                 for k in range(1, max_attempts - 1)]
+    return attempts[:max_attempts]
+
+
+def left_out_causes(database: Path, left_out: Sequence[str]) -> Dict[str, str]:
+    """Why each unregistered image likely stayed out, from its verified pairs."""
+    pairs = verified_pairs(database)
+    causes = {}
+    for name in left_out:
+        mine = [n for pair, n in pairs.items() if name in pair]
+        causes[name] = (f"no verified pair with >= {MIN_PAIR_INLIERS} inliers: too few good matches"
+                        if not mine or max(mine) < MIN_PAIR_INLIERS else
+                        f"verified with {len(mine)} image(s) (at most {max(mine)} inliers) but not "
+                        "registered: weak geometry (short baseline or few matches seen in 3D)")
+    return causes
+
+
+def map_images(database: Path, image_dir: Path, output: Path, names: Sequence[str],
+               options: Optional[Dict[str, Any]] = None, max_attempts: int = 4,
+               verbose: bool = False) -> "tuple[Optional[pycolmap.Reconstruction], Dict[str, Any]]":
+    """Incremental mapping that does not give up early: while the largest model leaves images
+    out, retry (``mapping_attempts``; ``options``, the user's, override every attempt but for
+    the seeds of the later ones) and keep
+    the largest model. Returns (that model or None, a report of the attempts: their options,
+    registered images and model count, the images left out and the likely cause of each)."""
+    best, tried = None, []
+    seed = (options or {}).get("random_seed", mapper_defaults()["random_seed"])
+    for i, (label, attempt) in enumerate(mapping_attempts(max_attempts, seed)):
+        user = {k: v for k, v in (options or {}).items() if not (k == "random_seed" and "random_seed" in attempt)}
+        models = run_mapping(database, image_dir, output / str(i), cu.merge_options(attempt, user), verbose)
+        rec = cu.largest_model(models)
+        registered = rec.num_reg_images() if rec else 0
+        tried.append({"attempt": label, "options": attempt, "models": len(models), "registered": registered})
+        logger.info("mapping attempt %d (%s): %d model(s), largest %d/%d images",
+                    i + 1, label, len(models), registered, len(names))
+        if rec is not None and (best is None or (registered, rec.num_points3D())
+                                > (best[0].num_reg_images(), best[0].num_points3D())):
+            best = (rec, i)
+        if registered == len(names):
+            break
+    rec, chosen = best if best else (None, None)
+    registered = {rec.images[i].name for i in rec.reg_image_ids()} if rec else set()
+    left_out = [n for n in names if n not in registered]
+    report = {"attempts": tried, "chosen": chosen, "num_models": tried[chosen]["models"] if best else 0,
+              "left_out": left_out, "left_out_causes": left_out_causes(database, left_out)}
+    return rec, report
 
 
 def run_mapping(database: Path, image_dir: Path, output: Path,
@@ -58,7 +130,7 @@ def main(sfm_dir: Path, image_dir: Path, pairs: Path, features: Path, matches: P
          verification_options: Optional[Dict[str, Any]] = None,
          image_list: Optional[Sequence[str]] = None, min_match_score: Optional[float] = None,
          cameras: Optional[Dict[str, pycolmap.Camera]] = None,
-         verbose: bool = False) -> pycolmap.Reconstruction:
+         mapper_attempts: int = 4, verbose: bool = False) -> pycolmap.Reconstruction:
     """Reconstruct the images of ``pairs`` and write the largest model to ``sfm_dir``.
 
     Args:
@@ -73,6 +145,8 @@ def main(sfm_dir: Path, image_dir: Path, pairs: Path, features: Path, matches: P
             "camera_params": "500,320,240,..."}`` or ``{"default_focal_length_factor": 1.2}``.
         mapper_options: IncrementalPipelineOptions keys (``{"mapper": {...}}`` for mapper ones).
         verification_options: TwoViewGeometryOptions keys.
+        mapper_attempts: mappings tried while images are left out (``map_images``; 1 = one
+            mapping with COLMAP's defaults); ``sfm_dir/mapping.json`` reports them.
         image_list: images to use (default: every image named in ``pairs``).
         min_match_score: drop matches scored at or below this.
         cameras: {image name: pycolmap.Camera} initial intrinsics of those images
@@ -110,12 +184,14 @@ def main(sfm_dir: Path, image_dir: Path, pairs: Path, features: Path, matches: P
         if num_verified == 0:
             raise RuntimeError(f"{matches}: no image pair passed geometric verification "
                                f"({num_raw} raw matches in {len(written)} pairs)")
-        models = run_mapping(database, image_dir, tmp / "models", mapper_options, verbose)
-        rec = cu.largest_model(models)
+        rec, mapping = map_images(database, image_dir, tmp / "models", names, mapper_options,
+                                  mapper_attempts, verbose)
         if rec is None or rec.num_reg_images() == 0:
             raise RuntimeError(f"{image_dir}: the reconstruction registered no image "
-                               f"({num_verified} verified pairs); try more or better matches")
+                               f"({num_verified} verified pairs after {len(mapping['attempts'])} mapping "
+                               "attempt(s)); try more or better matches")
         cu.write_model(rec, tmp)
+        write_json(tmp / "mapping.json", mapping)
         shutil.rmtree(tmp / "models")
     logger.info("Reconstruction of %s:\n%s", image_dir, rec.summary())
     return rec
@@ -136,6 +212,9 @@ def add_colmap_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mapper-option", action="append", default=[], metavar="KEY=VALUE",
                         help="IncrementalPipelineOptions key, e.g. min_num_matches=10 or "
                              "mapper.init_min_num_inliers=50 (repeatable)")
+    parser.add_argument("--mapper-attempts", type=int, default=4,
+                        help="mappings tried while images are left out: COLMAP's defaults, relaxed "
+                             "thresholds, then other initial pairs; the largest model is kept (default: 4)")
     parser.add_argument("--verbose", action="store_true", help="show COLMAP's log")
 
 
@@ -171,5 +250,7 @@ def colmap_options_from_args(args) -> Dict[str, Any]:
     if args.focal_factor:
         image_options["default_focal_length_factor"] = args.focal_factor
     mapper_options = cu.parse_option_args(args.mapper_option, pycolmap.IncrementalPipelineOptions())
+    if args.mapper_attempts < 1:
+        raise ValueError(f"--mapper-attempts {args.mapper_attempts}: must be at least 1")
     return dict(camera_mode=args.camera_mode, image_options=image_options,
-                mapper_options=mapper_options, verbose=args.verbose)
+                mapper_options=mapper_options, mapper_attempts=args.mapper_attempts, verbose=args.verbose)

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
+import h5py
 import kornia.augmentation as KA
 import kornia.feature as KF
 import kornia.geometry.transform as KT
@@ -45,6 +46,7 @@ default_conf = {
     "harris_percentile": 90.0,
     "photometric": True,
     "groups": 16,                 # G, for the group shift
+    "teacher_keypoints": 128,     # M teacher keypoints per pair (padded, ``teacher_mask``)
 }
 
 
@@ -131,8 +133,11 @@ class PairGenerator:
         conf: overrides of ``default_conf``.
     """
 
-    def __init__(self, paths: Sequence[Path], conf: Optional[dict] = None):
+    def __init__(self, paths: Sequence[Path], conf: Optional[dict] = None,
+                 teacher: Optional["Teacher"] = None, names: Optional[Sequence[str]] = None):
         self.conf = {**default_conf, **(conf or {})}
+        self.teacher = teacher
+        self.names = list(names) if names is not None else [Path(p).name for p in paths]
         if self.conf["homography"] not in HOMOGRAPHY_MODES:
             raise ValueError(f"homography mode {self.conf['homography']!r}: "
                              f"expected one of {HOMOGRAPHY_MODES}")
@@ -142,12 +147,13 @@ class PairGenerator:
         self.photometric = build_photometric()
 
     @classmethod
-    def from_folder(cls, root, conf=None, names: Optional[List[str]] = None):
+    def from_folder(cls, root, conf=None, names: Optional[List[str]] = None, teacher=None):
         names = list_images(root) if names is None else names
-        return cls([Path(root) / n for n in names], conf)
+        return cls([Path(root) / n for n in names], conf, teacher, names)
 
-    def random_crop(self, rng: np.random.Generator, index: int) -> np.ndarray:
-        """A crop of image ``index`` resized to crop_hw: uint8 [H, W, 3]."""
+    def random_crop(self, rng: np.random.Generator, index: int) -> Tuple[np.ndarray, np.ndarray]:
+        """A crop of image ``index`` resized to crop_hw: (uint8 [H, W, 3], the affine map [3, 3]
+        from the source image's pixels to the crop's, pixel centres at integer coordinates)."""
         h, w = self.conf["crop_hw"]
         image = read_image(self.paths[index])
         ih, iw = image.shape[:2]
@@ -158,7 +164,9 @@ class PairGenerator:
         y0, x0 = rng.integers(0, ih - ch + 1), rng.integers(0, iw - cw + 1)
         crop = image[y0:y0 + ch, x0:x0 + cw]
         interp = cv2.INTER_AREA if ch > h else cv2.INTER_LINEAR
-        return cv2.resize(crop, (w, h), interpolation=interp)
+        sx, sy = w / cw, h / ch  # x' = (x - x0 + 0.5) * sx - 0.5
+        to_crop = np.array([[sx, 0, (0.5 - x0) * sx - 0.5], [0, sy, (0.5 - y0) * sy - 0.5], [0, 0, 1]])
+        return cv2.resize(crop, (w, h), interpolation=interp), to_crop
 
     def sample(self, seed: int) -> Dict[str, torch.Tensor]:
         """One training pair, a pure function of ``seed``.
@@ -170,14 +178,19 @@ class PairGenerator:
             angle: [K] local rotation (degrees) of view 2 relative to view 1.
             shift: [K] int64 group shift round(angle / 360 * G) mod G.
             H: [3, 3] float32 homography view 1 -> view 2.
+            With a teacher (``teacher_*``, M = conf teacher_keypoints, padded): ``teacher_kpts1``,
+            ``teacher_kpts2`` [M, 2] its keypoints in both views, ``teacher_desc`` [M, D],
+            ``teacher_scores`` [M], ``teacher_mask`` [M] bool (False: padding, or an image
+            the teacher file does not hold).
         """
         conf = self.conf
         rng = np.random.default_rng(seed)
         hh, ww = conf["crop_hw"]
         first, background = rng.choice(len(self.paths), 2, replace=False)
         to_tensor = lambda a: torch.from_numpy(a).permute(2, 0, 1).float() / 255.0  # noqa: E731
-        image1 = to_tensor(self.random_crop(rng, first))
-        backdrop = to_tensor(self.random_crop(rng, background))
+        crop1, to_crop = self.random_crop(rng, first)
+        image1 = to_tensor(crop1)
+        backdrop = to_tensor(self.random_crop(rng, background)[0])
 
         ys, xs = torch.meshgrid(torch.arange(hh), torch.arange(ww), indexing="ij")
         grid = torch.stack([xs.flatten(), ys.flatten()], 1).float()
@@ -213,6 +226,10 @@ class PairGenerator:
         points1 = chosen.flip(1).float()
         points2 = geometry.warp_points(H.double(), points1.double()).float()
 
+        taught = {}
+        if self.teacher is not None:
+            taught = self.teacher.pair(self.names[first], to_crop, H.double(), valid,
+                                       conf["teacher_keypoints"], conf["groups"])
         if conf["photometric"]:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
@@ -220,7 +237,78 @@ class PairGenerator:
             image1, image2 = pair[0], pair[1]
         return {"image1": image1.contiguous(), "image2": image2.contiguous(),
                 "kpts1": kpts1, "kpts2": kpts2, "angle": angle, "points1": points1, "points2": points2,
-                "shift": group_shift(angle, conf["groups"]), "H": H}
+                "shift": group_shift(angle, conf["groups"]), "H": H, **taught}
+
+
+class Teacher:
+    """Any hloc features file as a teacher: per image (named relative to the training folder)
+    ``keypoints`` [N, 2] in the image's pixels, ``descriptors`` [D, N], ``scores`` [N].
+
+    The file is checked when opened (a clear error before training starts) and read lazily,
+    one handle per process (DataLoader workers open their own).
+    """
+
+    def __init__(self, path, names: Sequence[str]):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"{self.path}: teacher features file not found (train.teacher)")
+        try:
+            with h5py.File(self.path, "r") as f:
+                self.names = {n for n in names if n in f}
+                if not self.names:
+                    raise ValueError(f"{self.path}: holds none of the {len(names)} training images "
+                                     "(image groups are named relative to data.root)")
+                self.dim = self.read(f, sorted(self.names)[0])[1].shape[1]
+        except OSError as e:
+            raise ValueError(f"{self.path}: not an HDF5 features file ({e})") from e
+        self.file = None
+
+    def read(self, f, name: str) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(keypoints [N, 2], descriptors [N, D], scores [N]) of one image, checked."""
+        group = f[name]
+        missing = [k for k in ("keypoints", "descriptors", "scores") if k not in group]
+        if missing:
+            raise ValueError(f"{self.path}: image {name} lacks {missing}")
+        kpts, desc, scores = (np.asarray(group[k], np.float32) for k in ("keypoints", "descriptors", "scores"))
+        n = len(kpts)
+        if kpts.shape != (n, 2) or scores.shape != (n,) or desc.ndim != 2 or desc.shape[1] != n:
+            raise ValueError(f"{self.path}: image {name}: expected keypoints [N, 2], descriptors [D, N], "
+                             f"scores [N]; got {kpts.shape}, {desc.shape}, {scores.shape}")
+        if not (np.isfinite(kpts).all() and np.isfinite(desc).all()):
+            raise ValueError(f"{self.path}: image {name} holds non-finite values")
+        return kpts, desc.T, scores
+
+    def pair(self, name: str, to_crop: np.ndarray, H: torch.Tensor, valid: torch.Tensor, num: int,
+             groups: int) -> Dict[str, torch.Tensor]:
+        """The teacher's keypoints of image ``name`` carried into view 1 (``to_crop``) and view 2
+        (``H``), kept where ``valid`` [h, w] (inside both views), strongest first, padded to ``num``."""
+        out = {"teacher_kpts1": torch.zeros(num, 2), "teacher_kpts2": torch.zeros(num, 2),
+               "teacher_desc": torch.zeros(num, self.dim), "teacher_scores": torch.zeros(num),
+               "teacher_mask": torch.zeros(num, dtype=torch.bool), "teacher_shift": torch.zeros(num, dtype=torch.long)}
+        if name not in self.names:
+            return out
+        if self.file is None:
+            self.file = h5py.File(self.path, "r")
+        kpts, desc, scores = self.read(self.file, name)
+        k1 = geometry.warp_points(to_crop, kpts.astype(np.float64))
+        h, w = valid.shape
+        xy = np.round(k1).astype(np.int64)
+        inside = (xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)
+        inside[inside] = valid.numpy()[xy[inside, 1], xy[inside, 0]]
+        keep = np.flatnonzero(inside)
+        keep = keep[np.argsort(-scores[keep], kind="stable")][:num]
+        k1 = torch.from_numpy(k1[keep])
+        n = len(keep)
+        out["teacher_kpts1"][:n] = k1.float()
+        out["teacher_kpts2"][:n] = geometry.warp_points(H, k1).float()
+        out["teacher_desc"][:n] = torch.from_numpy(desc[keep])
+        out["teacher_scores"][:n] = torch.from_numpy(scores[keep])
+        out["teacher_mask"][:n] = True
+        out["teacher_shift"][:n] = group_shift(local_rotation_deg(H, k1), groups)
+        return out
+
+    def __getstate__(self):  # DataLoader workers open their own handle
+        return {**self.__dict__, "file": None}
 
 
 class PairDataset(torch.utils.data.Dataset):

@@ -23,7 +23,7 @@ from typing import Dict
 import torch
 import torch.nn.functional as F
 
-from ..features.relf import group_align, roll_groups  # noqa: F401  (one definition of the group roll)
+from ..features.relf import group_align, orientation_histogram, roll_groups
 
 default_conf = {
     "alpha": 10.0,            # weight of the orientation loss
@@ -36,6 +36,9 @@ default_conf = {
     "detector_window": 8,         # window of both terms, stem-grid pixels (16 image pixels)
     "reliability_weight": 0.0,    # ... and scores high where the descriptors match (reliability_loss)
     "reliability_kappa": 0.5,
+    "relational_weight": 0.0,     # teacher (train.teacher): cross-view similarities like the teacher's
+    "relational_temperature": 0.1,
+    "regression_weight": 0.0,     # ... and a projection of the descriptor onto the teacher's (model.projection)
 }
 
 
@@ -169,3 +172,47 @@ def reliability_loss(logits1: torch.Tensor, vec1: torch.Tensor, vec2: torch.Tens
     r = torch.sigmoid(F.grid_sample(logits1[None, None].float(), uv[None, None],
                                     mode="bilinear", align_corners=True)[0, 0, 0])
     return {"reliability": (1 - (r * p + kappa * (1 - r))).mean(), "match_prob": p.mean()}
+
+
+def relational_loss(desc1: torch.Tensor, desc2: torch.Tensor, teacher: torch.Tensor,
+                    temperature: float) -> torch.Tensor:
+    """Row-wise KL(teacher || student) of similarity softmaxes, both directions.
+
+    desc1, desc2 [M, D]: the student's descriptors of M teacher keypoints in views 1 and 2
+    (L2-normalised here); teacher [M, Dt]: the teacher's descriptors of the same points.
+    Student logits desc1 @ desc2.T / t, teacher logits teacher @ teacher.T / t; 0 exactly
+    when the student's cross-view similarities equal the teacher's.
+    """
+    d1, d2, t = (F.normalize(x.float(), dim=1) for x in (desc1, desc2, teacher))
+    target = F.log_softmax(t @ t.T / temperature, dim=1)
+    student = d1 @ d2.T / temperature
+    kl = lambda logits: (target.exp() * (target - F.log_softmax(logits, dim=1))).sum(1).mean()  # noqa: E731
+    return 0.5 * (kl(student) + kl(student.T))
+
+
+def regression_loss(projected: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Mean (1 - cosine) between projected student descriptors [M, Dt] and the teacher's [M, Dt]."""
+    return (1 - F.cosine_similarity(projected.float(), teacher.float(), dim=1)).mean()
+
+
+def distill_loss(vec1: torch.Tensor, vec2: torch.Tensor, shift: torch.Tensor, teacher: torch.Tensor,
+                 groups: int, conf: dict, projection=None) -> Dict[str, torch.Tensor]:
+    """Distillation from a teacher's descriptors [M, Dt] at M keypoints seen in both views.
+
+    vec1, vec2 [M, C*G] raw fused features, shift [M] ground-truth group shift. Each point is
+    group-aligned by view 1's orientation bin (view 2 by that bin + shift, so a true
+    correspondence is compared in one frame, as ``relf_loss``); ``relational`` is
+    ``relational_loss`` of the aligned descriptors, ``regression`` is ``regression_loss`` of
+    ``projection`` (a module [M, C*G] -> [M, Dt]) on both views' aligned descriptors.
+    """
+    conf = {**default_conf, **(conf or {})}
+    bins = orientation_histogram(vec1, groups).argmax(1)
+    d1 = F.normalize(roll_groups(vec1.float(), bins, groups), dim=1)
+    d2 = F.normalize(roll_groups(vec2.float(), bins + shift.to(bins.device), groups), dim=1)
+    out = {"relational": relational_loss(d1, d2, teacher, conf["relational_temperature"])}
+    if projection is not None:
+        out["regression"] = 0.5 * (regression_loss(projection(d1), teacher)
+                                   + regression_loss(projection(d2), teacher))
+    out["total"] = conf["relational_weight"] * out["relational"] \
+        + conf["regression_weight"] * out.get("regression", 0.0)
+    return out

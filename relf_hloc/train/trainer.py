@@ -43,7 +43,7 @@ from ..images import list_images
 from ..io import atomic_write, write_text
 from . import data as pair_data
 from .losses import default_conf as loss_defaults
-from .losses import detector_loss, relf_loss, reliability_loss
+from .losses import detector_loss, distill_loss, relf_loss, reliability_loss
 from .validation import build_val_sets, validate
 
 default_conf = {
@@ -55,7 +55,8 @@ default_conf = {
     },
     "model": {"G": 16, "widths": [64, 128, 256, 512],
               "init_weights": None,   # start from these weights (a checkpoint, or 'shipped'): fine-tuning
-              "detector": False},     # with the learned detector head (losses.detector_loss)
+              "detector": False,      # with the learned detector head (losses.detector_loss)
+              "projection": 0},       # > 0: a projection head for loss.regression_weight (teacher's size)
     "loss": dict(loss_defaults),
     "optim": {
         "lr": 3e-4,
@@ -77,6 +78,7 @@ default_conf = {
         "export_best": None,       # also write the best model here, float16 weights only (to commit)
         "export_last": None,       # and the latest one after every validation, with the best score so far
         "freeze_backbone": False,  # train the detector head only, on the fixed trunk of init_weights
+        "teacher": None,           # an hloc features file of training images (data.Teacher): distillation
     },
     "val": {
         "synthetic_pairs": 8,
@@ -222,7 +224,7 @@ def model_meta(conf: dict, step: int, metrics: Optional[dict] = None) -> dict:
     return {"G": conf["model"]["G"], "widths": list(conf["model"]["widths"]),
             "channels": sum(conf["model"]["widths"]) + conf["model"]["widths"][0],
             "normalization": NORMALIZATION, "code_version": code_version,
-            "detector": bool(conf["model"]["detector"]),
+            "detector": bool(conf["model"]["detector"]), "projection": int(conf["model"]["projection"]),
             "train_config": conf, "step": step, "metrics": metrics or {}}
 
 
@@ -245,6 +247,8 @@ def training_step(model, batch: dict, conf: dict, device, autocast, trunk=None) 
         vec1 = vectors[:B].reshape(-1, vectors.shape[-1])
         vec2 = vectors[B:].reshape(-1, vectors.shape[-1])
         losses = relf_loss(vec1, vec2, batch["shift"].reshape(-1).to(device), G, conf["loss"])
+        if "teacher_mask" in batch:
+            losses = add_parts(losses, teacher_losses(model, feats, batch, images.shape[-2:], conf, device))
     head = getattr(model, "module", model).detector
     if head is not None:
         logits = head([f.float() for f in feats])
@@ -260,6 +264,30 @@ def training_step(model, batch: dict, conf: dict, device, autocast, trunk=None) 
             det["total"] = det["total"] + conf["loss"]["reliability_weight"] * det["reliability"]
         losses = {**losses, **det, "total": det["total"] + losses.get("total", 0)}
     return losses
+
+
+def add_parts(losses: Dict[str, torch.Tensor], parts: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Losses with more named parts, their ``total`` added to the total."""
+    return {**losses, **parts, "total": losses["total"] + parts.pop("total", 0)} if parts else losses
+
+
+def teacher_losses(model, feats, batch: dict, hw, conf: dict, device) -> Dict[str, torch.Tensor]:
+    """``losses.distill_loss`` over the pairs of the batch (those with >= 8 teacher points)."""
+    G, B = conf["model"]["G"], batch["teacher_mask"].shape[0]
+    kpts = torch.cat([batch["teacher_kpts1"], batch["teacher_kpts2"]]).to(device)
+    vectors = sample_fused(feats, kpts, hw).float()
+    projection = getattr(model, "module", model).projection
+    parts = []
+    for b in range(B):
+        m = batch["teacher_mask"][b].to(device)
+        if m.sum() >= 8:
+            parts.append(distill_loss(vectors[b][m], vectors[B + b][m], batch["teacher_shift"][b].to(device)[m],
+                                      batch["teacher_desc"][b].to(device)[m], G, conf["loss"], projection))
+    if not parts:  # the same columns on every row of train.csv: NaN where nothing was taught
+        nan = torch.tensor(float("nan"), device=device)
+        return {"total": torch.zeros((), device=device), "relational": nan,
+                **({"regression": nan} if projection is not None else {})}
+    return {k: torch.stack([p[k] for p in parts]).mean() for k in parts[0]}
 
 
 def optimize_step(model, optimizer, scheduler, batch: dict, conf: dict, device, autocast, trunk=None
@@ -308,7 +336,16 @@ def pair_generators(conf: dict):
     num_val = dconf.pop("num_val_images")
     dconf["groups"] = conf["model"]["G"]
     train_names, val_names = pair_data.split_names(list_images(root), num_val, conf["seed"])
-    generator = pair_data.PairGenerator.from_folder(root, dconf, train_names)
+    teacher = conf["train"]["teacher"]
+    if not teacher and (conf["loss"]["relational_weight"] or conf["loss"]["regression_weight"]):
+        raise ValueError("loss.relational_weight and loss.regression_weight need a teacher: "
+                         "set train.teacher to an hloc features file of the training images")
+    teacher = pair_data.Teacher(teacher, train_names) if teacher else None
+    if teacher is not None and conf["loss"]["regression_weight"] and \
+            conf["model"]["projection"] != teacher.dim:
+        raise ValueError(f"loss.regression_weight needs model.projection: {teacher.dim} "
+                         f"(the size of {teacher.path}'s descriptors)")
+    generator = pair_data.PairGenerator.from_folder(root, dconf, train_names, teacher)
     val_conf = {**dconf, "homography": "full_rotation"}
     val_generator = pair_data.PairGenerator.from_folder(root, val_conf, val_names) \
         if len(val_names) >= 2 else None
@@ -324,7 +361,7 @@ def restore(model, optimizer, scheduler, conf: dict, resume, output: Path, log: 
     if init and not resume:  # a resumed run has its own weights
         init = DEFAULT_WEIGHTS if init == "shipped" else Path(init)
         state, _, _ = load_checkpoint(init, expect={**expect, "normalization": NORMALIZATION})
-        load_model_state(model, state, optional=("detector.",))  # a new head starts at random
+        load_model_state(model, state, optional=("detector.", "projection."))  # new heads start at random
         log(f"train: initialised from {init}")
     if not resume:
         return 0, -math.inf
@@ -403,7 +440,8 @@ def train(conf: dict, output, resume=None, stop_step: Optional[int] = None) -> P
     generator, val_generator = pair_generators(conf)
 
     torch.manual_seed(conf["seed"])  # identical initial weights on every rank
-    model = ReResNet18(conf["model"]["G"], conf["model"]["widths"], conf["model"]["detector"])
+    model = ReResNet18(conf["model"]["G"], conf["model"]["widths"], conf["model"]["detector"],
+                       conf["model"]["projection"])
     model = model.to(device).train()
     frozen = tconf["freeze_backbone"]
     if frozen:
@@ -468,7 +506,7 @@ def train(conf: dict, output, resume=None, stop_step: Optional[int] = None) -> P
         t_last = now
         train_log.write(row)
         bar.update(1)
-        bar.set_postfix({k: f"{row[k]:.3f}" for k in ("total", "desc", "ori_kl", "ori_acc",
+        bar.set_postfix({k: f"{row[k]:.3f}" for k in ("total", "desc", "ori_kl", "ori_acc", "relational", "regression",
                                                         "repeatability", "peakiness", "reliability")
                                if k in row})
         if main_process and (step % tconf["checkpoint_every"] == 0 or step == stop_step):
