@@ -329,14 +329,20 @@ def list_names(path) -> List[str]:
     return sorted(set(names))
 
 
+COMPLETE = "complete"  # attribute written last into an image's group: the record is whole
+
+
 def write_features(path, name: str, features: Dict[str, np.ndarray],
-                   as_half: bool = True) -> None:
-    """Write (or replace) the features of one image.
+                   as_half: bool = True, image_digest: Optional[str] = None) -> None:
+    """Write (or replace) the features of one image, complete or not at all.
 
     features: ``keypoints`` [N, 2], ``descriptors`` [D, N], ``scores`` [N],
     ``image_size`` [2] (w, h), plus optional per-keypoint arrays. Keypoints are
     kept in float32 or float64 (never float16); with ``as_half`` the other float
-    arrays are stored in float16, as hloc does.
+    arrays are stored in float16, as hloc does. ``image_digest`` (of the image file's
+    bytes) ties the record to the image's content. The group is marked ``complete`` last:
+    a write that fails midway (disk full) leaves a record that ``complete_names`` skips, and
+    raises an OSError naming the file and the image.
     """
     kpts = np.asarray(features["keypoints"])
     desc = np.asarray(features["descriptors"])
@@ -355,12 +361,42 @@ def write_features(path, name: str, features: Dict[str, np.ndarray],
             v = v.astype(np.float16)
         data[k] = v
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with deferred_signals(), open_h5(path, "a") as f:
-        if name in f:
-            del f[name]
-        grp = f.create_group(name)
-        for k, v in data.items():
-            grp.create_dataset(k, data=v)
+    try:
+        with deferred_signals(), open_h5(path, "a") as f:
+            if name in f:
+                del f[name]
+            grp = f.create_group(name)
+            for k, v in data.items():
+                grp.create_dataset(k, data=v)
+            if image_digest is not None:
+                grp.attrs["image_digest"] = image_digest
+            grp.attrs[COMPLETE] = True
+            f.flush()
+    except (OSError, RuntimeError) as e:
+        raise OSError(f"{path}: could not write the features of '{name}' ({e}); the images written "
+                      "before are kept: free space (or fix the cause) and rerun to complete the file") from None
+
+
+def complete_names(path) -> Dict[str, Optional[str]]:
+    """{name: image digest or None} of the images whose features are whole. A file this project
+    wrote (with provenance) counts only records marked complete; a foreign hloc file, every
+    image group holding keypoints."""
+    ours = read_provenance(path) is not None
+    out = {}
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Group) and "keypoints" in obj and (not ours or obj.attrs.get(COMPLETE)):
+            digest = obj.attrs.get("image_digest")
+            out[name] = None if digest is None else str(digest)
+
+    with open_h5(path) as f:
+        f.visititems(visit)
+    return out
+
+
+def image_digest(path) -> str:
+    """Short digest of an image file's bytes (features are tied to the content, not the name)."""
+    return file_digest(path)[:16]
 
 
 def read_features(path, name: str, keys: Optional[Iterable[str]] = None) -> Dict[str, np.ndarray]:

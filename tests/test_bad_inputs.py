@@ -248,3 +248,42 @@ if __name__ == "__main__":
                 print(f"{name}: NOT CLEAR ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
     print(f"{len(CASES)} cases: {clear} clear errors, {len(CASES) - clear} silent")
     sys.exit(0 if clear == len(CASES) else 1)
+
+
+# ---------------------------------------------------------------- faults and changed content: correct results
+def test_disk_full_mid_image_leaves_a_valid_file_that_a_rerun_completes(tmp_path, monkeypatch):
+    folder = images(tmp_path / "im")
+    feats = tmp_path / "f.h5"
+    real = h5py.Group.create_dataset
+
+    def full_at_second_image(self, name, *args, **kwargs):
+        if name == "scores" and self.name.endswith("im1.jpg"):
+            raise OSError(28, "No space left on device")
+        return real(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(h5py.Group, "create_dataset", full_at_second_image)
+    code, _, err, _ = run("extract", "--images", folder, "--output", feats, *SIFT)
+    assert code == 1
+    assert f"{feats}: could not write the features of 'im1.jpg'" in err and "No space left on device" in err
+    monkeypatch.setattr(h5py.Group, "create_dataset", real)
+    assert set(io.complete_names(feats)) == {"im0.jpg"}  # the file is valid; the torn record is not counted
+    code, out, _, _ = run("extract", "--images", folder, "--output", feats, *SIFT)
+    assert code == 0 and "2 image(s) done, 1 already in" in out
+    clean = tmp_path / "clean.h5"
+    assert run("extract", "--images", folder, "--output", clean, *SIFT)[0] == 0
+    for name in ("im0.jpg", "im1.jpg", "im2.jpg"):
+        a, b = io.read_features(feats, name), io.read_features(clean, name)
+        assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_a_changed_image_with_the_same_name_is_extracted_again(tmp_path):
+    folder, feats = extracted(tmp_path)
+    before = io.read_features(feats, "im1.jpg")
+    camera = cv2.resize(skimage.data.camera(), (120, 90))  # another picture, another size
+    cv2.imwrite(str(folder / "im1.jpg"), camera)
+    code, out, err, _ = run("extract", "--images", folder, "--output", feats, *SIFT)
+    assert code == 0 and "1 image(s) changed since their features were written (e.g. 'im1.jpg')" in err
+    assert "1 image(s) done, 2 already in" in out
+    after = io.read_features(feats, "im1.jpg")
+    assert after["image_size"].tolist() == [120, 90] and before["image_size"].tolist() == [200, 150]
+    assert (after["keypoints"] < [120, 90]).all()

@@ -340,3 +340,77 @@ def test_triangulate_and_localize_commands(scene, tmp_path, capsys):
                      "--features", str(scene.features), "--matches", str(scene.matches),
                      "--output", str(tmp_path / "p2.txt")]) == 1
     assert "has no camera" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- mapping that does not give up early
+def test_mapping_attempts_relax_then_change_seed():
+    attempts = reconstruction.mapping_attempts(4, seed=7)
+    assert [label for label, _ in attempts] == ["COLMAP defaults", "relaxed thresholds",
+                                               "relaxed thresholds, seed 8", "relaxed thresholds, seed 9"]
+    assert attempts[0][1] == {} and attempts[1][1] == reconstruction.RELAXED
+    assert attempts[3][1]["random_seed"] == 9 and attempts[3][1]["mapper"]["init_min_tri_angle"] == 8.0
+    assert [label for label, _ in reconstruction.mapping_attempts(1)] == ["COLMAP defaults"]
+
+
+def test_a_complete_model_takes_one_attempt_and_says_so(scene, tmp_path):
+    reconstruction.main(tmp_path / "sfm", scene.image_dir, scene.pairs, scene.features, scene.matches)
+    mapping = json.loads((tmp_path / "sfm" / "mapping.json").read_text())
+    assert [a["attempt"] for a in mapping["attempts"]] == ["COLMAP defaults"]
+    assert mapping["chosen"] == 0 and mapping["left_out"] == [] and mapping["num_models"] == 1
+    causes = reconstruction.left_out_causes(tmp_path / "sfm" / "database.db", [scene.names[0], "absent.png"])
+    assert causes["absent.png"].startswith("no verified pair with >= 15 inliers")
+    assert causes[scene.names[0]].startswith(f"verified with {len(scene.names) - 1} image(s)")
+
+
+def test_mapping_retries_while_images_are_left_out(scene, tmp_path, monkeypatch):
+    """The first mapping registers 3 images, the retry all: the retry's model is kept, and the
+    report names both attempts."""
+    real = reconstruction.run_mapping
+    calls = []
+
+    def first_incomplete(database, image_dir, output, options=None, verbose=False):
+        calls.append(options)
+        models = real(database, image_dir, output, options, verbose)
+        if len(calls) == 1:
+            rec = models[0]
+            for image_id in list(rec.reg_image_ids())[3:]:
+                rec.deregister_frame(rec.images[image_id].frame_id)
+        return models
+
+    monkeypatch.setattr(reconstruction, "run_mapping", first_incomplete)
+    rec = reconstruction.main(tmp_path / "sfm", scene.image_dir, scene.pairs, scene.features, scene.matches)
+    mapping = json.loads((tmp_path / "sfm" / "mapping.json").read_text())
+    assert rec.num_reg_images() == len(scene.names)
+    assert [a["registered"] for a in mapping["attempts"]] == [3, len(scene.names)]
+    assert mapping["chosen"] == 1 and mapping["left_out"] == []
+    assert calls[1]["mapper"]["init_min_tri_angle"] == 8.0
+
+
+def test_summary_names_images_left_out_and_why():
+    from relf_hloc.sfm import format_mapping
+    mapping = {"attempts": [{"attempt": "COLMAP defaults", "registered": 2, "models": 3},
+                            {"attempt": "relaxed thresholds", "registered": 3, "models": 1}],
+               "chosen": 1, "num_models": 1, "left_out": ["d.jpg"],
+               "left_out_causes": {"d.jpg": "no verified pair with >= 15 inliers: too few good matches"}}
+    assert format_mapping(mapping) == (
+        "\nmapping: 2 attempt(s), kept #2 (relaxed thresholds, 1 model(s))"
+        "\nWARNING: 1 image(s) left out of the model:"
+        "\n  d.jpg: no verified pair with >= 15 inliers: too few good matches")
+    assert format_mapping({**mapping, "attempts": mapping["attempts"][:1], "chosen": 0, "left_out": []}) == ""
+
+
+def test_cameras_of_another_size_than_the_features_are_refused(scene, db_model, tmp_path):
+    queries = tmp_path / "queries.txt"
+    f, cx, cy = scene.K[0, 0], scene.K[0, 2], scene.K[1, 2]
+    queries.write_text(f"{scene.names[4]} SIMPLE_PINHOLE 1536 1024 {6 * f} {6 * cx} {6 * cy}\n")
+    with pytest.raises(ValueError, match=rf"query '{scene.names[4]}' has a 1536x1024 camera but its features "
+                                         rf"in .* were extracted from a 320x240 image"):
+        localize.main(db_model, queries, scene.features, scene.matches, tmp_path / "poses.txt")
+    assert not (tmp_path / "poses.txt").exists()
+    gt = ground_truth_model(scene)
+    for camera_id in list(gt.cameras):
+        camera = gt.cameras[camera_id]
+        camera.width, camera.height = 640, 480
+    with pytest.raises(ValueError, match="reference model image '.*' has a 640x480 camera"):
+        triangulation.main(tmp_path / "tri", gt, scene.image_dir, scene.pairs, scene.features, scene.matches)
+    assert not (tmp_path / "tri").exists()

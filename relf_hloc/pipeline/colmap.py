@@ -126,6 +126,19 @@ def check_inputs(image_dir: Optional[Path], names: Iterable[str], features: Path
     return pair_list
 
 
+def check_camera_sizes(features: Path, sizes: Dict[str, Tuple[int, int]], what: str) -> None:
+    """Each image's camera (width, height) must be the size its features were extracted at
+    (``image_size`` in the features file; images without it are not checked): keypoints of
+    another resolution would give a wrong pose with no error."""
+    for name, (w, h) in sizes.items():
+        with open_h5(features) as f:
+            stored = f[name]["image_size"][()] if "image_size" in f[name] else None
+        if stored is not None and (int(stored[0]), int(stored[1])) != (int(w), int(h)):
+            raise ValueError(f"{what} '{name}' has a {int(w)}x{int(h)} camera but its features in {features} "
+                             f"were extracted from a {int(stored[0])}x{int(stored[1])} image; give the "
+                             "camera of the image as it was extracted (or extract the image at that size)")
+
+
 # ---------------------------------------------------------------- database
 def import_images(database: Path, image_dir: Path, names: Sequence[str], mode="AUTO",
                   options: Optional[Dict[str, Any]] = None,

@@ -121,7 +121,7 @@ def extract_into(extractor, images: Path, names: List[str], output: Path, progre
         pred = extractor.extract(image, kpts, scores, name=name)
         feats = {**pred, "descriptors": pred["descriptors"].T,
                  "image_size": np.array([image.shape[1], image.shape[0]])}
-        io.write_features(output, name, feats)
+        io.write_features(output, name, feats, image_digest=io.image_digest(images / name))
         counts.append(len(pred["keypoints"]))
     return counts
 
@@ -139,8 +139,12 @@ def prepare(conf, images, output, names, device, overwrite, skip_bad_images, sha
     check_detector(conf["model"], names)
     resumed = io.claim(output, settings(conf), overwrite)
     check_shard(output, shard, total, resumed)
-    done = set(io.list_names(output))
-    todo = [n for n in names if n not in done]
+    done = io.complete_names(output) if resumed else {}
+    changed = [n for n in names if done.get(n) is not None and done[n] != io.image_digest(images / n)]
+    if changed:
+        print(f"extract: {len(changed)} image(s) changed since their features were written "
+              f"(e.g. '{changed[0]}'): extracting them again", file=sys.stderr)
+    todo = [n for n in names if n not in done or n in changed]
     skipped = check_images(images, todo, skip_bad_images)
     return conf, names, [n for n in todo if n not in skipped], skipped
 
@@ -187,7 +191,7 @@ class RayWorker:
         distributed.count_attempt(path)
         tmp = path.with_suffix(".partial.h5")
         io.claim(tmp, settings(self.conf))  # a retried shard resumes its partial file
-        todo = [n for n in names if n not in set(io.list_names(tmp))]
+        todo = [n for n in names if n not in io.complete_names(tmp)]
         extract_into(self.extractor, self.images, todo[:1], tmp, progress=False)
         distributed.fail_hook(path, k)
         extract_into(self.extractor, self.images, todo[1:], tmp, progress=False)

@@ -215,6 +215,7 @@ def main(model: Union[Path, pycolmap.Reconstruction], queries: Union[Path, Seque
               "cameras GUESSED from EXIF or a focal of 1.2 x the longer side; poses may be far off. Give "
               "them as 'name MODEL WIDTH HEIGHT PARAMS...' lines in the queries file "
               "(e.g. 'q.jpg SIMPLE_RADIAL 1024 768 880 512 384 0').", file=sys.stderr)
+    cu.check_camera_sizes(features, {n: (c.width, c.height) for n, c in cameras.items()}, "query")
     for name, camera in cameras.items():
         kpts = read_features(features, name, ["keypoints"])["keypoints"]
         kpt_idx, point_ids = correspondences_2d3d(rec, name, retrieval.get(name, []), matches)
