@@ -304,11 +304,24 @@ def pair_digests(path, name0: str, name1: str) -> Optional[Tuple[str, str]]:
 
 
 def check_names(names: Iterable[str], where) -> None:
-    """hloc's pairs files separate names by spaces: a name holding whitespace cannot be used."""
+    """Names hloc's formats cannot hold: whitespace (pairs files separate names by spaces), a
+    leading '#' (a comment line in pairs files), and names that ``/`` -> ``-`` makes equal (one
+    matches key for two pairs)."""
+    names = list(names)
     bad = [n for n in names if any(c.isspace() for c in n)]
     if bad:
         raise ValueError(f"{where}: {len(bad)} image name(s) contain spaces, which hloc's pairs format "
                          f"cannot hold (e.g. '{bad[0]}'); rename them")
+    bad = [n for n in names if n.startswith("#")]
+    if bad:
+        raise ValueError(f"{where}: image name(s) starting with '#' would be read as comments in pairs "
+                         f"files (e.g. '{bad[0]}'); rename them")
+    flat: Dict[str, str] = {}
+    for n in names:
+        other = flat.setdefault(n.replace("/", "-"), n)
+        if other != n:
+            raise ValueError(f"{where}: '{other}' and '{n}' share one key in hloc's matches files "
+                             "('/' is written '-'); rename one of them")
 
 
 def pair_key(name0: str, name1: str, separator: str = "/") -> str:
@@ -410,10 +423,31 @@ def read_features(path, name: str, keys: Optional[Iterable[str]] = None) -> Dict
         if missing:
             raise FormatError(f"{path}: image '{name}' has no dataset(s) {missing}")
         out = {k: grp[k][()] for k in keys}
+        checked = {**out, "keypoints": grp["keypoints"][()]} if "descriptors" in out else out
+    check_features(path, name, checked)
     for k, v in out.items():
         if v.dtype == np.float16:
             out[k] = v.astype(np.float32)
     return out
+
+
+def check_features(path, name: str, data: Dict[str, np.ndarray]) -> None:
+    """Shapes, counts and values of one image's features as read (foreign files included)."""
+    where = f"{path}: image '{name}'"
+    kpts, desc = data.get("keypoints"), data.get("descriptors")
+    if kpts is not None:
+        if kpts.ndim != 2 or kpts.shape[1] != 2:
+            raise FormatError(f"{where}: keypoints must be [N, 2], got {list(kpts.shape)}")
+        if not np.isfinite(kpts).all():
+            raise FormatError(f"{where}: {int((~np.isfinite(kpts)).any(1).sum())} keypoint(s) are NaN or infinite")
+    if desc is not None:
+        if desc.ndim != 2:
+            raise FormatError(f"{where}: descriptors must be [D, N], got {list(desc.shape)}")
+        if kpts is not None and desc.shape[1] != len(kpts):
+            layout = " (stored [N, D]; hloc stores [D, N])" if desc.shape[0] == len(kpts) else ""
+            raise FormatError(f"{where}: {len(kpts)} keypoints but descriptors of shape {list(desc.shape)}{layout}")
+        if desc.dtype.kind == "f" and not np.isfinite(desc).all():
+            raise FormatError(f"{where}: descriptors hold NaN or infinite values")
 
 
 def write_matches(path, name0: str, name1: str, matches0: np.ndarray,

@@ -95,7 +95,7 @@ def test_resume_same_settings(tmp_path):
     folder, feats = extracted(tmp_path)
     code, out, _, _ = run("extract", "--images", folder, "--output", feats, *SIFT)
     assert code == 0 and "0 image(s) done, 3 already in" in out
-    assert io.read_provenance(feats)["extractor"] == {"name": "sift", "max_keypoints": 300}
+    assert io.read_provenance(feats)["extractor"] == {"name": "sift", "max_keypoints": 300, "contrast_threshold": 0.02}
 
 
 # ---------------------------------------------------------------- 2. stale matches
@@ -226,6 +226,57 @@ def case_cuda_without_cuda(tmp):
         pytest.skip("this machine has CUDA")
     expect_error(run("extract", "--images", images(tmp / "im", 1), "--output", tmp / "f.h5", *SIFT,
                      "--device", "cuda"), "--device cuda: no CUDA device")
+
+
+# ---------------------------------------------------------------- round 2: names and foreign features
+def case_name_starting_with_hash(tmp):
+    folder = images(tmp / "im")
+    (folder / "im1.jpg").rename(folder / "#0003.jpg")
+    expect_error(run("extract", "--images", folder, "--output", tmp / "f.h5", *SIFT),
+                 "'#0003.jpg'", "comments in pairs")
+
+
+def case_names_sharing_a_matches_key(tmp):
+    folder = images(tmp / "im")
+    (folder / "x").mkdir()
+    (folder / "im1.jpg").rename(folder / "x" / "0003.jpg")
+    (folder / "im2.jpg").rename(folder / "x-0003.jpg")
+    expect_error(run("sfm", "--images", folder, "--outputs", tmp / "out", *SIFT),
+                 "'x-0003.jpg' and 'x/0003.jpg'", "share one key")
+
+
+def foreign_features(tmp, edit):
+    """A features file as another tool would write it (no provenance), changed by ``edit``."""
+    folder, feats = extracted(tmp)
+    with h5py.File(feats, "a") as f:
+        del f.attrs[io.PROVENANCE]
+        edit(f["im1.jpg"])
+    pairs = tmp / "pairs.txt"
+    assert run("pairs", "--images", folder, "--output", pairs)[0] == 0
+    return run("match", "--pairs", pairs, "--features", feats, "--output", tmp / "m.h5", "--conf", "nn-ratio")
+
+
+def replace(group, key, value):
+    del group[key]
+    group[key] = value
+
+
+def case_foreign_features_fewer_descriptors_than_keypoints(tmp):
+    expect_error(foreign_features(tmp, lambda g: replace(g, "descriptors", g["descriptors"][:, :10])),
+                 "image 'im1.jpg'", "keypoints but descriptors of shape")
+
+
+def case_foreign_features_descriptors_stored_n_by_d(tmp):
+    expect_error(foreign_features(tmp, lambda g: replace(g, "descriptors", g["descriptors"][()].T)),
+                 "image 'im1.jpg'", "stored [N, D]; hloc stores [D, N]")
+
+
+def case_foreign_features_nan_keypoints(tmp):
+    def nan(g):
+        k = g["keypoints"][()]
+        k[3] = np.nan
+        replace(g, "keypoints", k)
+    expect_error(foreign_features(tmp, nan), "image 'im1.jpg'", "1 keypoint(s) are NaN or infinite")
 
 
 CASES = {name[5:]: fn for name, fn in sorted(globals().items()) if name.startswith("case_")}
