@@ -72,14 +72,21 @@ def test_sfm_real_data_names_unknown_matchers(sfm_real_data):
         module.parse_matchers("relf-nn,relf")
 
 
-def test_sfm_real_data_table_has_a_row_per_matcher(sfm_real_data):
+def test_sfm_real_data_table_has_a_row_per_method_and_matcher(sfm_real_data):
     module = sfm_real_data
-    run = {"variant": "none", "label": "relf", "registered": 9, "total": 10, "points": 300,
-           "mean_track_length": 3.5, "mean_reprojection_error_px": 0.75, "seconds": {"total": 12.3}}
+    run = {"scene": "sacre_coeur", "variant": "none", "label": "relf", "registered": 9, "total": 10,
+           "points": 300, "mean_track_length": 3.5, "mean_reprojection_error_px": 0.75, "seconds": {"total": 12.3}}
     results = {"mapper_seeds": [0, 1], "runs": [
         {**run, "matcher": "relf-nn", "verified_inliers": 53.0, "registered_per_seed": {0: 9, 1: 10}},
-        {**run, "matcher": "relf-ratio", "verified_inliers": 41.5, "registered_per_seed": {0: 9, 1: 2}}]}
+        {**run, "matcher": "relf-ratio", "verified_inliers": 41.5, "registered_per_seed": {0: 9, 1: 2},
+         "median_rot_err_deg": 0.514, "median_pos_err_pct": 1.25}]}
     lines = module.markdown(results).splitlines()
-    assert lines[0].split("|")[3].strip() == "matcher" and len(lines) == 4
-    assert lines[2] == "| none | relf | relf-nn | 9/10 | 300 | 3.50 | 0.750 | 12 | 53 | 9/10 |"
-    assert lines[3].endswith("| relf-ratio | 9/10 | 300 | 3.50 | 0.750 | 12 | 42 | 9/2 |")
+    assert lines[0].split("|")[4].strip() == "matcher" and len(lines) == 4
+    assert lines[2] == "| sacre_coeur | none | relf | relf-nn | 9 / 10 of 10 | 300 | 3.50 | 0.750 | - | - | 53 | 12 |"
+    assert lines[3].endswith("| relf-ratio | 9 / 2 of 10 | 300 | 3.50 | 0.750 | 0.51 | 1.25 | 42 | 12 |")
+
+
+def test_sfm_real_data_knows_its_scenes(sfm_real_data):
+    assert set(sfm_real_data.SCENES) == {"sacre_coeur", "fountain-P11", "Herz-Jesus-P8", "entry-P10", "temple"}
+    with pytest.raises(SystemExit, match=r"unknown scene\(s\) \['louvre'\]"):
+        sfm_real_data.main(["--outputs", "/tmp/unused", "--scenes", "louvre"])
