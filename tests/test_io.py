@@ -132,3 +132,19 @@ def test_png_writes_survive_pycolmap_imported_first(tmp_path):
             f"write_image({str(tmp_path / 'a.png')!r}, np.zeros((8, 8, 3), np.uint8)); print('ok')\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-500:]
+
+
+def test_mutual_nn_in_row_blocks_equals_the_whole_matrix():
+    from relf_hloc.matchers.nearest_neighbor import mutual_nn
+    rng = np.random.default_rng(0)
+    d0 = rng.normal(size=(700, 32)).astype(np.float32)
+    d1 = np.concatenate([d0[::-1][:500] + 0.4 * rng.normal(size=(500, 32)), rng.normal(size=(150, 32))])
+    d0 /= np.linalg.norm(d0, axis=1, keepdims=True)
+    d1 = (d1 / np.linalg.norm(d1, axis=1, keepdims=True)).astype(np.float32)
+    for ratio, floor in ((None, None), (0.9, None), (None, 0.5)):
+        whole = mutual_nn(d0, d1, ratio, floor, block=10_000)
+        for block in (1, 64, 333):
+            tiled = mutual_nn(d0, d1, ratio, floor, block=block)
+            assert np.array_equal(tiled[0], whole[0])  # the same matches; scores to float rounding
+            np.testing.assert_allclose(tiled[1], whole[1], atol=1e-6)
+        assert (whole[0] >= 0).sum() > 100

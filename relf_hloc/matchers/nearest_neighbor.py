@@ -12,12 +12,13 @@ from ..confs import resolve_conf
 
 
 def mutual_nn(desc0, desc1, ratio: Optional[float] = None, min_score: Optional[float] = None,
-              mutual: bool = True, device: str = "cpu") -> Tuple[np.ndarray, np.ndarray]:
+              mutual: bool = True, device: str = "cpu", block: int = 1024) -> Tuple[np.ndarray, np.ndarray]:
     """Nearest neighbours of L2-normalised descriptors, by dot product.
 
     desc0 [N0, D], desc1 [N1, D] (numpy or torch). ratio: keep a match only if
     its L2 distance is <= ratio x the distance to the second neighbour.
-    min_score: minimum dot product. mutual: keep only mutual nearest neighbours.
+    min_score: minimum dot product. mutual: keep only mutual nearest neighbours. block: rows
+    of the similarity matrix computed at once (memory: block x N1 floats).
     Returns matches0 [N0] (index into desc1, -1 for none) and scores0 [N0]
     (the dot product, 0 for none).
     """
@@ -28,13 +29,25 @@ def mutual_nn(desc0, desc1, ratio: Optional[float] = None, min_score: Optional[f
     n0 = d0.shape[0]
     if n0 == 0 or d1.shape[0] == 0:
         return np.full(n0, -1, np.int64), np.zeros(n0, np.float32)
-    sim = d0 @ d1.T
     k = 2 if ratio is not None and d1.shape[0] > 1 else 1
-    top, idx = sim.topk(k, dim=1)
+    # row blocks of the similarity matrix: memory stays bounded (block x N1 floats) at any size
+    tops, idxs = [], []
+    col_best = torch.full((d1.shape[0],), -torch.inf, device=d0.device)
+    col_arg = torch.zeros(d1.shape[0], dtype=torch.long, device=d0.device)
+    for start in range(0, n0, block):
+        sim = d0[start:start + block] @ d1.T
+        top, idx = sim.topk(k, dim=1)
+        tops.append(top)
+        idxs.append(idx)
+        best, arg = sim.max(0)
+        better = best > col_best
+        col_best = torch.where(better, best, col_best)
+        col_arg = torch.where(better, arg + start, col_arg)
+    top, idx = torch.cat(tops), torch.cat(idxs)
     best, nn01 = top[:, 0], idx[:, 0]
     valid = torch.ones_like(best, dtype=torch.bool)
     if mutual:
-        valid &= sim.argmax(0)[nn01] == torch.arange(n0, device=sim.device)
+        valid &= col_arg[nn01] == torch.arange(n0, device=d0.device)
     if k == 2:  # distances of unit vectors: sqrt(2 - 2 cos)
         dist = (2 - 2 * top.clamp(max=1)).clamp(min=0).sqrt()
         valid &= dist[:, 0] <= ratio * dist[:, 1]
