@@ -243,6 +243,8 @@ def parse_shard(text: Optional[str]) -> Optional[Tuple[int, int]]:
         k, n = (int(x) for x in str(text).split("/"))
     except ValueError:
         raise ValueError(f"--shard {text!r}: expected K/N, e.g. 0/4 (K from 0 to N - 1)") from None
+    if n < 1:
+        raise ValueError(f"--shard {text}: N (the number of shards) must be at least 1")
     if not 0 <= k < n:
         raise ValueError(f"--shard {text}: K must be in 0..{n - 1}")
     return k, n

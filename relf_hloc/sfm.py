@@ -56,6 +56,10 @@ def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window:
     conf = get_conf(conf)
     matcher = get_conf(matcher or default_matcher(conf, "sfm"))
     names = list(names) if names is not None else list_images(image_dir)
+    inside = outputs.resolve().relative_to(image_dir.resolve()).as_posix() + "/" \
+        if outputs.resolve().is_relative_to(image_dir.resolve()) else None
+    if inside:  # outputs inside the images folder: never take the tool's own files for photos
+        names = [n for n in names if not n.startswith(inside)]
     if len(names) < 2:
         raise ValueError(f"{image_dir}: SfM needs at least 2 images, found {len(names)}")
     outputs.mkdir(parents=True, exist_ok=True)

@@ -279,6 +279,26 @@ def case_foreign_features_nan_keypoints(tmp):
     expect_error(foreign_features(tmp, nan), "image 'im1.jpg'", "1 keypoint(s) are NaN or infinite")
 
 
+def case_mapper_option_out_of_range(tmp):
+    folder = images(tmp / "im")
+    expect_error(run("sfm", "--images", folder, "--outputs", tmp / "out", *SIFT, "--mapper-option", "min_num_matches=-5"),
+                 "--mapper-option: COLMAP rejects", "min_num_matches > 0")
+    assert not (tmp / "out").exists()  # refused before any work
+
+
+def case_shard_zero_of_zero(tmp):
+    folder = images(tmp / "im")
+    expect_error(run("extract", "--images", folder, "--output", tmp / "f.h5", *SIFT, "--shard", "0/0"),
+                 "--shard 0/0: N (the number of shards) must be at least 1")
+
+
+def case_localize_options_out_of_range(tmp):
+    for flag, value, phrase in (("--min-inliers", "-3", "a pose needs at least 4 inliers"),
+                                ("--ransac-thresh", "-5", "must be a positive number of pixels")):
+        expect_error(run("localize", "--model", tmp, "--queries", tmp / "q.txt", "--features", tmp / "f.h5",
+                         "--matches", tmp / "m.h5", "--output", tmp / "poses.txt", flag, value), f"{flag} {value}", phrase)
+
+
 CASES = {name[5:]: fn for name, fn in sorted(globals().items()) if name.startswith("case_")}
 
 
@@ -338,3 +358,13 @@ def test_a_changed_image_with_the_same_name_is_extracted_again(tmp_path):
     after = io.read_features(feats, "im1.jpg")
     assert after["image_size"].tolist() == [120, 90] and before["image_size"].tolist() == [200, 150]
     assert (after["keypoints"] < [120, 90]).all()
+
+
+def test_outputs_inside_the_images_folder_are_not_taken_for_photos(tmp_path):
+    folder = images(tmp_path / "im")
+    out = folder / "out"
+    out.mkdir()
+    cv2.imwrite(str(out / "m.png"), np.zeros((150, 200, 3), np.uint8))  # a plot of an earlier run
+    run("sfm", "--images", folder, "--outputs", out, *SIFT)
+    with h5py.File(next(out.glob("feats-*.h5"))) as f:
+        assert sorted(f) == ["im0.jpg", "im1.jpg", "im2.jpg"]

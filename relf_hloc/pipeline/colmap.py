@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import multiprocessing
+import os
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -64,7 +65,29 @@ def parse_option_args(args: Sequence[str], defaults) -> Dict[str, Any]:
                 isinstance(default, (int, float)) and not isinstance(value, (int, float))):
             raise ValueError(f"option '{key}': expected a {type(default).__name__}, got '{text}'")
         target[leaf] = value
+    check_options(type(defaults), options, "--mapper-option" if isinstance(
+        defaults, pycolmap.IncrementalPipelineOptions) else "option")
     return options
+
+
+def check_options(cls, options: Dict[str, Any], what: str) -> None:
+    """COLMAP's own range checks of an options object, run before any work: a failure is a
+    ValueError quoting COLMAP's 'Check failed' lines (it logs them on the C++ side)."""
+    import tempfile
+    with tempfile.TemporaryFile(mode="w+b") as log:
+        saved = os.dup(2)
+        os.dup2(log.fileno(), 2)
+        try:
+            ok = cls(options).check()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        log.seek(0)
+        failed = [line.split("Check failed:", 1)[1].strip()
+                  for line in log.read().decode(errors="replace").splitlines() if "Check failed:" in line]
+    if not ok:
+        detail = "; ".join(f for f in failed if "Check()" not in f) or "see COLMAP's log"
+        raise ValueError(f"{what}: COLMAP rejects {options}: {detail}")
 
 
 def merge_options(defaults: Dict[str, Any], options: Optional[Dict[str, Any]]) -> Dict[str, Any]:

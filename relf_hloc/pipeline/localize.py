@@ -174,6 +174,10 @@ def main(model: Union[Path, pycolmap.Reconstruction], queries: Union[Path, Seque
     Returns:
         ``output``. Every query has an entry in ``<output>.log.json``.
     """
+    if min_inliers < 4:
+        raise ValueError(f"--min-inliers {min_inliers}: a pose needs at least 4 inliers")
+    if not ransac_thresh > 0:
+        raise ValueError(f"--ransac-thresh {ransac_thresh}: must be a positive number of pixels")
     rec = model if isinstance(model, pycolmap.Reconstruction) else cu.read_model(model)
     query_list = read_queries(queries, image_dir) if isinstance(queries, (str, Path)) \
         else list(queries)
