@@ -20,15 +20,18 @@ complete.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
@@ -63,15 +66,20 @@ def deferred_signals():
 
 @contextlib.contextmanager
 def open_h5(path, mode: str = "r"):
-    """Open an HDF5 file, turning h5py's errors into a message naming the file."""
+    """Open an HDF5 file, turning h5py's errors into a message naming the file. A file that
+    another live process is writing (``claim``) is refused."""
     path = Path(path)
     if mode == "r" and not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
+    refuse_if_written(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path}: is a folder; an HDF5 file name is expected")
     try:
         f = h5py.File(str(path), mode)
     except OSError as e:
+        if "lock" in str(e):
+            raise FormatError(f"{path}: another program holds this file open ({e}); wait for it to finish "
+                              "or choose another output file") from e
         hint = "" if mode == "r" else "; choose another output file or pass --overwrite to replace it"
         raise FormatError(f"{path}: not a readable HDF5 file ({e}){hint}") from e
     with f:
@@ -191,6 +199,53 @@ def differences(old: dict, new: dict, where: str = "") -> List[str]:
     return out
 
 
+def _lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def writer_of(path) -> Optional[dict]:
+    """The other live process of this machine writing ``path`` ({pid, host, command, started}),
+    or None. A lock left by a dead process is ignored."""
+    lock = _lock_path(Path(path))
+    try:
+        info = json.loads(lock.read_text())
+    except (OSError, ValueError):
+        return None
+    if info.get("host") != socket.gethostname() or info.get("pid") == os.getpid():
+        return None
+    try:
+        os.kill(int(info["pid"]), 0)
+    except (ProcessLookupError, ValueError, KeyError):
+        return None
+    except PermissionError:
+        pass  # alive, owned by another user
+    return info
+
+
+def refuse_if_written(path: Path) -> None:
+    info = writer_of(path)
+    if info:
+        raise RuntimeError(f"{path}: being written by process {info['pid']} ({info['command']}, since "
+                           f"{info['started']}); wait for it to finish, or write to another file")
+
+
+def hold_writer_lock(path: Path) -> None:
+    """Mark ``path`` as written by this process until it exits."""
+    lock = _lock_path(path)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                "command": " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv)),
+                                "started": time.strftime("%Y-%m-%d %H:%M:%S")}))
+
+    def release():
+        try:
+            if json.loads(lock.read_text()).get("pid") == os.getpid():
+                lock.unlink()
+        except (OSError, ValueError):
+            pass
+    atexit.register(release)
+
+
 def claim(path, settings: dict, overwrite: bool = False) -> bool:
     """Make ``path`` the output of a step with ``settings`` (``{"kind": "features"|"matches", ...}``),
     before any slow work. Returns True when an existing file is resumed.
@@ -202,7 +257,9 @@ def claim(path, settings: dict, overwrite: bool = False) -> bool:
     """
     path, kind = Path(path), settings["kind"]
     settings = json.loads(json.dumps(settings, default=str))  # as it will read back
+    refuse_if_written(path)  # before --overwrite could delete another process's work
     check_writable(path)
+    hold_writer_lock(path)
     if path.exists() and overwrite:
         if path.is_dir():
             raise IsADirectoryError(f"{path}: is a folder; an HDF5 file name is expected")

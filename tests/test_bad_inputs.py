@@ -368,3 +368,28 @@ def test_outputs_inside_the_images_folder_are_not_taken_for_photos(tmp_path):
     run("sfm", "--images", folder, "--outputs", out, *SIFT)
     with h5py.File(next(out.glob("feats-*.h5"))) as f:
         assert sorted(f) == ["im0.jpg", "im1.jpg", "im2.jpg"]
+
+
+def test_one_writer_per_output_and_no_reading_a_file_being_written(tmp_path):
+    import json
+    import socket
+    import subprocess
+    folder, feats = extracted(tmp_path)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock = feats.with_name(feats.name + ".lock")
+        lock.write_text(json.dumps({"pid": other.pid, "host": socket.gethostname(),
+                                    "command": "relf-hloc extract ...", "started": "2026-01-01 00:00:00"}))
+        code, _, err, _ = run("extract", "--images", folder, "--output", feats, *SIFT, "--overwrite")
+        assert code == 1 and f"{feats}: being written by process {other.pid} (relf-hloc extract ...," in err
+        assert "--overwrite" not in err and feats.is_file()  # the other process's file is kept
+        pairs = tmp_path / "pairs.txt"
+        assert run("pairs", "--images", folder, "--output", pairs)[0] == 0
+        code, _, err, _ = run("match", "--pairs", pairs, "--features", feats, "--output", tmp_path / "m.h5")
+        assert code == 1 and "being written by process" in err
+    finally:
+        other.kill()
+        other.wait()
+    # a lock left by a process that died is no obstacle
+    code, out, _, _ = run("extract", "--images", folder, "--output", feats, *SIFT)
+    assert code == 0 and "3 already in" in out
