@@ -219,6 +219,11 @@ def writer_of(path) -> Optional[dict]:
         return None
     except PermissionError:
         pass  # alive, owned by another user
+    try:  # a killed process not yet reaped by its parent is a zombie: it writes nothing
+        if Path(f"/proc/{int(info['pid'])}/stat").read_text().split(") ")[-1].startswith("Z"):
+            return None
+    except OSError:
+        pass
     return info
 
 
@@ -237,13 +242,17 @@ def hold_writer_lock(path: Path) -> None:
                                 "command": " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv)),
                                 "started": time.strftime("%Y-%m-%d %H:%M:%S")}))
 
-    def release():
-        try:
-            if json.loads(lock.read_text()).get("pid") == os.getpid():
-                lock.unlink()
-        except (OSError, ValueError):
-            pass
-    atexit.register(release)
+    atexit.register(release_writer_lock, path)
+
+
+def release_writer_lock(path) -> None:
+    """End this process's claim on ``path`` (a step's end; also at exit)."""
+    lock = _lock_path(Path(path))
+    try:
+        if json.loads(lock.read_text()).get("pid") == os.getpid():
+            lock.unlink()
+    except (OSError, ValueError):
+        pass
 
 
 def claim(path, settings: dict, overwrite: bool = False) -> bool:

@@ -174,7 +174,10 @@ def main(conf, images, output, names: Optional[List[str]] = None, device: str = 
     images, output = Path(images), Path(output)
     conf, names, todo, skipped = prepare(conf, images, output, names, device, overwrite, skip_bad_images, shard)
     start = time.time()
-    counts = extract_into(load(conf, device), images, todo, output, progress) if todo else []
+    try:
+        counts = extract_into(load(conf, device), images, todo, output, progress) if todo else []
+    finally:
+        io.release_writer_lock(output)
     print(summary(output, names, todo, skipped, counts, time.time() - start))
     return output
 
@@ -195,6 +198,7 @@ class RayWorker:
         extract_into(self.extractor, self.images, todo[:1], tmp, progress=False)
         distributed.fail_hook(path, k)
         extract_into(self.extractor, self.images, todo[1:], tmp, progress=False)
+        io.release_writer_lock(tmp)
         os.replace(tmp, path)  # complete, or not there at all
 
 
@@ -214,10 +218,14 @@ def main_ray(conf, images, output, address: Optional[str] = None, workers: int =
         ray = distributed.start(address, workers, 1)
         size = shard_size or distributed.default_shard_size(len(names), workers)
         jobs = distributed.plan(names, set(names) - set(todo), size, distributed.shard_dir(output), "extract")
-        report = distributed.run_shards(ray, RayWorker, (conf, str(images), device), jobs, output, "keypoints",
-                                        workers, gpus, 1, "img")
+        try:
+            report = distributed.run_shards(ray, RayWorker, (conf, str(images), device), jobs, output,
+                                            "keypoints", workers, gpus, 1, "img")
+        finally:
+            io.release_writer_lock(output)
         print(f"extract --ray: {report['shards']} shard(s) on {report['workers']} worker(s), "
               f"{report['retried']} retried after a worker died")
+    io.release_writer_lock(output)
     print(summary(output, names, todo, skipped, [], time.time() - start_time))
     return output
 
