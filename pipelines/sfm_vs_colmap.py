@@ -126,8 +126,9 @@ def main(argv=None) -> int:
         database = ours(args.images, work, names, args.outputs / "relf-4096.h5", matcher, pairs)
         row(label, database)
         row(label + "+tri8", database, {"mapper": {"init_min_tri_angle": 8.0}})
-    table = "\n".join([f"`python pipelines/sfm_vs_colmap.py --images {args.images} ...` (COLMAP's mapper "
-                       "defaults, one attempt, one thread; seeds 0 / 1 / 2)", "",
+    command = " ".join(["python pipelines/sfm_vs_colmap.py", *(argv if argv is not None else sys.argv[1:])])
+    table = "\n".join([f"`{command}` (full-size photos; COLMAP's mapper defaults, one attempt, one thread; "
+                       "seeds 0 / 1 / 2)", "",
                        "| pipeline | keypoints/image (median) | verified pairs | inliers/pair (median) "
                        "| registered per seed |", "|---|---|---|---|---|", *rows]) + "\n"
     if args.output:
