@@ -299,6 +299,16 @@ def case_localize_options_out_of_range(tmp):
                          "--matches", tmp / "m.h5", "--output", tmp / "poses.txt", flag, value), f"{flag} {value}", phrase)
 
 
+def case_camera_params_out_of_range(tmp):
+    folder = images(tmp / "im")
+    for params, phrase in (("-500,100,75,0", "the focal length f must be positive, got -500.0"),
+                           ("500,nan,75,0", "cx is nan; every value must be a finite number"),
+                           ("500,-100,75,0", "the principal point cx must lie in the image")):
+        expect_error(run("sfm", "--images", folder, "--outputs", tmp / "out", *SIFT, "--camera-model",
+                         "SIMPLE_RADIAL", f"--camera-params={params}"), phrase)
+    assert not (tmp / "out").exists()
+
+
 CASES = {name[5:]: fn for name, fn in sorted(globals().items()) if name.startswith("case_")}
 
 

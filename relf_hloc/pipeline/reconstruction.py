@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import shutil
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
@@ -235,9 +236,18 @@ def check_camera_options(model: Optional[str], params: Optional[str]) -> None:
             values = [float(v) for v in params.split(",")]
         except ValueError:
             raise ValueError(f"--camera-params '{params}': expected comma-separated numbers ({info})") from None
-        if len(values) != len(info.split(",")):
-            raise ValueError(f"--camera-params: {model} takes {len(info.split(','))} values ({info}), "
+        names = [n.strip() for n in info.split(",")]
+        if len(values) != len(names):
+            raise ValueError(f"--camera-params: {model} takes {len(names)} values ({info}), "
                              f"got {len(values)}")
+        for name, value in zip(names, values):
+            if not math.isfinite(value):
+                raise ValueError(f"--camera-params: {name} is {value}; every value must be a finite number")
+            if name in ("f", "fx", "fy") and value <= 0:
+                raise ValueError(f"--camera-params: the focal length {name} must be positive, got {value}")
+            if name in ("cx", "cy") and value < 0:
+                raise ValueError(f"--camera-params: the principal point {name} must lie in the image "
+                                 f"(pixels from its top-left corner), got {value}")
 
 
 def colmap_options_from_args(args) -> Dict[str, Any]:
