@@ -79,6 +79,13 @@ def read_image(path, grayscale: bool = False) -> np.ndarray:
     return image
 
 
+def image_size(path) -> Tuple[int, int]:
+    """(width, height) from the file's header (PIL), without decoding the pixels."""
+    from PIL import Image
+    with Image.open(path) as image:
+        return image.size
+
+
 def write_image(path, image: np.ndarray, jpeg_quality: int = 95) -> Path:
     """Write a uint8 RGB [H, W, 3] image atomically (format from the suffix)."""
     jpeg = Path(path).suffix.lower() in (".jpg", ".jpeg")

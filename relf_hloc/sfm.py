@@ -21,7 +21,7 @@ from typing import Any, Dict, Optional, Sequence
 
 from .confs import EXTRACTORS, MATCHERS, default_matcher, extractor_conf, get_conf, with_options
 from .features import features_tag
-from .images import list_images
+from .images import image_size, list_images
 from .io import read_json, read_pairs, write_json
 from .pipeline import colmap as cu
 from .pipeline import distributed, extract, match, pairs as pairs_step, reconstruction
@@ -62,6 +62,14 @@ def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window:
         names = [n for n in names if not n.startswith(inside)]
     if len(names) < 2:
         raise ValueError(f"{image_dir}: SfM needs at least 2 images, found {len(names)}")
+    if camera_mode == "SINGLE" and not cameras:  # one camera must fit every image
+        sizes = {}
+        for name in names:
+            sizes.setdefault(image_size(image_dir / name), name)
+        if len(sizes) > 1:
+            (s0, n0), (s1, n1) = list(sizes.items())[:2]
+            raise ValueError(f"{image_dir}: --camera-mode SINGLE needs images of one size, but '{n0}' is "
+                             f"{s0[0]}x{s0[1]} and '{n1}' {s1[0]}x{s1[1]}; use AUTO or PER_IMAGE")
     outputs.mkdir(parents=True, exist_ok=True)
     report_path = outputs / "report.json"
     report_path.unlink(missing_ok=True)  # never leave a previous run's report beside a new failure

@@ -309,6 +309,14 @@ def case_camera_params_out_of_range(tmp):
     assert not (tmp / "out").exists()
 
 
+def case_single_camera_for_images_of_two_sizes(tmp):
+    folder = images(tmp / "im")
+    cv2.imwrite(str(folder / "im2.jpg"), cv2.resize(cv2.imread(str(folder / "im2.jpg")), (150, 200)))
+    expect_error(run("sfm", "--images", folder, "--outputs", tmp / "out", *SIFT, "--camera-mode", "SINGLE"),
+                 "--camera-mode SINGLE needs images of one size", "'im2.jpg' 150x200")
+    assert not (tmp / "out").exists()
+
+
 CASES = {name[5:]: fn for name, fn in sorted(globals().items()) if name.startswith("case_")}
 
 
