@@ -62,6 +62,7 @@ def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window:
         names = [n for n in names if not n.startswith(inside)]
     if len(names) < 2:
         raise ValueError(f"{image_dir}: SfM needs at least 2 images, found {len(names)}")
+    cu.check_readable(image_dir, names)
     if camera_mode == "SINGLE" and not cameras:  # one camera must fit every image
         sizes = {}
         for name in names:

@@ -317,6 +317,15 @@ def case_single_camera_for_images_of_two_sizes(tmp):
     assert not (tmp / "out").exists()
 
 
+def case_images_colmap_cannot_read(tmp):
+    folder = images(tmp / "im")
+    cv2.imwrite(str(folder / "im2.webp"), cv2.imread(str(folder / "im2.jpg")))
+    (folder / "im2.jpg").unlink()
+    expect_error(run("sfm", "--images", folder, "--outputs", tmp / "out", *SIFT),
+                 "im2.webp: COLMAP cannot read this image format (1 '.webp' image(s))")
+    assert not (tmp / "out").exists()
+
+
 CASES = {name[5:]: fn for name, fn in sorted(globals().items()) if name.startswith("case_")}
 
 

@@ -162,6 +162,19 @@ def check_camera_sizes(features: Path, sizes: Dict[str, Tuple[int, int]], what: 
                              "camera of the image as it was extracted (or extract the image at that size)")
 
 
+def check_readable(image_dir: Path, names: Sequence[str]) -> None:
+    """COLMAP must read the images' format (it cannot read WebP, for one): one image per file
+    suffix is opened by COLMAP before any work."""
+    first = {}
+    for name in names:
+        first.setdefault(Path(name).suffix.lower(), name)
+    for suffix, name in first.items():
+        if pycolmap.Bitmap.read(str(Path(image_dir) / name), True) is None:
+            count = sum(Path(n).suffix.lower() == suffix for n in names)
+            raise ValueError(f"{Path(image_dir) / name}: COLMAP cannot read this image format ({count} "
+                             f"'{suffix}' image(s)); convert them to JPEG or PNG")
+
+
 # ---------------------------------------------------------------- database
 def import_images(database: Path, image_dir: Path, names: Sequence[str], mode="AUTO",
                   options: Optional[Dict[str, Any]] = None,
