@@ -518,6 +518,16 @@ def check_features(path, name: str, data: Dict[str, np.ndarray]) -> None:
             raise FormatError(f"{where}: descriptors hold NaN or infinite values")
 
 
+def read_descriptors(path, name: str) -> np.ndarray:
+    """One image's descriptors [N, D] as the matchers take them: float, unit L2 norm. Integer
+    descriptors of other tools (COLMAP's uint8 SIFT) are converted and normalised."""
+    desc = read_features(path, name, ["descriptors"])["descriptors"].T
+    if desc.dtype.kind in "ui":
+        desc = desc.astype(np.float32)
+        desc /= np.maximum(np.linalg.norm(desc, axis=1, keepdims=True), 1e-12)
+    return desc
+
+
 def write_matches(path, name0: str, name1: str, matches0: np.ndarray,
                   scores0: np.ndarray, digests: Optional[Tuple[str, str]] = None) -> None:
     """Write the matches of one pair: matches0 [N0] (-1 = none), scores0 [N0]; ``digests``:

@@ -420,3 +420,46 @@ def test_one_writer_per_output_and_no_reading_a_file_being_written(tmp_path):
     # a lock left by a process that died is no obstacle
     code, out, _, _ = run("extract", "--images", folder, "--output", feats, *SIFT)
     assert code == 0 and "3 already in" in out
+
+
+def test_integer_descriptors_of_other_tools_are_normalised_before_matching(tmp_path):
+    folder, feats, pairs, matches = matched(tmp_path)
+    with h5py.File(feats, "a") as f:  # as COLMAP stores SIFT: uint8, 512 x the unit vector
+        del f.attrs[io.PROVENANCE]
+        for name in ("im0.jpg", "im1.jpg", "im2.jpg"):
+            desc = f[name]["descriptors"][()].astype(np.float32)
+            del f[name]["descriptors"]
+            f[name]["descriptors"] = np.clip(np.round(512 * desc), 0, 255).astype(np.uint8)
+    out = tmp_path / "m8.h5"
+    assert run("match", "--pairs", pairs, "--features", feats, "--output", out, "--conf", "nn-ratio")[0] == 0
+    m_float, s_float = io.read_matches(matches, "im0.jpg", "im1.jpg")
+    m_uint8, s_uint8 = io.read_matches(out, "im0.jpg", "im1.jpg")
+    assert np.isfinite(s_uint8).all() and s_uint8.max() <= 1.0 and s_uint8.min() > 0.5
+    common = {tuple(m) for m in m_float} & {tuple(m) for m in m_uint8}
+    assert len(common) >= 0.9 * len(m_float)  # the same matches, up to 8-bit rounding
+
+
+def test_resize_max_of_a_conf_is_honoured_and_keypoints_stay_in_original_pixels(tmp_path):
+    import yaml
+    from relf_hloc.confs import get_conf
+    from relf_hloc.features.opencv import OpenCVFeatures
+    from relf_hloc.images import read_image
+    from relf_hloc.pipeline.extract import preprocess
+    folder = images(tmp_path / "im", size=(400, 300))
+    conf = get_conf("sift")
+    conf["model"]["max_keypoints"] = 300
+    conf["preprocessing"]["resize_max"] = 200
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(conf))
+    feats = tmp_path / "f.h5"
+    assert run("extract", "--images", folder, "--output", feats, "--conf", tmp_path / "c.yaml")[0] == 0
+    got = io.read_features(feats, "im0.jpg")
+    assert got["image_size"].tolist() == [400, 300]
+    small, scale = preprocess(read_image(folder / "im0.jpg"), conf["preprocessing"])
+    assert small.shape[:2] == (150, 200) and scale == (2.0, 2.0)
+    expected = (OpenCVFeatures(conf["model"]).extract(small)["keypoints"] + 0.5) * 2 - 0.5
+    np.testing.assert_allclose(got["keypoints"], expected, atol=1e-4)
+    assert io.read_provenance(feats)["preprocessing"] == {"resize_max": 200}
+    conf["preprocessing"]["resize"] = 5
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(conf))
+    expect_error(run("extract", "--images", folder, "--output", tmp_path / "g.h5", "--conf", tmp_path / "bad.yaml"),
+                 "unknown preprocessing option(s) ['resize']")

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import List, Optional
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -29,11 +30,21 @@ from ..images import ImageError, list_images, read_image
 from . import distributed
 
 
-def check_options(model_conf: dict) -> None:
+def check_options(conf: dict) -> None:
     """Option ranges, before the model loads."""
-    n = model_conf.get("max_keypoints")
+    n = conf["model"].get("max_keypoints")
     if n is not None and (not isinstance(n, int) or n <= 0):
         raise ValueError(f"max_keypoints must be a positive integer, got {n!r}")
+    pre = conf.get("preprocessing") or {}
+    unknown = sorted(set(pre) - {"grayscale", "resize_max"})
+    if unknown:
+        raise ValueError(f"unknown preprocessing option(s) {unknown} (known: grayscale, resize_max)")
+    size = pre.get("resize_max")
+    if size is not None and (not isinstance(size, int) or size < 16):
+        raise ValueError(f"preprocessing.resize_max must be an integer of at least 16 pixels, got {size!r}")
+    if size and (conf["model"].get("detector") or {}).get("name") == "file":
+        raise ValueError("preprocessing.resize_max cannot be used with keypoints from a file "
+                         "(they are in the original image's pixels)")
 
 
 def check_device(device: str) -> None:
@@ -92,16 +103,34 @@ def load(conf: dict, device: str):
     return extractor.to(device) if hasattr(extractor, "to") else extractor  # a torch module moves
 
 
-def prefetched(extractor, images: Path, names: List[str], depth: int = 2):
-    """(name, image, keypoints, scores) of each image, decoded (and, for an extractor with its
-    own ``detector``, detected) in a background thread up to ``depth`` images ahead, so that
-    this work overlaps the network of the current image."""
+def preprocess(image: np.ndarray, conf: Optional[dict]):
+    """hloc's ``preprocessing`` of a conf: ``grayscale`` (gray copied to 3 channels) and
+    ``resize_max`` (the longer side brought down to it). Returns (image, (sx, sy)): original
+    pixels per processed pixel."""
+    conf = conf or {}
+    if conf.get("grayscale"):
+        image = np.repeat(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2)
+    h, w = image.shape[:2]
+    size = conf.get("resize_max")
+    if not size or max(h, w) <= size:
+        return image, (1.0, 1.0)
+    s = size / max(h, w)
+    new_w, new_h = max(1, round(w * s)), max(1, round(h * s))
+    return cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA), (w / new_w, h / new_h)
+
+
+def prefetched(extractor, images: Path, names: List[str], preprocessing: Optional[dict] = None, depth: int = 2):
+    """(name, image, keypoints, scores, (original w, h), scale) of each image, decoded,
+    preprocessed (and, for an extractor with its own ``detector``, detected) in a background
+    thread up to ``depth`` images ahead, so that this work overlaps the network of the current
+    image."""
     detector = getattr(extractor, "detector", None)
 
     def load(name):
-        image = read_image(images / name)
+        original = read_image(images / name)
+        image, scale = preprocess(original, preprocessing)
         kpts, scores = detector(image, name) if detector is not None else (None, None)
-        return name, image, kpts, scores
+        return name, image, kpts, scores, (original.shape[1], original.shape[0]), scale
 
     with ThreadPoolExecutor(1) as pool:
         queue = deque()
@@ -113,14 +142,20 @@ def prefetched(extractor, images: Path, names: List[str], depth: int = 2):
             yield queue.popleft().result()
 
 
-def extract_into(extractor, images: Path, names: List[str], output: Path, progress: bool = True) -> List[int]:
-    """Extract ``names`` into ``output`` (each image written whole); keypoints per image."""
+def extract_into(extractor, images: Path, names: List[str], output: Path, progress: bool = True,
+                 preprocessing: Optional[dict] = None) -> List[int]:
+    """Extract ``names`` into ``output`` (each image written whole); keypoints per image.
+    Keypoints are stored in the original image's pixels whatever the preprocessing."""
     counts = []
-    for name, image, kpts, scores in tqdm(prefetched(extractor, images, names), total=len(names),
-                                          desc="extract", unit="img", disable=not progress):
+    for name, image, kpts, scores, size, (sx, sy) in tqdm(
+            prefetched(extractor, images, names, preprocessing), total=len(names),
+            desc="extract", unit="img", disable=not progress):
         pred = extractor.extract(image, kpts, scores, name=name)
-        feats = {**pred, "descriptors": pred["descriptors"].T,
-                 "image_size": np.array([image.shape[1], image.shape[0]])}
+        if (sx, sy) != (1.0, 1.0):  # pixel centres at integers: x = (x' + 0.5) * sx - 0.5
+            pred["keypoints"] = ((pred["keypoints"] + 0.5) * np.array([sx, sy]) - 0.5).astype(np.float32)
+            if "scales" in pred:
+                pred["scales"] = pred["scales"] * (sx + sy) / 2
+        feats = {**pred, "descriptors": pred["descriptors"].T, "image_size": np.array(size)}
         io.write_features(output, name, feats, image_digest=io.image_digest(images / name))
         counts.append(len(pred["keypoints"]))
     return counts
@@ -130,7 +165,7 @@ def prepare(conf, images, output, names, device, overwrite, skip_bad_images, sha
     """Every check before the model loads; returns (conf, names of the run, names to do, skipped)."""
     images, output = Path(images), Path(output)
     conf = get_conf(conf)
-    check_options(conf["model"])
+    check_options(conf)
     check_device(device)
     names = list_images(images) if names is None else sorted(names)
     io.check_names(names, images)
@@ -150,8 +185,9 @@ def prepare(conf, images, output, names, device, overwrite, skip_bad_images, sha
 
 
 def settings(conf: dict) -> dict:
-    """The provenance of a features file made with this conf."""
-    return {"kind": "features", "extractor": identity(conf["model"])}
+    """The provenance of a features file made with this conf (preprocessing when it does anything)."""
+    pre = {k: v for k, v in (conf.get("preprocessing") or {}).items() if v}
+    return {"kind": "features", "extractor": identity(conf["model"]), **({"preprocessing": pre} if pre else {})}
 
 
 def summary(output, names, todo, skipped, counts, seconds) -> str:
@@ -175,7 +211,8 @@ def main(conf, images, output, names: Optional[List[str]] = None, device: str = 
     conf, names, todo, skipped = prepare(conf, images, output, names, device, overwrite, skip_bad_images, shard)
     start = time.time()
     try:
-        counts = extract_into(load(conf, device), images, todo, output, progress) if todo else []
+        counts = extract_into(load(conf, device), images, todo, output, progress,
+                              conf.get("preprocessing")) if todo else []
     finally:
         io.release_writer_lock(output)
     print(summary(output, names, todo, skipped, counts, time.time() - start))
@@ -195,9 +232,9 @@ class RayWorker:
         tmp = path.with_suffix(".partial.h5")
         io.claim(tmp, settings(self.conf))  # a retried shard resumes its partial file
         todo = [n for n in names if n not in io.complete_names(tmp)]
-        extract_into(self.extractor, self.images, todo[:1], tmp, progress=False)
+        extract_into(self.extractor, self.images, todo[:1], tmp, False, self.conf.get("preprocessing"))
         distributed.fail_hook(path, k)
-        extract_into(self.extractor, self.images, todo[1:], tmp, progress=False)
+        extract_into(self.extractor, self.images, todo[1:], tmp, False, self.conf.get("preprocessing"))
         io.release_writer_lock(tmp)
         os.replace(tmp, path)  # complete, or not there at all
 

@@ -64,7 +64,7 @@ def main(conf, pairs, features, output, overwrite: bool = False, shard=None, pro
         if name not in cache:
             if len(cache) > 64:
                 cache.clear()
-            cache[name] = io.read_features(features, name, ["descriptors"])["descriptors"].T
+            cache[name] = io.read_descriptors(features, name)
         return cache[name]
 
     try:
@@ -98,7 +98,7 @@ class RayWorker:
 
         def data(name):
             if name not in cache:
-                cache[name] = (io.read_features(self.features, name, ["descriptors"])["descriptors"].T,
+                cache[name] = (io.read_descriptors(self.features, name),
                                io.features_digest(self.features, name))
             return cache[name]
 
