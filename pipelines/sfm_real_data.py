@@ -161,8 +161,7 @@ def model_stats(rec: pycolmap.Reconstruction, total: int, scene) -> dict:
 def verified_inliers(database: Path) -> float:
     """Median inliers per verified pair of a COLMAP database (COLMAP's own verification, so
     that COLMAP alone and our runs are compared on one measure)."""
-    with pycolmap.Database.open(database) as db:
-        inliers = [len(g.inlier_matches) for g in db.read_two_view_geometries()[1] if len(g.inlier_matches)]
+    inliers = list(colmap.verified_pairs(database).values())
     return float(np.median(inliers)) if inliers else 0.0
 
 

@@ -48,8 +48,9 @@ def mapped(database: Path, images: Path, output: Path, mapper: dict) -> list:
 
 
 def inliers(database: Path) -> tuple:
+    """(verified pairs, their median inliers, median keypoints per image) of a database."""
+    counts = list(cu.verified_pairs(database).values())
     with pycolmap.Database.open(database) as db:
-        counts = [len(g.inlier_matches) for g in db.read_two_view_geometries()[1] if len(g.inlier_matches)]
         keypoints = [db.num_keypoints_for_image(i.image_id) for i in db.read_all_images()]
     return len(counts), float(np.median(counts)) if counts else 0.0, float(np.median(keypoints))
 

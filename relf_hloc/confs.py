@@ -31,11 +31,11 @@ DETECTOR_WEIGHTS = Path(__file__).resolve().parent / "weights" / "relf_c16_det.p
 PAPER_PYRAMID = {"max_size": 1024, "min_size": 256, "step": 2 ** 0.25, "snap": 16}  # 9 levels
 FAST_PYRAMID = {"max_size": 640, "min_size": 320, "step": 2 ** 0.5, "snap": 16}     # 3 levels
 MID_PYRAMID = {"max_size": 640, "min_size": 256, "step": 2 ** 0.25, "snap": 16}     # 6 levels: the paper's steps, from 640
-MULTI_CANDIDATE = {"ratio": 0.6}
+MULTI_CANDIDATE = {"ratio": 0.6}  # every orientation bin >= 0.6 x the peak
 # OpenCV SIFT's DoG contrast threshold, for the SIFT extractor and RELF's SIFT detector alike:
 # OpenCV rejects |DoG| < threshold / 3 (its 0.04 default), COLMAP (VLFeat) |DoG| < 0.02 / 3,
 # so 0.02 finds COLMAP's keypoints (the top-N by response are unchanged where 0.04 finds N)
-SIFT_CONTRAST = 0.02  # every orientation bin >= 0.6 x the peak
+SIFT_CONTRAST = 0.02
 
 
 def _relf(output, **model):

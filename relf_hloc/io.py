@@ -20,7 +20,6 @@ complete.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import hashlib
 import json
@@ -235,24 +234,27 @@ def refuse_if_written(path: Path) -> None:
 
 
 def hold_writer_lock(path: Path) -> None:
-    """Mark ``path`` as written by this process until it exits."""
+    """Mark ``path`` as written by this process (``claim``), until ``writing`` ends."""
     lock = _lock_path(path)
     lock.parent.mkdir(parents=True, exist_ok=True)
     lock.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
                                 "command": " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv)),
                                 "started": time.strftime("%Y-%m-%d %H:%M:%S")}))
 
-    atexit.register(release_writer_lock, path)
 
-
-def release_writer_lock(path) -> None:
-    """End this process's claim on ``path`` (a step's end; also at exit)."""
-    lock = _lock_path(Path(path))
+@contextlib.contextmanager
+def writing(path):
+    """A step that writes ``path``: the writer lock its ``claim`` takes is released when the
+    step ends, however it ends (a lock left by a killed process names a dead one: ignored)."""
     try:
-        if json.loads(lock.read_text()).get("pid") == os.getpid():
-            lock.unlink()
-    except (OSError, ValueError):
-        pass
+        yield
+    finally:
+        lock = _lock_path(Path(path))
+        try:
+            if json.loads(lock.read_text()).get("pid") == os.getpid():
+                lock.unlink()
+        except (OSError, ValueError):
+            pass
 
 
 def claim(path, settings: dict, overwrite: bool = False) -> bool:
@@ -398,16 +400,8 @@ def pair_key(name0: str, name1: str, separator: str = "/") -> str:
 
 
 def list_names(path) -> List[str]:
-    """Names of all images (groups holding ``keypoints``) in a features file."""
-    names = []
-
-    def visit(name, obj):
-        if isinstance(obj, h5py.Group) and "keypoints" in obj:
-            names.append(name)
-
-    with open_h5(path) as f:
-        f.visititems(visit)
-    return sorted(set(names))
+    """Names of the images whose features are whole (``complete_names``), sorted."""
+    return sorted(complete_names(path))
 
 
 COMPLETE = "complete"  # attribute written last into an image's group: the record is whole
@@ -452,7 +446,6 @@ def write_features(path, name: str, features: Dict[str, np.ndarray],
             if image_digest is not None:
                 grp.attrs["image_digest"] = image_digest
             grp.attrs[COMPLETE] = True
-            f.flush()
     except (OSError, RuntimeError) as e:
         raise OSError(f"{path}: could not write the features of '{name}' ({e}); the images written "
                       "before are kept: free space (or fix the cause) and rerun to complete the file") from None

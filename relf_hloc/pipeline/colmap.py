@@ -153,9 +153,10 @@ def check_camera_sizes(features: Path, sizes: Dict[str, Tuple[int, int]], what: 
     """Each image's camera (width, height) must be the size its features were extracted at
     (``image_size`` in the features file; images without it are not checked): keypoints of
     another resolution would give a wrong pose with no error."""
+    with open_h5(features) as f:
+        stored_sizes = {name: f[name]["image_size"][()] for name in sizes if "image_size" in f[name]}
     for name, (w, h) in sizes.items():
-        with open_h5(features) as f:
-            stored = f[name]["image_size"][()] if "image_size" in f[name] else None
+        stored = stored_sizes.get(name)
         if stored is not None and (int(stored[0]), int(stored[1])) != (int(w), int(h)):
             raise ValueError(f"{what} '{name}' has a {int(w)}x{int(h)} camera but its features in {features} "
                              f"were extracted from a {int(stored[0])}x{int(stored[1])} image; give the "
@@ -256,6 +257,16 @@ def verify_matches(database: Path, pairs: Path, options: Optional[Dict[str, Any]
                             options=pycolmap.TwoViewGeometryOptions(merge_options(defaults, options)))
     with pycolmap.Database.open(database) as db:
         return db.num_verified_image_pairs()
+
+
+def verified_pairs(database: Path) -> Dict[Tuple[str, str], int]:
+    """{(name0, name1): verified inliers} of every pair COLMAP verified, most inliers first."""
+    with pycolmap.Database.open(database) as db:
+        names = {image.image_id: image.name for image in db.read_all_images()}
+        pair_ids, geometries = db.read_two_view_geometries()
+    pairs = {tuple(names[i] for i in pycolmap.pair_id_to_image_pair(pid)): len(g.inlier_matches)
+             for pid, g in zip(pair_ids, geometries) if len(g.inlier_matches)}
+    return dict(sorted(pairs.items(), key=lambda kv: -kv[1]))
 
 
 # ---------------------------------------------------------------- models

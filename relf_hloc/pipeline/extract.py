@@ -208,13 +208,11 @@ def main(conf, images, output, names: Optional[List[str]] = None, device: str = 
     other settings is an error (``overwrite`` recomputes it). ``shard`` 'K/N': only the K-th
     of N contiguous slices of the sorted names, into its own file (``relf-hloc merge``)."""
     images, output = Path(images), Path(output)
-    conf, names, todo, skipped = prepare(conf, images, output, names, device, overwrite, skip_bad_images, shard)
-    start = time.time()
-    try:
+    with io.writing(output):
+        conf, names, todo, skipped = prepare(conf, images, output, names, device, overwrite, skip_bad_images, shard)
+        start = time.time()
         counts = extract_into(load(conf, device), images, todo, output, progress,
                               conf.get("preprocessing")) if todo else []
-    finally:
-        io.release_writer_lock(output)
     print(summary(output, names, todo, skipped, counts, time.time() - start))
     return output
 
@@ -230,12 +228,12 @@ class RayWorker:
         path = Path(path)
         distributed.count_attempt(path)
         tmp = path.with_suffix(".partial.h5")
-        io.claim(tmp, settings(self.conf))  # a retried shard resumes its partial file
-        todo = [n for n in names if n not in io.complete_names(tmp)]
-        extract_into(self.extractor, self.images, todo[:1], tmp, False, self.conf.get("preprocessing"))
-        distributed.fail_hook(path, k)
-        extract_into(self.extractor, self.images, todo[1:], tmp, False, self.conf.get("preprocessing"))
-        io.release_writer_lock(tmp)
+        with io.writing(tmp):
+            io.claim(tmp, settings(self.conf))  # a retried shard resumes its partial file
+            todo = [n for n in names if n not in io.complete_names(tmp)]
+            extract_into(self.extractor, self.images, todo[:1], tmp, False, self.conf.get("preprocessing"))
+            distributed.fail_hook(path, k)
+            extract_into(self.extractor, self.images, todo[1:], tmp, False, self.conf.get("preprocessing"))
         os.replace(tmp, path)  # complete, or not there at all
 
 
@@ -247,23 +245,20 @@ def main_ray(conf, images, output, address: Optional[str] = None, workers: int =
     (``relf_hloc.pipeline.distributed``)."""
     distributed.require_ray()  # before any work
     images, output = Path(images).resolve(), Path(output).resolve()  # workers run elsewhere
-    conf, names, todo, skipped = prepare(conf, images, output, names, device, overwrite, skip_bad_images, None)
-    conf = distributed.absolute(conf)
-    start_time = time.time()
-    if todo:
-        gpus = 1 if device == "cuda" else 0
-        ray = distributed.start(address, workers, 1)
-        size = shard_size or distributed.default_shard_size(len(names), workers)
-        jobs = distributed.plan(names, set(names) - set(todo), size, distributed.shard_dir(output), "extract")
-        try:
-            report = distributed.run_shards(ray, RayWorker, (conf, str(images), device), jobs, output,
-                                            "keypoints", workers, gpus, 1, "img")
-        finally:
-            io.release_writer_lock(output)
-        print(f"extract --ray: {report['shards']} shard(s) on {report['workers']} worker(s), "
-              f"{report['retried']} retried after a worker died")
-    io.release_writer_lock(output)
-    print(summary(output, names, todo, skipped, [], time.time() - start_time))
+    with io.writing(output):
+        conf, names, todo, skipped = prepare(conf, images, output, names, device, overwrite, skip_bad_images, None)
+        conf = distributed.absolute(conf)
+        start_time = time.time()
+        if todo:
+            gpus = 1 if device == "cuda" else 0
+            ray = distributed.start(address, workers, 1)
+            size = shard_size or distributed.default_shard_size(len(names), workers)
+            jobs = distributed.plan(names, set(names) - set(todo), size, distributed.shard_dir(output), "extract")
+            report = distributed.run_shards(ray, RayWorker, (conf, str(images), device), jobs, output, "keypoints",
+                                            workers, gpus, 1, "img")
+            print(f"extract --ray: {report['shards']} shard(s) on {report['workers']} worker(s), "
+                  f"{report['retried']} retried after a worker died")
+        print(summary(output, names, todo, skipped, [], time.time() - start_time))
     return output
 
 

@@ -54,9 +54,14 @@ def main(conf, pairs, features, output, overwrite: bool = False, shard=None, pro
     same features, recomputes stale ones (an image extracted again), and refuses a file made
     with other settings (``overwrite`` recomputes it). ``shard`` 'K/N': only the K-th of N
     contiguous slices of the pairs, into its own file (``relf-hloc merge``)."""
-    conf, pairs, todo, digests = prepare(conf, pairs, features, output, overwrite, shard)
+    with io.writing(output):
+        return match_into(*prepare(conf, pairs, features, output, overwrite, shard), Path(features),
+                          Path(output), progress)
+
+
+def match_into(conf, pairs, todo, digests, features: Path, output: Path, progress: bool) -> Path:
+    """Match the pairs ``todo`` into ``output`` (``main``'s work once everything is checked)."""
     stale = sum(io.has_pair(output, *p) for p in todo)
-    features, output = Path(features), Path(output)
     matcher = load_matcher(conf["model"])
     start, cache, n_matches = time.time(), {}, []
 
@@ -67,17 +72,14 @@ def main(conf, pairs, features, output, overwrite: bool = False, shard=None, pro
             cache[name] = io.read_descriptors(features, name)
         return cache[name]
 
-    try:
-        for name0, name1 in tqdm(todo, desc="match", unit="pair", disable=not progress):
-            d0, d1 = descriptors(name0), descriptors(name1)
-            if d0.shape[1] != d1.shape[1] and len(d0) and len(d1):
-                raise ValueError(f"{features}: descriptor sizes differ between '{name0}' "
-                                 f"({d0.shape[1]}) and '{name1}' ({d1.shape[1]})")
-            m0, s0 = matcher.match(d0, d1)
-            io.write_matches(output, name0, name1, m0, s0, (digests[name0], digests[name1]))
-            n_matches.append(int((m0 > -1).sum()))
-    finally:
-        io.release_writer_lock(output)
+    for name0, name1 in tqdm(todo, desc="match", unit="pair", disable=not progress):
+        d0, d1 = descriptors(name0), descriptors(name1)
+        if d0.shape[1] != d1.shape[1] and len(d0) and len(d1):
+            raise ValueError(f"{features}: descriptor sizes differ between '{name0}' "
+                             f"({d0.shape[1]}) and '{name1}' ({d1.shape[1]})")
+        m0, s0 = matcher.match(d0, d1)
+        io.write_matches(output, name0, name1, m0, s0, (digests[name0], digests[name1]))
+        n_matches.append(int((m0 > -1).sum()))
     mean = f"{np.mean(n_matches):.0f}" if n_matches else "-"
     print(f"match: {len(todo)} pair(s) matched" + (f" ({stale} stale: an image was extracted again)" if stale else "")
           + f", {len(pairs) - len(todo)} already in {output}, {mean} matches/pair, {time.time() - start:.1f} s")
@@ -117,21 +119,17 @@ def main_ray(conf, pairs, features, output, address: Optional[str] = None, worke
     (``relf_hloc.pipeline.distributed``)."""
     distributed.require_ray()
     features, output = Path(features).resolve(), Path(output).resolve()  # workers run elsewhere
-    conf, pairs, todo, _ = prepare(conf, pairs, features, output, overwrite, None)
-    if not todo:
-        io.release_writer_lock(output)
-    if todo:
-        ray = distributed.start(address, workers, 1)
-        size = shard_size or distributed.default_shard_size(len(pairs), workers)
-        jobs = distributed.plan(pairs, set(pairs) - set(todo), size, distributed.shard_dir(output), "match")
-        try:
+    with io.writing(output):
+        conf, pairs, todo, _ = prepare(conf, pairs, features, output, overwrite, None)
+        if todo:
+            ray = distributed.start(address, workers, 1)
+            size = shard_size or distributed.default_shard_size(len(pairs), workers)
+            jobs = distributed.plan(pairs, set(pairs) - set(todo), size, distributed.shard_dir(output), "match")
             report = distributed.run_shards(ray, RayWorker, (conf, str(features)), jobs, output, "matches0",
                                             workers, 0, 1, "pair")
-        finally:
-            io.release_writer_lock(output)
-        print(f"match --ray: {report['shards']} shard(s) on {report['workers']} worker(s), "
-              f"{report['retried']} retried after a worker died")
-    print(f"match: {len(todo)} pair(s) matched, {len(pairs) - len(todo)} already in {output}")
+            print(f"match --ray: {report['shards']} shard(s) on {report['workers']} worker(s), "
+                  f"{report['retried']} retried after a worker died")
+        print(f"match: {len(todo)} pair(s) matched, {len(pairs) - len(todo)} already in {output}")
     return output
 
 

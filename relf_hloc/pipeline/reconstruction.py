@@ -45,16 +45,6 @@ RELAXED = {"mapper": {"init_min_tri_angle": 8.0, "init_min_num_inliers": 50}}
 MIN_PAIR_INLIERS = 15  # COLMAP's TwoViewGeometryOptions.min_num_inliers
 
 
-def verified_pairs(database: Path) -> Dict[tuple, int]:
-    """{(name0, name1): verified inliers} of every pair COLMAP verified, most inliers first."""
-    with pycolmap.Database.open(database) as db:
-        names = {image.image_id: image.name for image in db.read_all_images()}
-        pair_ids, geometries = db.read_two_view_geometries()
-    pairs = {tuple(names[i] for i in pycolmap.pair_id_to_image_pair(pid)): len(g.inlier_matches)
-             for pid, g in zip(pair_ids, geometries) if len(g.inlier_matches)}
-    return dict(sorted(pairs.items(), key=lambda kv: -kv[1]))
-
-
 def mapping_attempts(max_attempts: int, seed: int = 0) -> list:
     """(label, options) tried in turn until every image registers: COLMAP's defaults, relaxed
     thresholds (``RELAXED``), then relaxed with other random seeds (other initial pairs and
@@ -67,7 +57,7 @@ def mapping_attempts(max_attempts: int, seed: int = 0) -> list:
 
 def left_out_causes(database: Path, left_out: Sequence[str]) -> Dict[str, str]:
     """Why each unregistered image likely stayed out, from its verified pairs."""
-    pairs = verified_pairs(database)
+    pairs = cu.verified_pairs(database)
     causes = {}
     for name in left_out:
         mine = [n for pair, n in pairs.items() if name in pair]
@@ -89,8 +79,9 @@ def map_images(database: Path, image_dir: Path, output: Path, names: Sequence[st
     best, tried = None, []
     seed = (options or {}).get("random_seed", mapper_defaults()["random_seed"])
     for i, (label, attempt) in enumerate(mapping_attempts(max_attempts, seed)):
-        user = {k: v for k, v in (options or {}).items() if not (k == "random_seed" and "random_seed" in attempt)}
-        models = run_mapping(database, image_dir, output / str(i), cu.merge_options(attempt, user), verbose)
+        merged = cu.merge_options(attempt, options)
+        merged["random_seed"] = attempt.get("random_seed", merged.get("random_seed", seed))  # retries' own seeds
+        models = run_mapping(database, image_dir, output / str(i), merged, verbose)
         rec = cu.largest_model(models)
         registered = rec.num_reg_images() if rec else 0
         tried.append({"attempt": label, "options": attempt, "models": len(models), "registered": registered})
