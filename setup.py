@@ -14,6 +14,6 @@ setup(
     install_requires=[line.split("#")[0].strip() for line in
                       Path(__file__).with_name("requirements.txt").read_text().splitlines()
                       if line.split("#")[0].strip()],
-    extras_require={"dev": ["pytest"], "ray": ["ray>=2.9"], "onnx": ["onnxruntime>=1.17", "onnx>=1.15"]},
+    extras_require={"dev": ["pytest", "ruff"], "ray": ["ray>=2.9"], "onnx": ["onnxruntime>=1.17", "onnx>=1.15"]},
     entry_points={"console_scripts": ["relf-hloc=relf_hloc.cli:main"]},
 )

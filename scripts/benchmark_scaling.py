@@ -21,8 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
+
+from relf_hloc.io import read_datasets
 
 
 def run(cmd, env) -> float:
@@ -32,12 +33,7 @@ def run(cmd, env) -> float:
 
 
 def same(a: Path, b: Path) -> bool:
-    def load(p):
-        with h5py.File(p) as f:
-            out = {}
-            f.visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
-            return out
-    x, y = load(a), load(b)
+    x, y = read_datasets(a), read_datasets(b)
     return x.keys() == y.keys() and all(np.array_equal(x[k], y[k]) for k in x)
 
 

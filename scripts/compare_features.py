@@ -13,19 +13,13 @@ import argparse
 import sys
 from pathlib import Path
 
-import h5py
 import numpy as np
 
-
-def datasets(path: Path) -> dict:
-    out = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
-    return out
+from relf_hloc.io import read_datasets
 
 
 def compare(a: Path, b: Path) -> str:
-    da, db = datasets(a), datasets(b)
+    da, db = read_datasets(a), read_datasets(b)
     if set(da) != set(db):
         return f"DIFFERENT datasets: only before {sorted(set(da) - set(db))[:3]}, only after {sorted(set(db) - set(da))[:3]}"
     worst = 0.0

@@ -210,7 +210,10 @@ def test_command_on_shared_middlebury(shared_data, tmp_path):
     assert again["auc"] == r["auc"] and again["speed"]["extract_s_per_image"] is None
 
 
-def test_command_errors(tmp_path):
+def test_command_errors(tmp_path, capsys):
     from relf_hloc import cli
     assert cli.main(["benchmark", "pose", "--scene", str(tmp_path / "nope"), "--format", "strecha",
                      "--outputs", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "relf-hloc benchmark: error:" in err and str(tmp_path / "nope") in err
+    assert not (tmp_path / "o" / "results.json").exists()

@@ -226,9 +226,15 @@ def test_write_variant_roundtrip(tmp_path):
 def test_shared_strecha_fountain(shared_data):
     scene = scenes.read_scene(shared_data / "strecha" / "fountain-P11", "strecha")
     assert len(scene) == 11 and scene.views[0].size == (1536, 1024)
-    # P = K [R^T | -R^T C] must equal our K [R | t]
+    # Strecha's P = K [R^T | -R^T C] (R camera-to-world, C the centre), from the file's own
+    # numbers, must equal our K [R | t]; the centre is the file's C
     v = scene.views[0]
-    np.testing.assert_allclose(v.R @ v.R.T, np.eye(3), atol=1e-5)
+    raw = np.loadtxt(shared_data / "strecha" / "fountain-P11" / "gt_dense_cameras" / "0000.jpg.camera",
+                     max_rows=8)
+    K, R_c2w, C = raw[:3], raw[4:7], raw[7]
+    np.testing.assert_allclose(v.projection, K @ np.concatenate([R_c2w.T, (-R_c2w.T @ C)[:, None]], 1),
+                               atol=1e-6)
+    np.testing.assert_allclose(v.center, [-7.28137, -7.57667, 0.204446], atol=1e-4)
     assert 5 < scene.scene_size() < 20  # metres
 
 

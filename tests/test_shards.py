@@ -9,7 +9,6 @@ import skimage.data
 
 from relf_hloc import io
 from relf_hloc.cli import main
-from relf_hloc.pipeline.merge import leaves
 
 SIFT = ["--conf", "sift", "--max-keypoints", "200"]
 
@@ -28,9 +27,8 @@ def folder(tmp_path_factory):
 
 def contents(path):
     with h5py.File(path) as f:
-        data = {}
-        f.visititems(lambda n, o: data.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
-        return data, dict(f.attrs)
+        attrs = dict(f.attrs)
+    return io.read_datasets(path), attrs
 
 
 def assert_same_file(a, b):
@@ -62,7 +60,7 @@ def test_sharded_extraction_and_matching_equal_one_process(folder, tmp_path):
     assert main(["merge", "--inputs", *map(str, m_shards), "--output", str(tmp_path / "mm.h5")]) == 0
     assert_same_file(m_whole, tmp_path / "mm.h5")
     with h5py.File(tmp_path / "mm.h5") as f:
-        assert len(leaves(f, "matches0")) == 10
+        assert len(io.groups(f, "matches0")) == 10
 
 
 def test_merge_refuses_inconsistent_shards(folder, tmp_path, capsys):

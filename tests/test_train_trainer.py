@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from relf_hloc.features.checkpoint import load_checkpoint, save_checkpoint
+from relf_hloc.features.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from relf_hloc.train import trainer
 from relf_hloc.train.data import PairGenerator
 
@@ -217,7 +217,7 @@ def test_init_weights_fine_tunes_from_a_checkpoint(image_dir, tmp_path):  # noqa
     other = save_checkpoint(tmp_path / "c8.pth", source, {"G": 8, "widths": [64, 128, 256, 512],
                                                           "normalization": "imagenet", "code_version": "test"})
     conf["model"]["init_weights"] = str(other)
-    with pytest.raises(Exception, match="c8.pth.*G"):
+    with pytest.raises(CheckpointError, match="c8.pth: checkpoint has G=8, but 16 is required"):
         trainer.train(conf, tmp_path / "bad")
 
 

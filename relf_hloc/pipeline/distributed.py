@@ -24,7 +24,6 @@ import h5py
 from tqdm import tqdm
 
 from .. import io
-from .merge import leaves
 
 RETRIES = 3
 
@@ -90,7 +89,7 @@ def fail_hook(shard_file: Path, k: int) -> None:
 def merge_into(output: Path, shard_file: Path, leaf: str) -> int:
     """Copy a finished shard's groups into the output (signals deferred); returns how many."""
     with io.deferred_signals(), h5py.File(output, "a") as dst, h5py.File(shard_file, "r") as src:
-        names = leaves(src, leaf)
+        names = list(io.groups(src, leaf))
         for n in names:
             if n in dst:
                 del dst[n]

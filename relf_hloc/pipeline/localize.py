@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -30,7 +29,6 @@ import pycolmap
 from . import colmap as cu
 from ..io import has_pair, list_names, read_features, read_matches, read_pairs, write_json, write_text
 
-logger = logging.getLogger(__name__)
 
 Query = Tuple[str, Optional[pycolmap.Camera]]
 
@@ -152,6 +150,47 @@ def log_path(output: Path) -> Path:
     return Path(str(output) + ".log.json")
 
 
+def database_images(query_list, db_names: List[str], features: Path, matches: Path,
+                    pairs: Optional[Path]) -> Tuple[Dict[str, List[str]], int]:
+    """({query: registered database images to match}, pairs naming unregistered images).
+
+    From the pairs file when given, else every registered image the query has matches with.
+    """
+    retrieval: Dict[str, List[str]] = defaultdict(list)
+    unregistered = 0
+    if pairs is None:
+        for q, _ in query_list:
+            retrieval[q] = [r for r in db_names if r != q and has_pair(matches, q, r)]
+        return retrieval, unregistered
+    known, extracted = set(db_names), set(list_names(features))
+    for q, r in read_pairs(pairs):
+        if r not in known:
+            if r not in extracted:
+                raise KeyError(f"{pairs}: '{r}' (paired with '{q}') is not a registered image of the model")
+            unregistered += 1  # a database image the model did not register: no 3D points
+            continue
+        retrieval[q].append(r)
+    return retrieval, unregistered
+
+
+def query_cameras(query_list, image_dir: Optional[Path], features: Path):
+    """({query: camera}, names whose camera was guessed): every camera known and its size
+    checked against the features file before any work."""
+    cameras, guessed = {}, []
+    for name, camera in query_list:
+        if camera is None:
+            camera = infer_camera(image_dir, name)
+            guessed.append(name)
+        cameras[name] = camera
+    if guessed:
+        print(f"WARNING: localize: no intrinsics given for {len(guessed)} query(ies) (e.g. '{guessed[0]}'): "
+              "cameras GUESSED from EXIF or a focal of 1.2 x the longer side; poses may be far off. Give "
+              "them as 'name MODEL WIDTH HEIGHT PARAMS...' lines in the queries file "
+              "(e.g. 'q.jpg SIMPLE_RADIAL 1024 768 880 512 384 0').", file=sys.stderr)
+    cu.check_camera_sizes(features, {n: (c.width, c.height) for n, c in cameras.items()}, "query")
+    return cameras, guessed
+
+
 def main(model: Union[Path, pycolmap.Reconstruction], queries: Union[Path, Sequence[Query]],
          features: Path, matches: Path, output: Path, pairs: Optional[Path] = None,
          image_dir: Optional[Path] = None, min_inliers: int = 12, ransac_thresh: float = 12.0,
@@ -182,44 +221,17 @@ def main(model: Union[Path, pycolmap.Reconstruction], queries: Union[Path, Seque
     query_list = read_queries(queries, image_dir) if isinstance(queries, (str, Path)) \
         else list(queries)
     db_names = sorted(rec.images[i].name for i in rec.reg_image_ids())
-    q_names = [q for q, _ in query_list]
-    cu.check_inputs(None, q_names + db_names, features)
-    retrieval: Dict[str, List[str]] = defaultdict(list)
-    unregistered = 0
-    if pairs is not None:
-        known, extracted = set(db_names), set(list_names(features))
-        for q, r in read_pairs(pairs):
-            if r not in known:
-                if r not in extracted:
-                    raise KeyError(f"{pairs}: '{r}' (paired with '{q}') is not a registered "
-                                   f"image of the model")
-                unregistered += 1  # a database image the model did not register: no 3D points
-                continue
-            retrieval[q].append(r)
-    else:
-        for q in q_names:
-            retrieval[q] = [r for r in db_names if r != q and has_pair(matches, q, r)]
+    cu.check_inputs(None, [q for q, _ in query_list] + db_names, features)
+    retrieval, unregistered = database_images(query_list, db_names, features, matches, pairs)
+    cameras, guessed = query_cameras(query_list, image_dir, features)
     # a fixed RANSAC seed: the same inputs give the same poses
     options = cu.merge_options({"ransac": {"max_error": ransac_thresh, "random_seed": 0}},
                                estimation_options)
-
     log: Dict[str, Any] = {"model": str(model) if not isinstance(model, pycolmap.Reconstruction)
                            else None, "features": str(features), "matches": str(matches),
                            "min_inliers": min_inliers, "ransac_thresh": ransac_thresh,
                            "pairs_with_unregistered_images": unregistered, "queries": {}}
-    lines, guessed = [], []
-    cameras = {}
-    for name, camera in query_list:  # every camera known before any work
-        if camera is None:
-            camera = infer_camera(image_dir, name)
-            guessed.append(name)
-        cameras[name] = camera
-    if guessed:
-        print(f"WARNING: localize: no intrinsics given for {len(guessed)} query(ies) (e.g. '{guessed[0]}'): "
-              "cameras GUESSED from EXIF or a focal of 1.2 x the longer side; poses may be far off. Give "
-              "them as 'name MODEL WIDTH HEIGHT PARAMS...' lines in the queries file "
-              "(e.g. 'q.jpg SIMPLE_RADIAL 1024 768 880 512 384 0').", file=sys.stderr)
-    cu.check_camera_sizes(features, {n: (c.width, c.height) for n, c in cameras.items()}, "query")
+    lines = []
     for name, camera in cameras.items():
         kpts = read_features(features, name, ["keypoints"])["keypoints"]
         kpt_idx, point_ids = correspondences_2d3d(rec, name, retrieval.get(name, []), matches)
@@ -233,10 +245,7 @@ def main(model: Union[Path, pycolmap.Reconstruction], queries: Union[Path, Seque
             lines.append(format_pose(name, pose))
             entry["cam_from_world"] = format_pose(name, pose).split()[1:]
         log["queries"][name] = entry
-        logger.info("%s: %s %s", name, entry["status"], entry.get("reason", ""))
-
-    num_ok = len(lines)
-    log["localized"], log["total"] = num_ok, len(query_list)
+    log["localized"], log["total"] = len(lines), len(query_list)
     output = Path(output)
     write_json(log_path(output), log)
     write_text(output, "".join(line + "\n" for line in lines))

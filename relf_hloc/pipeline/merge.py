@@ -13,20 +13,13 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 from pathlib import Path
-from typing import List, Sequence
+from typing import Sequence
 
 import h5py
 
 from .. import io
 
 LEAF = {"features": "keypoints", "matches": "matches0"}
-
-
-def leaves(f: h5py.File, leaf: str) -> List[str]:
-    """Paths of the groups holding ``leaf`` (images of a features file, pairs of a matches file)."""
-    out = []
-    f.visititems(lambda name, obj: out.append(name) if isinstance(obj, h5py.Group) and leaf in obj else None)
-    return sorted(out)
 
 
 def check_shards(inputs: Sequence[Path]) -> dict:
@@ -65,7 +58,7 @@ def main(inputs: Sequence, output, overwrite: bool = False) -> Path:
     where, short = {}, []
     for p, info in zip(inputs, infos):
         with io.open_h5(p) as f:
-            names = leaves(f, leaf)
+            names = list(io.groups(f, leaf))
         for n in names:
             if n in where:
                 raise ValueError(f"'{n}' is in both {where[n]} and {p}")
@@ -84,7 +77,7 @@ def main(inputs: Sequence, output, overwrite: bool = False) -> Path:
         dst.attrs[io.PROVENANCE] = io.settings_text(settings)
         for p in inputs:
             with h5py.File(p, "r") as src:
-                for n in leaves(src, leaf):
+                for n in io.groups(src, leaf):
                     parent, _, base = n.rpartition("/")
                     src.copy(src[n], dst.require_group(parent) if parent else dst, base)
     print(f"merge: {len(where)} {'images' if leaf == 'keypoints' else 'pairs'} from {len(inputs)} file(s) -> {output}")

@@ -13,7 +13,6 @@ temporary folder and renamed at the end: a failed run leaves no ``sfm_dir``.
 from __future__ import annotations
 
 import argparse
-import logging
 import math
 import shutil
 from pathlib import Path
@@ -25,7 +24,6 @@ from tqdm import tqdm
 from . import colmap as cu
 from ..io import OutputFolder, read_pairs, write_json
 
-logger = logging.getLogger(__name__)
 
 
 def mapper_defaults() -> Dict[str, Any]:
@@ -85,8 +83,8 @@ def map_images(database: Path, image_dir: Path, output: Path, names: Sequence[st
         rec = cu.largest_model(models)
         registered = rec.num_reg_images() if rec else 0
         tried.append({"attempt": label, "options": attempt, "models": len(models), "registered": registered})
-        logger.info("mapping attempt %d (%s): %d model(s), largest %d/%d images",
-                    i + 1, label, len(models), registered, len(names))
+        print(f"reconstruction: mapping attempt {i + 1} ({label}): {len(models)} model(s), "
+              f"largest {registered}/{len(names)} images")
         if rec is not None and (best is None or (registered, rec.num_points3D())
                                 > (best[0].num_reg_images(), best[0].num_points3D())):
             best = (rec, i)
@@ -114,6 +112,28 @@ def run_mapping(database: Path, image_dir: Path, output: Path,
                                               next_image_callback=lambda: bar.update(1))
     bar.close()
     return models
+
+
+def build_database(database: Path, image_dir: Path, names: Sequence[str], pairs: Path, pair_list,
+                   features: Path, matches: Path, camera_mode: str, image_options, cameras,
+                   verification_options, min_match_score, verbose: bool) -> int:
+    """A COLMAP database of the images, their features and verified matches: the number of
+    verified pairs (an error when there are no matches or none is verified)."""
+    image_ids = cu.import_images(database, image_dir, names, camera_mode, image_options, cameras)
+    with pycolmap.Database.open(database) as db:
+        cu.import_features(db, image_ids, features)
+        written = cu.import_matches(db, image_ids, pair_list, matches, min_match_score)
+    num_raw = sum(len(m) for m in written.values())
+    if num_raw == 0:
+        raise RuntimeError(f"{matches}: no matches in any of the {len(written)} pairs")
+    with cu.colmap_logging(verbose):
+        num_verified = cu.verify_matches(database, pairs, verification_options)
+    print(f"reconstruction: {len(names)} images, {len(written)} pairs, {num_raw} matches, "
+          f"{num_verified} verified pairs")
+    if num_verified == 0:
+        raise RuntimeError(f"{matches}: no image pair passed geometric verification "
+                           f"({num_raw} raw matches in {len(written)} pairs)")
+    return num_verified
 
 
 def main(sfm_dir: Path, image_dir: Path, pairs: Path, features: Path, matches: Path,
@@ -161,21 +181,9 @@ def main(sfm_dir: Path, image_dir: Path, pairs: Path, features: Path, matches: P
 
     with OutputFolder(sfm_dir) as tmp:
         database = tmp / "database.db"
-        image_ids = cu.import_images(database, image_dir, names, camera_mode, image_options,
-                                     cameras)
-        with pycolmap.Database.open(database) as db:
-            cu.import_features(db, image_ids, features)
-            written = cu.import_matches(db, image_ids, pair_list, matches, min_match_score)
-        num_raw = sum(len(m) for m in written.values())
-        if num_raw == 0:
-            raise RuntimeError(f"{matches}: no matches in any of the {len(written)} pairs")
-        with cu.colmap_logging(verbose):
-            num_verified = cu.verify_matches(database, pairs, verification_options)
-        logger.info("%d images, %d pairs, %d matches, %d verified pairs",
-                    len(names), len(written), num_raw, num_verified)
-        if num_verified == 0:
-            raise RuntimeError(f"{matches}: no image pair passed geometric verification "
-                               f"({num_raw} raw matches in {len(written)} pairs)")
+        num_verified = build_database(database, image_dir, names, pairs, pair_list, features, matches,
+                                      camera_mode, image_options, cameras, verification_options,
+                                      min_match_score, verbose)
         rec, mapping = map_images(database, image_dir, tmp / "models", names, mapper_options,
                                   mapper_attempts, verbose)
         if rec is None or rec.num_reg_images() == 0:
@@ -185,7 +193,6 @@ def main(sfm_dir: Path, image_dir: Path, pairs: Path, features: Path, matches: P
         cu.write_model(rec, tmp)
         write_json(tmp / "mapping.json", mapping)
         shutil.rmtree(tmp / "models")
-    logger.info("Reconstruction of %s:\n%s", image_dir, rec.summary())
     return rec
 
 

@@ -15,7 +15,6 @@ COLMAP's RANSAC (which sets the configuration itself).
 from __future__ import annotations
 
 import argparse
-import logging
 import shutil
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
@@ -26,7 +25,6 @@ import pycolmap
 from . import colmap as cu
 from ..io import OutputFolder, read_features, read_pairs
 
-logger = logging.getLogger(__name__)
 
 
 def create_db_from_model(rec: pycolmap.Reconstruction, database: Path) -> Dict[str, int]:
@@ -77,6 +75,27 @@ def verify_with_poses(db: pycolmap.Database, rec: pycolmap.Reconstruction,
     return np.array(ratios)
 
 
+def build_database(database: Path, rec: pycolmap.Reconstruction, names, pairs: Path, pair_list,
+                   features: Path, matches: Path, verification: str, max_epipolar_error: float,
+                   min_match_score, verbose: bool) -> dict:
+    """A COLMAP database of the model's images, their features and the matches verified
+    with the known poses or by COLMAP: the matches written, per pair."""
+    image_ids = create_db_from_model(rec, database)
+    with pycolmap.Database.open(database) as db:
+        cu.import_features(db, {n: image_ids[n] for n in names}, features)
+        written = cu.import_matches(db, image_ids, pair_list, matches, min_match_score)
+        if verification == "poses":
+            keypoints = {image_ids[n]: read_features(features, n, ["keypoints"])[
+                "keypoints"].astype(np.float64) + 0.5 for n in names}
+            ratios = verify_with_poses(db, rec, written, keypoints, max_epipolar_error)
+            print(f"triangulation: known-pose verification: mean inlier ratio "
+                  f"{100 * ratios.mean() if len(ratios) else 0:.1f}% over {len(ratios)} pairs")
+    if verification == "colmap":
+        with cu.colmap_logging(verbose):
+            cu.verify_matches(database, pairs)
+    return written
+
+
 def main(sfm_dir: Path, reference_model: Union[Path, pycolmap.Reconstruction], image_dir: Path,
          pairs: Path, features: Path, matches: Path, verification: str = "poses",
          max_epipolar_error: float = 4.0, min_match_score: Optional[float] = None,
@@ -121,19 +140,8 @@ def main(sfm_dir: Path, reference_model: Union[Path, pycolmap.Reconstruction], i
 
     with OutputFolder(sfm_dir) as tmp:
         database = tmp / "database.db"
-        image_ids = create_db_from_model(rec, database)
-        with pycolmap.Database.open(database) as db:
-            cu.import_features(db, {n: image_ids[n] for n in names}, features)
-            written = cu.import_matches(db, image_ids, pair_list, matches, min_match_score)
-            if verification == "poses":
-                keypoints = {image_ids[n]: read_features(features, n, ["keypoints"])[
-                    "keypoints"].astype(np.float64) + 0.5 for n in names}
-                ratios = verify_with_poses(db, rec, written, keypoints, max_epipolar_error)
-                logger.info("known-pose verification: mean inlier ratio %.1f%% over %d pairs",
-                            100 * ratios.mean() if len(ratios) else 0, len(ratios))
-        if verification == "colmap":
-            with cu.colmap_logging(verbose):
-                cu.verify_matches(database, pairs)
+        written = build_database(database, rec, names, pairs, pair_list, features, matches,
+                                 verification, max_epipolar_error, min_match_score, verbose)
         options = pycolmap.IncrementalPipelineOptions(
             cu.merge_options({"num_threads": cu.default_num_threads()}, mapper_options))
         with cu.colmap_logging(verbose):
@@ -146,7 +154,6 @@ def main(sfm_dir: Path, reference_model: Union[Path, pycolmap.Reconstruction], i
                                "that the matches agree with the reference poses")
         shutil.rmtree(tmp / "triangulated", ignore_errors=True)
         cu.write_model(out, tmp)
-    logger.info("Triangulation of %s:\n%s", image_dir, out.summary())
     return out
 
 

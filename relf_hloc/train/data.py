@@ -168,6 +168,26 @@ class PairGenerator:
         to_crop = np.array([[sx, 0, (0.5 - x0) * sx - 0.5], [0, sy, (0.5 - y0) * sy - 0.5], [0, 0, 1]])
         return cv2.resize(crop, (w, h), interpolation=interp), to_crop
 
+    def visible_homography(self, rng: np.random.Generator, first: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(H [3, 3] float32 view 1 -> view 2, valid [h, w] bool: pixels away from the border in
+        both views); the rare homography that leaves too few pixels visible is redrawn."""
+        conf = self.conf
+        hh, ww = conf["crop_hw"]
+        ys, xs = torch.meshgrid(torch.arange(hh), torch.arange(ww), indexing="ij")
+        grid = torch.stack([xs.flatten(), ys.flatten()], 1).float()
+        b = conf["border"]
+        inside1 = ((xs >= b) & (xs <= ww - 1 - b) & (ys >= b) & (ys <= hh - 1 - b))
+        for _ in range(20):
+            H = torch.from_numpy(sample_homography(rng, (hh, ww), conf))
+            warped = geometry.warp_points(H, grid.double()).float()
+            inside2 = ((warped[:, 0] >= b) & (warped[:, 0] <= ww - 1 - b)
+                       & (warped[:, 1] >= b) & (warped[:, 1] <= hh - 1 - b)).view(hh, ww)
+            valid = inside1 & inside2
+            if valid.sum() >= 4 * conf["num_keypoints"]:
+                return H.float(), valid
+        raise RuntimeError(f"{self.paths[first]}: no homography keeps "
+                           f"{conf['num_keypoints']} keypoints visible at crop {conf['crop_hw']}")
+
     def sample(self, seed: int) -> Dict[str, torch.Tensor]:
         """One training pair, a pure function of ``seed``.
 
@@ -192,23 +212,7 @@ class PairGenerator:
         image1 = to_tensor(crop1)
         backdrop = to_tensor(self.random_crop(rng, background)[0])
 
-        ys, xs = torch.meshgrid(torch.arange(hh), torch.arange(ww), indexing="ij")
-        grid = torch.stack([xs.flatten(), ys.flatten()], 1).float()
-        b = conf["border"]
-        inside1 = ((xs >= b) & (xs <= ww - 1 - b) & (ys >= b) & (ys <= hh - 1 - b))
-        for _ in range(20):  # resample the rare homography that leaves too few points visible
-            H = torch.from_numpy(sample_homography(rng, (hh, ww), conf))
-            warped = geometry.warp_points(H, grid.double()).float()
-            inside2 = ((warped[:, 0] >= b) & (warped[:, 0] <= ww - 1 - b)
-                       & (warped[:, 1] >= b) & (warped[:, 1] <= hh - 1 - b)).view(hh, ww)
-            valid = inside1 & inside2
-            if valid.sum() >= 4 * conf["num_keypoints"]:
-                break
-        else:
-            raise RuntimeError(f"{self.paths[first]}: no homography keeps "
-                               f"{conf['num_keypoints']} keypoints visible at crop {conf['crop_hw']}")
-        H = H.float()
-
+        H, valid = self.visible_homography(rng, first)
         warped_image = KT.warp_perspective(image1[None], H[None], (hh, ww), align_corners=True)[0]
         coverage = KT.warp_perspective(torch.ones(1, 1, hh, ww), H[None], (hh, ww),
                                        align_corners=True)[0]

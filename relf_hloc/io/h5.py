@@ -1,4 +1,4 @@
-"""hloc-format HDF5 features and matches files, written safely.
+"""hloc-format HDF5 features and matches files, and pairs files.
 
 Features file: one group per image name (a ``/`` in the name makes nested
 groups), with ``keypoints`` [N, 2] (float32, pixel centre at integer
@@ -21,46 +21,16 @@ complete.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
-import os
-import shutil
-import signal
-import socket
-import sys
-import tempfile
-import threading
-import time
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
 import h5py
 import numpy as np
 
+from .files import FormatError, deferred_signals, file_digest, refuse_if_written, write_text
+
 KEYPOINT_DTYPES = (np.float32, np.float64)
-
-
-class FormatError(ValueError):
-    """A file that exists but does not have the expected hloc layout."""
-
-
-@contextlib.contextmanager
-def deferred_signals():
-    """Delay SIGINT/SIGTERM until the block ends, so an HDF5 write is never cut."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received = []
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    for s in handlers:
-        signal.signal(s, lambda sig, frame: received.append(sig))
-    try:
-        yield
-    finally:
-        for s, h in handlers.items():
-            signal.signal(s, h)
-        for sig in received:
-            signal.raise_signal(sig)
 
 
 @contextlib.contextmanager
@@ -85,84 +55,6 @@ def open_h5(path, mode: str = "r"):
         yield f
 
 
-@contextlib.contextmanager
-def atomic_write(path):
-    """Yield a temporary path beside ``path``; on success it replaces ``path``, on error
-    it is removed, so ``path`` is either the old file or the complete new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # keeps the suffix for writers that read it
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-class OutputFolder:
-    """Build a step's output folder next to its destination, then swap it in.
-
-    ``with OutputFolder(dest) as tmp: ...`` writes into ``tmp``; on success
-    ``tmp`` replaces ``dest``; on any exception ``tmp`` is deleted and ``dest``
-    does not exist. A previous ``dest`` is removed when the step starts (so a
-    failed rerun never leaves an old model that looks like this run's result),
-    but only if it is empty or looks like one of our outputs.
-    """
-
-    def __init__(self, dest, owned_markers=("database.db", "cameras.bin", "cameras.txt"),
-                 what: str = "a reconstruction"):
-        self.dest = Path(dest)
-        self.markers, self.what = owned_markers, what
-
-    def __enter__(self) -> Path:
-        if self.dest.exists():
-            if not self.dest.is_dir():
-                raise NotADirectoryError(f"{self.dest}: exists and is not a folder")
-            if any(self.dest.iterdir()) and not any((self.dest / m).exists() for m in self.markers):
-                raise RuntimeError(
-                    f"{self.dest}: folder exists and does not look like {self.what} "
-                    f"(no {' or '.join(self.markers)}); refusing to replace it")
-            shutil.rmtree(self.dest)
-        self.dest.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.dest.name}.tmp-", dir=self.dest.parent))
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            return False
-        os.replace(self.tmp, self.dest)
-        return False
-
-
-def file_digest(path) -> str:
-    """SHA-256 (hex) of a file's content."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def write_text(path, text: str) -> Path:
-    with atomic_write(path) as tmp:
-        Path(tmp).write_text(text)
-    return Path(path)
-
-
-def read_json(path):
-    """The content of a JSON file; a broken file is an error naming it."""
-    path = Path(path)
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise FormatError(f"{path}: not valid JSON ({e})") from e
-
-
-def write_json(path, data) -> Path:
-    return write_text(path, json.dumps(data, indent=1) + "\n")
-
-
-# ---------------------------------------------------------------- provenance
 # Every features / matches file this project writes records its settings as a root attribute
 # (JSON; hloc ignores attributes, so the files stay hloc files). A resumed run must have the
 # same settings; a matches file also records, per pair, a digest of the two images' features
@@ -175,202 +67,6 @@ def read_provenance(path) -> Optional[dict]:
     with open_h5(path) as f:
         text = f.attrs.get(PROVENANCE)
     return None if text is None else json.loads(text)
-
-
-def _hloc_layout(f: h5py.File, kind: str) -> bool:
-    """Whether every top-level entry of an open file is an image (features) or pair (matches) group."""
-    leaf = "keypoints" if kind == "features" else "matches0"
-
-    def holds(obj):
-        return isinstance(obj, h5py.Group) and (leaf in obj or all(holds(c) for c in obj.values()) and len(obj))
-    return all(holds(obj) for obj in f.values())
-
-
-def differences(old: dict, new: dict, where: str = "") -> List[str]:
-    """Dotted keys whose values differ between two settings dicts."""
-    out = []
-    for k in sorted(set(old) | set(new)):
-        a, b = old.get(k), new.get(k)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += differences(a, b, f"{where}{k}.")
-        elif a != b:
-            out.append(f"{where}{k}: {a!r} -> {b!r}")
-    return out
-
-
-def _lock_path(path: Path) -> Path:
-    return path.with_name(path.name + ".lock")
-
-
-def writer_of(path) -> Optional[dict]:
-    """The other live process of this machine writing ``path`` ({pid, host, command, started}),
-    or None. A lock left by a dead process is ignored."""
-    lock = _lock_path(Path(path))
-    try:
-        info = json.loads(lock.read_text())
-    except (OSError, ValueError):
-        return None
-    if info.get("host") != socket.gethostname() or info.get("pid") == os.getpid():
-        return None
-    try:
-        os.kill(int(info["pid"]), 0)
-    except (ProcessLookupError, ValueError, KeyError):
-        return None
-    except PermissionError:
-        pass  # alive, owned by another user
-    try:  # a killed process not yet reaped by its parent is a zombie: it writes nothing
-        if Path(f"/proc/{int(info['pid'])}/stat").read_text().split(") ")[-1].startswith("Z"):
-            return None
-    except OSError:
-        pass
-    return info
-
-
-def refuse_if_written(path: Path) -> None:
-    info = writer_of(path)
-    if info:
-        raise RuntimeError(f"{path}: being written by process {info['pid']} ({info['command']}, since "
-                           f"{info['started']}); wait for it to finish, or write to another file")
-
-
-def hold_writer_lock(path: Path) -> None:
-    """Mark ``path`` as written by this process (``claim``), until ``writing`` ends."""
-    lock = _lock_path(path)
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    lock.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                "command": " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv)),
-                                "started": time.strftime("%Y-%m-%d %H:%M:%S")}))
-
-
-@contextlib.contextmanager
-def writing(path):
-    """A step that writes ``path``: the writer lock its ``claim`` takes is released when the
-    step ends, however it ends (a lock left by a killed process names a dead one: ignored)."""
-    try:
-        yield
-    finally:
-        lock = _lock_path(Path(path))
-        try:
-            if json.loads(lock.read_text()).get("pid") == os.getpid():
-                lock.unlink()
-        except (OSError, ValueError):
-            pass
-
-
-def claim(path, settings: dict, overwrite: bool = False) -> bool:
-    """Make ``path`` the output of a step with ``settings`` (``{"kind": "features"|"matches", ...}``),
-    before any slow work. Returns True when an existing file is resumed.
-
-    - missing (or ``overwrite``): a new file with the settings recorded;
-    - recorded with the same settings: resumed; with other settings: an error naming what differs;
-    - an hloc file without recorded settings: resumed by name only, with a warning;
-    - anything else (not HDF5, another layout, a folder, a read-only place): an error.
-    """
-    path, kind = Path(path), settings["kind"]
-    settings = json.loads(json.dumps(settings, default=str))  # as it will read back
-    refuse_if_written(path)  # before --overwrite could delete another process's work
-    check_writable(path)
-    hold_writer_lock(path)
-    if path.exists() and overwrite:
-        if path.is_dir():
-            raise IsADirectoryError(f"{path}: is a folder; an HDF5 file name is expected")
-        path.unlink()
-    if path.exists():
-        with open_h5(path, "r") as f:
-            recorded = f.attrs.get(PROVENANCE)
-            if recorded is None:
-                if not _hloc_layout(f, kind):
-                    raise FormatError(f"{path}: not an hloc {kind} file written by relf-hloc (it holds other "
-                                      "data); refusing to write into it: choose another output file")
-                if len(f):
-                    print(f"warning: {path} records no settings (not written by relf-hloc); resuming it "
-                          "by name only: pass --overwrite to recompute it", file=sys.stderr)
-                    return True
-        if recorded is not None:
-            changed = differences(json.loads(recorded), settings)
-            if changed:
-                raise FormatError(f"{path}: made with other settings ({'; '.join(changed)}); pass "
-                                  "--overwrite to recompute it, or choose another output file")
-            return True
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with deferred_signals(), open_h5(path, "a") as f:
-        f.attrs[PROVENANCE] = settings_text(settings)
-    return False
-
-
-def settings_text(settings: dict) -> str:
-    """The provenance attribute's text of a settings dict."""
-    return json.dumps(settings, sort_keys=True, default=str)
-
-
-def parse_shard(text: Optional[str]) -> Optional[Tuple[int, int]]:
-    """'K/N' (0 <= K < N) -> (K, N); None -> None."""
-    if text is None:
-        return None
-    try:
-        k, n = (int(x) for x in str(text).split("/"))
-    except ValueError:
-        raise ValueError(f"--shard {text!r}: expected K/N, e.g. 0/4 (K from 0 to N - 1)") from None
-    if n < 1:
-        raise ValueError(f"--shard {text}: N (the number of shards) must be at least 1")
-    if not 0 <= k < n:
-        raise ValueError(f"--shard {text}: K must be in 0..{n - 1}")
-    return k, n
-
-
-def shard_slice(items: List, shard: Optional[Tuple[int, int]]) -> List:
-    """The K-th of N contiguous, deterministic slices of ``items`` (all of them for None)."""
-    if shard is None:
-        return list(items)
-    k, n = shard
-    return list(items[k * len(items) // n:(k + 1) * len(items) // n])
-
-
-def write_shard_info(path, shard: Tuple[int, int], total: int) -> None:
-    """Record which slice of how many items a shard file holds (for ``merge``)."""
-    with deferred_signals(), open_h5(path, "a") as f:
-        f.attrs[PROVENANCE + "_shard"] = json.dumps({"index": shard[0], "count": shard[1], "total": total})
-
-
-def read_shard_info(path) -> Optional[dict]:
-    with open_h5(path) as f:
-        text = f.attrs.get(PROVENANCE + "_shard")
-    return None if text is None else json.loads(text)
-
-
-def check_writable(path) -> None:
-    """Fail now (not after the model loaded) when ``path`` cannot be written."""
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"{path}: is a folder; a file name is expected")
-    folder = next((p for p in path.absolute().parents if p.exists()), None)
-    try:  # a real probe: permission bits do not tell for root, read-only mounts or /proc
-        if folder is None or not folder.is_dir():
-            raise OSError("not a folder")
-        tempfile.TemporaryFile(dir=folder).close()
-        if path.exists():
-            open(path, "r+b").close()
-    except OSError as e:
-        raise PermissionError(f"{path}: cannot write here ({e})") from None
-
-
-def features_digest(path, name: str) -> str:
-    """Short digest of one image's keypoints and descriptors as stored: it changes whenever
-    the image is extracted again with a different result."""
-    with open_h5(path) as f:
-        grp = f[name]
-        data = grp["keypoints"][()].tobytes() + grp["descriptors"][()].tobytes()
-    return hashlib.sha256(data).hexdigest()[:16]
-
-
-def pair_digests(path, name0: str, name1: str) -> Optional[Tuple[str, str]]:
-    """The features digests a stored pair was matched from (None: not recorded)."""
-    with open_h5(path) as f:
-        key, reverse = find_pair(f, name0, name1)
-        d = f[key].attrs.get("features0"), f[key].attrs.get("features1")
-    if None in d:
-        return None
-    return (d[1], d[0]) if reverse else d
 
 
 def check_names(names: Iterable[str], where) -> None:
@@ -451,21 +147,31 @@ def write_features(path, name: str, features: Dict[str, np.ndarray],
                       "before are kept: free space (or fix the cause) and rerun to complete the file") from None
 
 
+def groups(f: h5py.File, leaf: str) -> Dict[str, h5py.Group]:
+    """{path: group} of the groups of an open file holding ``leaf`` (``keypoints``: images of a
+    features file; ``matches0``: pairs of a matches file), sorted by path: the one HDF5 walker."""
+    out: Dict[str, h5py.Group] = {}
+    f.visititems(lambda name, obj: out.__setitem__(name, obj)
+                 if isinstance(obj, h5py.Group) and leaf in obj else None)
+    return dict(sorted(out.items()))
+
+
+def read_datasets(path) -> Dict[str, np.ndarray]:
+    """{path: array} of every dataset of a file (comparing files, tests)."""
+    out: Dict[str, np.ndarray] = {}
+    with open_h5(path) as f:
+        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
 def complete_names(path) -> Dict[str, Optional[str]]:
     """{name: image digest or None} of the images whose features are whole. A file this project
     wrote (with provenance) counts only records marked complete; a foreign hloc file, every
     image group holding keypoints."""
     ours = read_provenance(path) is not None
-    out = {}
-
-    def visit(name, obj):
-        if isinstance(obj, h5py.Group) and "keypoints" in obj and (not ours or obj.attrs.get(COMPLETE)):
-            digest = obj.attrs.get("image_digest")
-            out[name] = None if digest is None else str(digest)
-
     with open_h5(path) as f:
-        f.visititems(visit)
-    return out
+        return {name: None if g.attrs.get("image_digest") is None else str(g.attrs["image_digest"])
+                for name, g in groups(f, "keypoints").items() if not ours or g.attrs.get(COMPLETE)}
 
 
 def image_digest(path) -> str:
