@@ -13,7 +13,7 @@ Importing this module is cheap (no torch): the command line reads it for ``--hel
 import copy
 import importlib
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import yaml
 
@@ -90,13 +90,53 @@ DEFAULT_MATCHER = {"benchmark": {"relf": "relf-nn"}, "sfm": {"relf": "relf-ratio
 CLASSICAL_MATCHER = "nn-ratio"
 
 
+class ConfigError(KeyError, ValueError):
+    """An option a conf does not have (a KeyError for lookups, a ValueError for callers
+    checking values); its message names the dotted key and the keys known there."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def merge(base: dict, override: Optional[dict], where: str = "") -> dict:
+    """The project's one conf merge: ``override`` deep-merged into a copy of ``base``.
+
+    Keys not in ``base`` raise ``ConfigError`` naming the dotted key. A sub-conf that picks a
+    component by ``name`` (a detector) is replaced whole: that component checks its own keys.
+    A value whose default is None or not a dict is replaced.
+    """
+    out = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if key not in base:
+            raise ConfigError(f"unknown option '{where}{key}' (known: {sorted(base)})")
+        old = base[key]
+        if isinstance(old, dict) and isinstance(value, dict) and "name" not in old:
+            out[key] = merge(old, value, f"{where}{key}.")
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
 def resolve_conf(default_conf: dict, conf: Optional[dict], who: str) -> dict:
-    """``default_conf`` updated with ``conf``; keys not in ``default_conf`` raise ValueError."""
-    conf = {**copy.deepcopy(default_conf), **(conf or {})}
-    unknown = sorted(set(conf) - set(default_conf))
-    if unknown:
-        raise ValueError(f"unknown {who} option(s) {unknown} (known: {sorted(default_conf)})")
-    return conf
+    """A component's conf: its ``default_conf`` merged with ``conf`` (``merge``), the error
+    naming the component."""
+    try:
+        return merge(default_conf, conf)
+    except ConfigError as e:
+        raise ConfigError(f"{who}: {e}") from None
+
+
+def differences(old: dict, new: dict, where: str = "") -> List[str]:
+    """'key: old -> new' for every dotted key whose value differs between two confs (tuples
+    and lists compare equal, as YAML and JSON read them back)."""
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += differences(a, b, f"{where}{k}.")
+        elif (list(a) if isinstance(a, tuple) else a) != (list(b) if isinstance(b, tuple) else b):
+            out.append(f"{where}{k}: {a!r} -> {b!r}")
+    return out
 
 
 def load_registered(registry: dict, conf: dict, kind: str):

@@ -15,25 +15,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from relf_hloc.confs import BENCHMARK_KEYPOINTS, extractor_conf
-from relf_hloc.datasets import roto360
-from relf_hloc.datasets.homography import image_names, load_pairs
-from relf_hloc.eval.homography import evaluate_pairs, summarize
-from relf_hloc.features import features_tag
+from relf_hloc.benchmarks.compare import homography_sets, score
+from relf_hloc.eval.homography import summarize
 from relf_hloc.io import write_text
-from relf_hloc.pipeline import extract
 
 
-def score(conf, root, layout, pairs, cache: Path) -> dict:
-    names = image_names(pairs)
-    path = cache / layout / f"{features_tag(conf)}.h5"
-    start = time.time()
-    extract.main(conf, root, path, names=names, overwrite=True, progress=False)
-    seconds = (time.time() - start) / len(names)
-    summary = summarize(evaluate_pairs(pairs, path))
+def row(conf, root, pairs, cache: Path) -> dict:
+    records, _, seconds = score(conf, root, pairs, cache, relf_keypoints="own", overwrite=True, progress=False)
+    summary = summarize(records)
     return {"rep": summary["repeatability"], "mma3": summary["mma"]["3"], "mma5": summary["mma"]["5"],
             "points": summary["total_points"], "s": seconds}
 
@@ -47,16 +39,13 @@ def main(argv=None) -> int:
     parser.add_argument("--cache", type=Path, default=Path("outputs/detector"))
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args(argv)
-    hp = args.data / "hpatches"
-    roto = roto360.main(hp, args.cache / "roto360-images", step=10)
-    sets = {"Roto-360": (roto, "roto360", load_pairs(roto, "roto360")),
-            "HPatches": (hp, "hpatches", load_pairs(hp, "hpatches"))}
+    sets = homography_sets(args.data / "hpatches", args.cache)
     head = " | ".join(f"{s} rep@3 | {s} MMA@3 | {s} MMA@5 | {s} kpts" for s in sets)
     lines = [f"| conf | detector | {head} | s/img |", "|---|---|" + "---|" * (4 * len(sets) + 1)]
     for pair in args.pairs:
         for name in pair.split(":"):
             conf = extractor_conf(name, args.max_keypoints)
-            results = [score(conf, *spec, args.cache) for spec in sets.values()]
+            results = [row(conf, root, pairs, args.cache / layout) for root, layout, pairs in sets.values()]
             cells = " | ".join(f"{r['rep']:.1f} | {r['mma3']:.2f} | {r['mma5']:.2f} | {r['points']:.0f}"
                                for r in results)
             seconds = sum(r["s"] for r in results) / len(results)

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The training-recipe study: fine-tune the 15,500-step weights (relf_hloc/weights/cpu_long/,
+# The training-recipe study: fine-tune the 15,500-step weights (training/cpu_long/,
 # configs/train/finetune.yaml) with each variant of configs/train/study/ (same seed, same steps
 # x pixels), one after another so machine noise hits all alike; then score every best.pth with
 # those weights and SIFT in one run (python scripts/score_weights.py --weights
-# relf_hloc/weights/cpu_long/best.pth runs/study/*/best.pth).
+# training/cpu_long/best.pth runs/study/*/best.pth).
 #   bash scripts/recipe_study.sh [VARIANT ...]     # default: every file in configs/train/study/
 #   STUDY=teacher bash scripts/recipe_study.sh     # the teacher study: configs/train/teacher/, runs/teacher/
 # Resumable: a finished variant is skipped, a stopped one resumes from its last.pth.

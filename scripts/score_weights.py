@@ -24,9 +24,8 @@ from pathlib import Path
 
 
 from relf_hloc.confs import BENCHMARK_KEYPOINTS, default_matcher, extractor_conf, with_options
-from relf_hloc.datasets import roto360
-from relf_hloc.datasets.homography import image_names, load_pairs
-from relf_hloc.eval.homography import evaluate_pairs, summarize
+from relf_hloc.benchmarks.compare import homography_sets, score
+from relf_hloc.eval.homography import summarize
 from relf_hloc.eval.matches import median_verified_inliers
 from relf_hloc.features import features_tag
 from relf_hloc.images import list_images
@@ -59,18 +58,6 @@ def variants(args, name: str):
     return out
 
 
-def homography_mma5(root, layout, pairs, conf, cache: Path) -> float:
-    names = image_names(pairs)
-    sift = extractor_conf("sift", BENCHMARK_KEYPOINTS)
-    sift_path = cache / f"{features_tag(sift)}.h5"
-    extract.main(sift, root, sift_path, names=names, progress=False)
-    if conf["model"]["name"] == "relf":
-        conf = with_options(conf, detector={"name": "file", "path": str(sift_path), "unique": True})
-    path = cache / f"{features_tag(conf)}.h5"
-    extract.main(conf, root, path, names=names, progress=False)
-    return summarize(evaluate_pairs(pairs, path))["mma"]["5"]
-
-
 def sfm_inliers(images: Path, names, conf, cache: Path) -> float:
     """Median F-matrix inliers (USAC-MAGSAC, 1 px) over all pairs of ``names``."""
     features = cache / f"{features_tag(conf)}.h5"
@@ -93,20 +80,17 @@ def main(argv=None) -> int:
     parser.add_argument("--sacre-images", type=int, default=5, help="Sacre Coeur photos of the SfM proxy")
     parser.add_argument("--no-sift", action="store_true", help="skip the SIFT row")
     args = parser.parse_args(argv)
-    hp = args.data / "hpatches"
-    roto = roto360.main(hp, args.cache / "roto360-images", step=10)
-    sets = {"Roto-360 MMA@5": (roto, "roto360", load_pairs(roto, "roto360")),
-            "HPatches MMA@5": (hp, "hpatches", load_pairs(hp, "hpatches"))}
+    sets = homography_sets(args.data / "hpatches", args.cache)
     sacre = args.data / "sacre_coeur"
     sacre_names = list_images(sacre)[:args.sacre_images]
     rows = [] if args.no_sift else [("SIFT", extractor_conf("sift", BENCHMARK_KEYPOINTS))]
     rows += [row for name in args.confs for row in variants(args, name)]
-    lines = ["| variant | " + " | ".join(sets) + " | Sacre Coeur F-inliers/pair (median) | s |",
+    lines = ["| variant | " + " | ".join(f"{name} MMA@5" for name in sets) + " | Sacre Coeur F-inliers/pair (median) | s |",
              "|---|" + "---|" * (len(sets) + 2)]
     for label, conf in rows:
         t0 = time.time()
         cache = args.cache / "features"
-        scores = [homography_mma5(root, layout, pairs, conf, cache / name.split()[0])
+        scores = [summarize(score(conf, root, pairs, cache / name, progress=False)[0])["mma"]["5"]
                   for name, (root, layout, pairs) in sets.items()]
         sfm_conf = with_options(conf, max_keypoints=2000)
         inl = sfm_inliers(sacre, sacre_names, sfm_conf, cache / f"sacre-{len(sacre_names)}")

@@ -372,7 +372,7 @@ def test_compare_baselines(tmp_path):
     assert cli.main(["compare", "--dataset", str(root), "--layout", "hpatches", "--methods", "sift",
                      "--results", str(tmp_path / "cli"), "--cache", str(tmp_path / "cache")]) == 0
     assert json.loads((tmp_path / "cli" / "hp" / "results.json").read_text())["methods"]["SIFT"]["pairs"] == 1
-    opts = compare.CompareOptions(methods=["sift", "orb"], max_keypoints=200, step=180, command="test")
+    opts = {"methods": ["sift", "orb"], "max_keypoints": 200, "step": 180, "command": "test"}
     written = compare.main(root, tmp_path / "results", tmp_path / "cache", "both", opts)
     assert written == [tmp_path / "results" / "hp" / "results.json",
                        tmp_path / "results" / "hp-roto360" / "results.json"]
@@ -384,13 +384,13 @@ def test_compare_baselines(tmp_path):
     assert len(list((tmp_path / "cache" / "hp-roto360" / "features").glob("sift-*.h5"))) == 1
     with pytest.raises(ValueError, match=r"unknown method\(s\) \['surf'\]"):
         compare.main(root, tmp_path / "results", tmp_path / "cache", "both",
-                     compare.CompareOptions(methods=["sift", "surf"]))
+                     {"methods": ["sift", "surf"]})
 
 
 def test_compare_relf_on_sift_keypoints(tmp_path):
     root = make_hpatches(tmp_path / "hp", sequences=("v_a",), n_images=2)
-    opts = compare.CompareOptions(methods=["relf-single"], max_keypoints=40, random_weights=True,
-                                  step=180, angles=[180])
+    opts = {"methods": ["relf-single"], "max_keypoints": 40, "random_weights": True,
+                                  "step": 180, "angles": [180]}
     written = compare.main(root, tmp_path / "results", tmp_path / "cache", "roto360", opts)
     results = json.loads(written[0].read_text())["methods"]
     assert list(results) == ["RELF top-1 (relf-single, SIFT kpts, untrained)"]
@@ -406,8 +406,8 @@ def test_compare_relf_on_sift_keypoints(tmp_path):
 @pytest.mark.slow
 def test_compare_relf_multi_candidate_duplicates_points(tmp_path):
     root = make_hpatches(tmp_path / "hp", sequences=("v_a",), n_images=2)
-    opts = compare.CompareOptions(methods=["relf-single", "relf-fast-multi"], max_keypoints=40,
-                                  random_weights=True, step=180)
+    opts = {"methods": ["relf-single", "relf-fast-multi"], "max_keypoints": 40,
+                                  "random_weights": True, "step": 180}
     results = json.loads(compare.main(root, tmp_path / "res", tmp_path / "cache", "roto360", opts)[0]
                          .read_text())["methods"]
     top1 = results["RELF top-1 (relf-single, SIFT kpts, untrained)"]

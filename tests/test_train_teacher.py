@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from relf_hloc.geometry import warp_points
+from relf_hloc.confs import merge
 from relf_hloc.train import trainer
 from relf_hloc.train.data import PairGenerator, Teacher
 from relf_hloc.train.losses import distill_loss, regression_loss, relational_loss, roll_groups
@@ -134,11 +135,11 @@ def test_distill_loss_aligns_view_two_by_the_true_shift():
 
 
 def test_trainer_refuses_teacher_losses_without_a_teacher(image_dir, tmp_path):
-    conf = trainer.merge(trainer.default_conf, {"data": {"root": str(image_dir), "num_val_images": 1},
+    conf = merge(trainer.default_conf, {"data": {"root": str(image_dir), "num_val_images": 1},
                                                 "loss": {"relational_weight": 1.0}})
     with pytest.raises(ValueError, match="need a teacher: set train.teacher"):
         trainer.pair_generators(conf)
-    conf = trainer.merge(conf, {"train": {"teacher": str(image_dir / "teacher.h5")},
+    conf = merge(conf, {"train": {"teacher": str(image_dir / "teacher.h5")},
                                 "loss": {"regression_weight": 1.0}})
     with pytest.raises(ValueError, match="needs model.projection: 8"):
         trainer.pair_generators(conf)
@@ -146,7 +147,7 @@ def test_trainer_refuses_teacher_losses_without_a_teacher(image_dir, tmp_path):
 
 def test_training_with_a_teacher_logs_its_losses_and_ships_without_the_projection(image_dir, tmp_path):
     from relf_hloc.features.relf import exported_network
-    conf = trainer.merge(trainer.default_conf, {
+    conf = merge(trainer.default_conf, {
         "data": {"root": str(image_dir), "num_val_images": 0, "crop_hw": [96, 128], "num_keypoints": 16},
         "model": {"projection": 8},
         "loss": {"relational_weight": 1.0, "regression_weight": 1.0},

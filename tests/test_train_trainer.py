@@ -11,6 +11,7 @@ import pytest
 import torch
 import yaml
 
+from relf_hloc.confs import differences, merge
 from relf_hloc.features.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from relf_hloc.train import trainer
 from relf_hloc.train.data import PairGenerator
@@ -22,7 +23,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def tiny_conf(root, **train):
     """A config small enough for a unit test: 64x64 crops, 16 keypoints, no validation."""
-    conf = trainer.merge(trainer.default_conf, {
+    conf = merge(trainer.default_conf, {
         "data": {"root": str(root), "num_val_images": 0, "crop_hw": [64, 64], "num_keypoints": 16},
         "train": {"batch_size": 1, "max_steps": 4, "checkpoint_every": 2, "steps_per_epoch": 100,
                   "num_threads": 1, "device": "cpu", **train},
@@ -41,7 +42,7 @@ def read_rows(path):
 def test_config_errors_name_file_and_key(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("train:\n  batchsize: 2\n")
-    with pytest.raises(KeyError, match=r"bad.yaml: unknown config key 'train.batchsize'"):
+    with pytest.raises(KeyError, match=r"bad.yaml: unknown option 'train.batchsize'"):
         trainer.load_config(bad)
     with pytest.raises(FileNotFoundError, match="missing.yaml: training config not found"):
         trainer.load_config(tmp_path / "missing.yaml")
@@ -113,7 +114,7 @@ def test_resume_is_exact(image_dir, tmp_path):  # noqa: F811
 def test_exported_last_weights_carry_step_and_best_score(image_dir, tmp_path):  # noqa: F811
     """train.export_last (the long run's committed fallback): the latest weights after every
     validation, float16, with the best score so far; a resume from it keeps that best score."""
-    conf = trainer.merge(tiny_conf(image_dir), {
+    conf = merge(tiny_conf(image_dir), {
         "data": {"num_val_images": 2}, "val": {"synthetic_pairs": 1, "num_keypoints": 16},
         "train": {"steps_per_epoch": 2, "export_best": str(tmp_path / "best.pth"),
                   "export_last": str(tmp_path / "last.pth")}})
@@ -137,9 +138,9 @@ def test_exported_last_weights_carry_step_and_best_score(image_dir, tmp_path):  
 def test_detector_head_trains_on_the_frozen_trunk(image_dir, tmp_path):  # noqa: F811
     conf = tiny_conf(image_dir)
     with pytest.raises(ValueError, match="freeze_backbone trains the detector head on given weights"):
-        trainer.train(trainer.merge(conf, {"train": {"freeze_backbone": True}}), tmp_path / "x")
+        trainer.train(merge(conf, {"train": {"freeze_backbone": True}}), tmp_path / "x")
     trunk = trainer.train(conf, tmp_path / "trunk")
-    det_conf = trainer.merge(conf, {"model": {"detector": True, "init_weights": str(trunk)},
+    det_conf = merge(conf, {"model": {"detector": True, "init_weights": str(trunk)},
                                     "train": {"freeze_backbone": True}})
     out = trainer.train(det_conf, tmp_path / "det")
     a, _, _ = load_checkpoint(trunk)
@@ -224,4 +225,4 @@ def test_init_weights_fine_tunes_from_a_checkpoint(image_dir, tmp_path):  # noqa
 def test_config_differences():
     old = {"a": 1, "b": {"c": [1, 2], "d": "x"}}
     new = {"a": 1, "b": {"c": (1, 2), "d": "y"}, "e": 0}
-    assert trainer.config_differences(old, new) == ["b.d", "e"]
+    assert differences(old, new) == ["b.d: 'x' -> 'y'", "e: None -> 0"]

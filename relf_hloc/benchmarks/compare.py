@@ -25,15 +25,14 @@ With ``--random-weights`` (an untrained network, for comparison) RELF rows are l
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import shlex
 import sys
-from dataclasses import asdict, dataclass
+import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 
-from ..confs import BENCHMARK_KEYPOINTS, EXTRACTORS, extractor_conf
+from ..confs import BENCHMARK_KEYPOINTS, EXTRACTORS, extractor_conf, resolve_conf, with_options
 from ..datasets import roto360
 from ..datasets.homography import dataset_root, detect_layout, image_names, load_pairs
 from ..eval.homography import evaluate_pairs, results_from_records
@@ -47,91 +46,104 @@ BASELINE_LABELS = {"sift": "SIFT", "rootsift": "RootSIFT", "orb": "ORB", "akaze"
 DEFAULT_METHODS = ("sift", "rootsift", "orb", "akaze", "relf-fast", "relf-fast-multi")
 
 
-@dataclass
-class CompareOptions:
-    """Everything that selects what is extracted and evaluated (CLI flags of the same names)."""
-
-    methods: Sequence[str] = DEFAULT_METHODS
-    max_keypoints: Optional[int] = BENCHMARK_KEYPOINTS
-    relf_keypoints: str = "sift"  # 'sift': the SIFT baseline's keypoints; 'own': the conf's detector
-    weights: Optional[str] = None
-    random_weights: bool = False
-    device: str = "cpu"
-    sequences: Optional[Sequence[str]] = None
-    step: int = 10
-    angles: Optional[Sequence[int]] = None
-    name: Optional[str] = None
-    command: str = ""  # how the run was started, written below the tables
+default_conf = {  # everything that selects what is extracted and evaluated (CLI flags of the same names)
+    "methods": list(DEFAULT_METHODS),
+    "max_keypoints": BENCHMARK_KEYPOINTS,
+    "relf_keypoints": "sift",  # 'sift': the SIFT baseline's keypoints; 'own': the conf's detector
+    "weights": None,
+    "random_weights": False,
+    "device": "cpu",
+    "sequences": None,
+    "step": 10,
+    "angles": None,
+    "name": None,
+    "command": "",  # how the run was started, written below the tables
+}
 
 
-def label(method: str, opts: CompareOptions) -> str:
+def label(method: str, opts: dict) -> str:
     if method in BASELINE_LABELS:
         return BASELINE_LABELS[method]
     kind = "multi-candidate" if "multi" in method else "top-1"
-    keypoints = "SIFT kpts" if opts.relf_keypoints == "sift" else "own kpts"
-    return f"RELF {kind} ({method}, {keypoints}{', untrained' if opts.random_weights else ''})"
+    keypoints = "SIFT kpts" if opts["relf_keypoints"] == "sift" else "own kpts"
+    return f"RELF {kind} ({method}, {keypoints}{', untrained' if opts['random_weights'] else ''})"
 
 
-def extract_method(method: str, root: Path, names: List[str], features_dir: Path,
-                   opts: CompareOptions) -> Tuple[str, Path]:
-    """Extract one method's features of ``names`` (resumable); returns (label, features path)."""
-    conf = extractor_conf(method, opts.max_keypoints, opts.weights, opts.random_weights)
-    if conf["model"]["name"] == "relf" and opts.relf_keypoints == "sift":
-        _, sift = extract_method("sift", root, names, features_dir, opts)
-        conf["model"]["detector"] = {"name": "file", "path": str(sift), "unique": True}
-    path = features_dir / f"{features_tag(conf)}.h5"
-    extract.main(conf, root, path, names=names, device=opts.device)
-    return label(method, opts), path
+def homography_sets(hpatches: Path, cache: Path, step: int = 10) -> Dict[str, tuple]:
+    """The development sets: {name: (image root, layout, pairs)} of the Roto-360-layout set made
+    from ``hpatches`` (image 1 of every sequence turned every ``step`` degrees, in ``cache``)
+    and of the HPatches viewpoint pairs themselves."""
+    roto = roto360.main(hpatches, Path(cache) / "roto360-images", step=step)
+    return {"Roto-360": (roto, "roto360", load_pairs(roto, "roto360")),
+            "HPatches": (hpatches, "hpatches", load_pairs(hpatches, "hpatches"))}
 
 
-def compare_on(dataset: Path, layout: str, out_dir: Path, features_dir: Path, opts: CompareOptions,
+def score(conf: dict, root: Path, pairs, features_dir: Path, relf_keypoints: str = "sift",
+          device: str = "cpu", overwrite: bool = False, progress: bool = True) -> Tuple[List[dict], Path, float]:
+    """Extract one extractor conf's features of the images of ``pairs`` (resumable) and evaluate
+    every pair: (per-pair records, features path, extraction seconds per image). With
+    ``relf_keypoints="sift"`` a RELF conf describes the SIFT conf's keypoints (duplicates removed)."""
+    names = image_names(pairs)
+    if conf["model"]["name"] == "relf" and relf_keypoints == "sift":
+        sift = extractor_conf("sift", conf["model"]["max_keypoints"])
+        _, sift_path, _ = score(sift, root, pairs, features_dir, device=device, progress=progress)
+        conf = with_options(conf, detector={"name": "file", "path": str(sift_path), "unique": True})
+    path = Path(features_dir) / f"{features_tag(conf)}.h5"
+    start = time.time()
+    extract.main(conf, root, path, names=names, device=device, overwrite=overwrite, progress=progress)
+    seconds = (time.time() - start) / len(names)
+    return evaluate_pairs(pairs, path), path, seconds
+
+
+def compare_on(dataset: Path, layout: str, out_dir: Path, features_dir: Path, opts: dict,
                angles: Optional[Sequence[int]] = None) -> Path:
     """Extract, evaluate and report every method on one dataset; returns out_dir/results.json."""
-    pairs = load_pairs(dataset, layout, opts.sequences, angles)
+    pairs = load_pairs(dataset, layout, opts["sequences"], angles)
     if not pairs:
-        raise ValueError(f"{dataset}: no pairs selected (sequences={opts.sequences}, angles={angles})")
-    root, names = dataset_root(dataset, layout), image_names(pairs)
+        raise ValueError(f"{dataset}: no pairs selected (sequences={opts['sequences']}, angles={angles})")
+    root = dataset_root(dataset, layout)
     results: Dict[str, dict] = {}
-    skipped = {m: unavailable_reason(m) for m in opts.methods if unavailable_reason(m)}
+    skipped = {m: unavailable_reason(m) for m in opts["methods"] if unavailable_reason(m)}
     for method, reason in skipped.items():
         print(f"compare: skipping {method}: {reason}")
-    for method in (m for m in opts.methods if m not in skipped):
-        label, features = extract_method(method, root, names, features_dir, opts)
-        res = results_from_records(evaluate_pairs(pairs, features), layout, method=label,
-                                   features=str(features))
+    for method in (m for m in opts["methods"] if m not in skipped):
+        conf = extractor_conf(method, opts["max_keypoints"], opts["weights"], opts["random_weights"])
+        records, features, _ = score(conf, root, pairs, features_dir, opts["relf_keypoints"], opts["device"])
+        name = label(method, opts)
+        res = results_from_records(records, layout, method=name, features=str(features))
         res.pop("per_pair")  # `evaluate homography` on the features file gives them
-        results[label] = res
+        results[name] = res
         ori = res.get("ori_acc")
-        print(f"compare: {out_dir.name} {label}: MMA@3 {res['mma']['3']:.2f} @5 {res['mma']['5']:.2f} "
+        print(f"compare: {out_dir.name} {name}: MMA@3 {res['mma']['3']:.2f} @5 {res['mma']['5']:.2f} "
               f"@10 {res['mma']['10']:.2f}, {res['pred_matches']:.1f} matches, {res['total_points']:.1f} points"
               + (f", orientation within one bin: {format_ori_acc(res)} % (matches / GT)" if ori else ""))
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / "results.json", {"dataset": str(root), "layout": layout, "command": opts.command,
-                                          "options": asdict(opts), "methods": results})
+    write_json(out_dir / "results.json", {"dataset": str(root), "layout": layout, "command": opts["command"],
+                                          "options": opts, "methods": results})
     footer = "".join(f"\nNot run: {BASELINE_LABELS[m]}: {reason}.\n" for m, reason in skipped.items())
     if layout == "roto360":
         footer += ("\nRoto-360 pairs: reference `*_rot0.jpg` against every `*_rot<deg>.jpg`, 0 degrees "
                    "included (the paper's 10 x 36 = 360 pairs); sets made by `relf-hloc make-roto360` "
                    "rotate image 1 on an enlarged canvas (whole image visible, black corners).\n")
-    if any(m.startswith("relf") for m in opts.methods) and opts.random_weights:
+    if any(m.startswith("relf") for m in opts["methods"]) and opts["random_weights"]:
         footer += "\nRELF rows marked 'untrained' use random weights: they test the pipeline, not the method.\n"
-    footer += f"\nProduced by `{opts.command}`.\n" if opts.command else ""
+    footer += f"\nProduced by `{opts['command']}`.\n" if opts["command"] else ""
     write_report(out_dir, results, f"{out_dir.name}: homography benchmark ({layout}, {len(pairs)} pairs)",
                  footer)
     return out_dir / "results.json"
 
 
-def main(dataset, results_dir, cache_dir, layout: str = "both",
-         opts: Optional[CompareOptions] = None) -> List[Path]:
-    """Compare methods on ``dataset``; returns the results.json paths written."""
+def main(dataset, results_dir, cache_dir, layout: str = "both", opts: Optional[dict] = None) -> List[Path]:
+    """Compare methods on ``dataset`` with options ``opts`` (``default_conf`` updated); returns
+    the results.json paths written."""
     dataset, results_dir, cache_dir = Path(dataset), Path(results_dir), Path(cache_dir)
-    opts = opts or CompareOptions()
-    unknown = [m for m in opts.methods if m not in EXTRACTORS]
+    opts = resolve_conf(default_conf, opts, "compare")
+    unknown = [m for m in opts["methods"] if m not in EXTRACTORS]
     if unknown:  # checked before any extraction starts
         raise ValueError(f"unknown method(s) {unknown} (expected extractor confs: {', '.join(EXTRACTORS)})")
-    if opts.relf_keypoints not in ("sift", "own"):
-        raise ValueError(f"relf_keypoints must be 'sift' or 'own', got '{opts.relf_keypoints}'")
-    name = opts.name or dataset.name
+    if opts["relf_keypoints"] not in ("sift", "own"):
+        raise ValueError(f"relf_keypoints must be 'sift' or 'own', got '{opts['relf_keypoints']}'")
+    name = opts["name"] or dataset.name
     found = detect_layout(dataset)
     if found == "roto360" and layout == "hpatches":
         raise ValueError(f"{dataset}: a Roto-360-layout folder cannot be evaluated as HPatches")
@@ -142,8 +154,8 @@ def main(dataset, results_dir, cache_dir, layout: str = "both",
         roto_name = name if found == "roto360" else f"{name}-roto360"
         roto_dir = dataset if found == "roto360" else cache_dir / roto_name / "images"
         if found == "hpatches":  # cheap and resumable: only missing angles are written
-            roto360.main(dataset, roto_dir, opts.sequences, opts.step)
-        angles = [a for a in range(0, 360, opts.step) if opts.angles is None or a in opts.angles]
+            roto360.main(dataset, roto_dir, opts["sequences"], opts["step"])
+        angles = [a for a in range(0, 360, opts["step"]) if opts["angles"] is None or a in opts["angles"]]
         written.append(compare_on(roto_dir, "roto360", results_dir / roto_name,
                                   cache_dir / roto_name / "features", opts, angles))
     print("compare: wrote " + ", ".join(str(p.parent) for p in written))
@@ -152,7 +164,7 @@ def main(dataset, results_dir, cache_dir, layout: str = "both",
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     csv = lambda s: [x for x in s.split(",") if x]  # noqa: E731
-    d = CompareOptions()
+    d = default_conf
     parser.add_argument("--dataset", required=True, type=Path, help="HPatches- or Roto-360-layout folder")
     parser.add_argument("--results", default=Path("results"), type=Path,
                         help="results root: writes <results>/<name>[-roto360]/ (default: results)")
@@ -161,27 +173,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layout", default="both", choices=("both", "hpatches", "roto360"),
                         help="benchmarks to run from an HPatches folder (default: both)")
     parser.add_argument("--name", default=None, help="dataset name in results/ (default: folder name)")
-    parser.add_argument("--methods", type=csv, default=list(d.methods),
+    parser.add_argument("--methods", type=csv, default=d["methods"],
                         help=f"comma-separated extractor confs, from {','.join(EXTRACTORS)} "
                              f"(default: {','.join(DEFAULT_METHODS)})")
-    parser.add_argument("--max-keypoints", type=int, default=d.max_keypoints,
-                        help=f"keypoints per image for every method (default: {d.max_keypoints}, as the paper)")
-    parser.add_argument("--relf-keypoints", default=d.relf_keypoints, choices=("sift", "own"),
+    parser.add_argument("--max-keypoints", type=int, default=d['max_keypoints'],
+                        help=f"keypoints per image for every method (default: {d['max_keypoints']}, as the paper)")
+    parser.add_argument("--relf-keypoints", default=d['relf_keypoints'], choices=("sift", "own"),
                         help="RELF keypoints: the SIFT baseline's (default) or the conf's own detector")
     parser.add_argument("--weights", default=None, help="RELF checkpoint (default: the shipped weights)")
     parser.add_argument("--random-weights", action="store_true",
                         help="RELF with random weights (untrained, for comparison); rows say 'untrained'")
-    parser.add_argument("--device", default=d.device, help="RELF device (cpu or cuda)")
+    parser.add_argument("--device", default=d['device'], help="RELF device (cpu or cuda)")
     parser.add_argument("--sequences", type=csv, default=None, help="comma-separated sequences (default: all)")
-    parser.add_argument("--step", type=int, default=d.step, help=f"Roto-360 angle step (default: {d.step})")
+    parser.add_argument("--step", type=int, default=d['step'], help=f"Roto-360 angle step (default: {d['step']})")
     parser.add_argument("--angles", type=lambda s: [int(a) for a in csv(s)], default=None,
                         help="only these Roto-360 angles, e.g. 0,90,180 (default: every step)")
 
 
 def run(args) -> int:
-    fields = {f.name for f in dataclasses.fields(CompareOptions)} - {"command"}  # args.command is cli's
     argv = sys.argv[sys.argv.index("compare") + 1:] if "compare" in sys.argv else []
-    opts = CompareOptions(**{k: v for k, v in vars(args).items() if k in fields},
-                          command="relf-hloc compare " + " ".join(shlex.quote(a) for a in argv))
+    opts = {k: v for k, v in vars(args).items() if k in default_conf and k != "command"}  # args.command is cli's
+    opts["command"] = "relf-hloc compare " + " ".join(shlex.quote(a) for a in argv)
     main(args.dataset, args.results, args.cache, args.layout, opts)
     return 0

@@ -48,7 +48,6 @@ of the method's pipeline (extraction + matching + SfM + localization).
 from __future__ import annotations
 
 import argparse
-import copy
 import math
 import shlex
 import sys
@@ -60,7 +59,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import io
-from ..confs import EXTRACTORS, MAX_KEYPOINTS, default_matcher, extractor_conf, with_options
+from ..confs import EXTRACTORS, MAX_KEYPOINTS, default_matcher, extractor_conf, resolve_conf, with_options
 from ..datasets import scenes
 from ..datasets.scenes import Scene
 from ..eval.poses import model_poses, pose_summary, relative_pose_records, score_poses
@@ -258,10 +257,7 @@ def main(conf: dict, scene_dir, format: str, output, work=None, command: str = "
     """Run the benchmark on the scene ``scene_dir`` (a scenes.FORMATS format) with options
     ``conf`` (``default_conf`` updated); writes ``output``/results.json (returned),
     results.md and the plots. Intermediate files go to ``work`` (default output/work)."""
-    conf = {**copy.deepcopy(default_conf), **conf}
-    unknown = sorted(set(conf) - set(default_conf))
-    if unknown:
-        raise ValueError(f"unknown pose benchmark option(s) {unknown}")
+    conf = resolve_conf(default_conf, conf, "pose benchmark")
     methods = parse_methods(conf["methods"])
     if set(conf["metrics"]) - set(METRICS):
         raise ValueError(f"--metrics: unknown {sorted(set(conf['metrics']) - set(METRICS))}; "

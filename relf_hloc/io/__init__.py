@@ -13,5 +13,5 @@ from .h5 import (COMPLETE, KEYPOINT_DTYPES, PROVENANCE, check_features, check_na
                  complete_names, find_pair, groups, has_pair, image_digest, list_names, open_h5, pair_key,
                  read_datasets, read_descriptors, read_features, read_matches, read_pairs, read_provenance,
                  write_features, write_matches, write_pairs)
-from .provenance import (claim, differences, features_digest, pair_digests, parse_shard,  # noqa: F401
+from .provenance import (claim, features_digest, pair_digests, parse_shard,  # noqa: F401
                          read_shard_info, settings_text, shard_slice, write_shard_info)

@@ -11,6 +11,7 @@ from typing import List, Optional, Tuple
 
 import h5py
 
+from ..confs import differences
 from .files import check_writable, deferred_signals, hold_writer_lock, refuse_if_written
 from .h5 import PROVENANCE, FormatError, find_pair, open_h5
 
@@ -21,18 +22,6 @@ def _hloc_layout(f: h5py.File, kind: str) -> bool:
     def holds(obj):
         return isinstance(obj, h5py.Group) and (leaf in obj or all(holds(c) for c in obj.values()) and len(obj))
     return all(holds(obj) for obj in f.values())
-
-
-def differences(old: dict, new: dict, where: str = "") -> List[str]:
-    """Dotted keys whose values differ between two settings dicts."""
-    out = []
-    for k in sorted(set(old) | set(new)):
-        a, b = old.get(k), new.get(k)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += differences(a, b, f"{where}{k}.")
-        elif a != b:
-            out.append(f"{where}{k}: {a!r} -> {b!r}")
-    return out
 
 
 def claim(path, settings: dict, overwrite: bool = False) -> bool:

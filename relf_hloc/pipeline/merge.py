@@ -18,6 +18,7 @@ from typing import Sequence
 import h5py
 
 from .. import io
+from ..confs import differences
 
 LEAF = {"features": "keypoints", "matches": "matches0"}
 
@@ -29,7 +30,7 @@ def check_shards(inputs: Sequence[Path]) -> dict:
     for p, s in settings.items():
         if s is None:
             raise io.FormatError(f"{p}: records no settings (not written by relf-hloc); cannot merge it")
-        changed = io.differences(settings[first], s)
+        changed = differences(settings[first], s)
         if changed:
             raise io.FormatError(f"{p}: made with other settings than {first} ({'; '.join(changed)})")
     infos = [io.read_shard_info(p) for p in inputs]

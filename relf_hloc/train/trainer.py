@@ -22,7 +22,6 @@ gives the same weights as an uninterrupted run (tested).
 from __future__ import annotations
 
 import argparse
-import copy
 import csv
 import math
 import os
@@ -36,7 +35,7 @@ import yaml
 from tqdm import tqdm
 
 from .. import __version__ as code_version
-from ..confs import DEFAULT_WEIGHTS
+from ..confs import DEFAULT_WEIGHTS, ConfigError, differences, merge
 from ..features.checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from ..features.reresnet import NORMALIZATION, ReResNet18, export_plain, normalize_image, sample_fused
 from ..images import list_images
@@ -92,19 +91,6 @@ default_conf = {
 }
 
 
-def merge(base: dict, override: dict, where: str = "") -> dict:
-    """Deep-merge ``override`` into a copy of ``base``; unknown keys raise KeyError."""
-    out = copy.deepcopy(base)
-    for key, value in (override or {}).items():
-        if key not in base:
-            raise KeyError(f"unknown config key '{where}{key}' (known: {sorted(base)})")
-        if isinstance(base[key], dict) and isinstance(value, dict):
-            out[key] = merge(base[key], value, f"{where}{key}.")
-        else:
-            out[key] = value
-    return out
-
-
 def load_config(path) -> dict:
     """A YAML config merged into ``default_conf``; a top-level ``base: other.yaml`` (relative
     to the file) is loaded first and this file's entries override it."""
@@ -118,8 +104,8 @@ def load_config(path) -> dict:
     base = user.pop("base", None)
     try:
         return merge(load_config(path.parent / base) if base else default_conf, user)
-    except KeyError as e:
-        raise KeyError(f"{path}: {e.args[0]}") from e
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
 
 
 def lr_factor(step: int, conf: dict, max_steps: int) -> float:
@@ -205,19 +191,6 @@ def setup_distributed(device_kind: str):
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device_kind == "cuda" else "gloo")
     return dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0"))
-
-
-def config_differences(old: dict, new: dict, where: str = "") -> list:
-    """Dotted keys whose values differ between two configs."""
-    keys = sorted(set(old) | set(new))
-    out = []
-    for k in keys:
-        a, b = old.get(k), new.get(k)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += config_differences(a, b, f"{where}{k}.")
-        elif (list(a) if isinstance(a, tuple) else a) != (list(b) if isinstance(b, tuple) else b):
-            out.append(f"{where}{k}")
-    return out
 
 
 def model_meta(conf: dict, step: int, metrics: Optional[dict] = None) -> dict:
@@ -383,8 +356,8 @@ def restore(model, optimizer, scheduler, conf: dict, resume, output: Path, log: 
         best_score = ckpt.get("best_score", meta.get("metrics", {}).get("score", -math.inf))
         log(f"train: {resume} holds weights only; the optimiser state starts afresh")
     if log.enabled:
-        changed = [k for k in config_differences(meta.get("train_config", {}), conf)  # a resumed run
-                   if k != "model.init_weights" and not k.startswith("train.export_")]  # has its own weights
+        changed = [k for k in differences(meta.get("train_config", {}), conf)  # a resumed run has
+                   if not k.startswith(("model.init_weights:", "train.export_"))]  # its own weights
         if changed:
             log(f"train: warning: {resume} was trained with other settings ({', '.join(changed)}); "
                 "continuing with the new ones")
