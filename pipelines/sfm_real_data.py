@@ -36,53 +36,16 @@ from typing import Dict, List, Optional
 
 
 from relf_hloc import sfm  # first: it imports OpenCV before pycolmap (see relf_hloc/__init__.py)
-from relf_hloc.confs import EXTRACTORS, MATCHERS, default_matcher, extractor_conf, get_conf
+from relf_hloc.confs import conf_names, default_matcher, extractor_conf, get_conf
 from relf_hloc.datasets import scenes
 from relf_hloc.eval.poses import model_poses, score_poses
-from relf_hloc.images import list_images, read_image, rotate_image, write_image
+from relf_hloc.images import list_images
 from relf_hloc.io import read_json, write_json, write_text
 from relf_hloc.pipeline import colmap, reconstruction
 
 import numpy as np
 
 import pycolmap  # noqa: E402  (after OpenCV)
-
-
-def parse_methods(text: str) -> List[str]:
-    """'sift,relf-fast' -> extractor conf names, checked."""
-    methods = [m.strip() for m in text.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in EXTRACTORS]
-    if unknown:
-        raise ValueError(f"unknown method(s) {unknown}: use extractor confs ({', '.join(EXTRACTORS)})")
-    return methods
-
-
-def parse_matchers(text: Optional[str]) -> List[str]:
-    """'relf-nn,relf-ratio' -> matcher conf names, checked; [] = each method's own."""
-    matchers = [m.strip() for m in (text or "").split(",") if m.strip()]
-    unknown = [m for m in matchers if m not in MATCHERS]
-    if unknown:
-        raise ValueError(f"unknown matcher(s) {unknown}: use matcher confs ({', '.join(MATCHERS)})")
-    return matchers
-
-
-def write_rotated_images(image_dir: Path, output: Path, angles: Dict[str, float],
-                         max_size: Optional[int]) -> Dict[str, tuple]:
-    """Images without ground truth: downscale, rotate and write as PNG.
-    Returns the (w, h) of each downscaled upright image."""
-    import cv2
-
-    sizes = {}
-    for name, angle in angles.items():
-        image = read_image(image_dir / name)
-        if max_size and max(image.shape[:2]) > max_size:
-            s = max_size / max(image.shape[:2])
-            image = cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
-        sizes[name] = (image.shape[1], image.shape[0])
-        path = output / Path(name).with_suffix(".png")
-        if not path.is_file():
-            write_image(path, rotate_image(image, angle)[0])
-    return sizes
 
 
 def score_against_ground_truth(scene: scenes.Scene, sfm_dir: Path) -> Dict[str, float]:
@@ -115,15 +78,10 @@ def run_seeds(conf, matcher: dict, image_dir: Path, run_dir: Path, cameras, mapp
               seeds: List[int], scene: Optional[scenes.Scene]) -> dict:
     """``relf-hloc sfm`` with the first mapper seed (features and pairs shared by every
     matcher in ``run_dir``), then the mapping alone with the other seeds."""
-    try:
-        report_path = sfm.main(conf, image_dir, run_dir, matcher, cameras=cameras,
-                               mapper_options={**mapper_options, "random_seed": seeds[0]})
-        report = read_json(report_path)
-    except RuntimeError as e:  # nothing registered: a result, not a crash
-        if not (run_dir / "report.json").is_file():
-            raise
-        print(f"   failed: {e}", file=sys.stderr)
-        report = read_json(run_dir / "report.json")
+    report, failure = sfm.attempt(conf, image_dir, run_dir, matcher=matcher, cameras=cameras,
+                                  mapper_options={**mapper_options, "random_seed": seeds[0]})
+    if failure:
+        print(f"   failed: {failure}", file=sys.stderr)
     run = {k: report.get(k) for k in ("registered", "total", "points", "mean_track_length",
                                       "mean_reprojection_error_px", "seconds", "status")}
     if scene is not None and report.get("status") == "ok":
@@ -202,15 +160,9 @@ def scene_variant(name: str, data: Path, rotation: str, outputs: Path, seed: int
     """(image folder, ground-truth scene or None) of one scene preset and rotation variant."""
     folder, fmt = SCENES[name]
     variant_dir = outputs / name / f"rot-{rotation}"
-    if fmt is None:
-        source = data / folder
-        angles = scenes.rotation_angles(list_images(source), rotation, seed)
-        write_rotated_images(source, variant_dir / "images", angles, max_size)
-        return variant_dir, variant_dir / "images", None
-    scene = scenes.read_scene(data / folder, fmt)
-    angles = scenes.rotation_angles(scene.names, rotation, seed)
-    scene = scenes.write_variant(scene, variant_dir / "images", angles, max_size)
-    return variant_dir, scene.image_dir, scene
+    source = data / folder if fmt is None else scenes.read_scene(data / folder, fmt)
+    image_dir, scene = scenes.rotated_variant(source, variant_dir, rotation, seed, max_size)
+    return variant_dir, image_dir, scene
 
 
 def main(argv=None) -> int:
@@ -248,11 +200,10 @@ def main(argv=None) -> int:
     unknown = [s for s in args.scenes.split(",") if s not in SCENES]
     if unknown:
         raise SystemExit(f"unknown scene(s) {unknown}: choose from {', '.join(SCENES)}")
-    matchers = parse_matchers(args.matchers)
+    matchers = conf_names(args.matchers, "matcher")
     mapper_options = colmap.parse_option_args(args.mapper_option, pycolmap.IncrementalPipelineOptions())
     seeds = [int(x) for x in args.seeds.split(",")]
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    parse_methods(",".join(m for m in methods if m != "colmap"))
+    methods = conf_names(args.methods, "extractor", extra=["colmap"])
     args.outputs.mkdir(parents=True, exist_ok=True)
     results = {"data": str(args.data), "seed": args.seed, "max_size": args.max_size,
                "max_keypoints": args.max_keypoints, "mapper_options": mapper_options,

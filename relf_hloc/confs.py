@@ -13,7 +13,7 @@ Importing this module is cheap (no torch): the command line reads it for ``--hel
 import copy
 import importlib
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import yaml
 
@@ -166,6 +166,17 @@ def get_conf(name_or_conf) -> dict:
         raise ValueError(f"unknown conf '{name_or_conf}'; choose one of {sorted(confs)} "
                          "or a .yaml file")
     return copy.deepcopy(confs[name_or_conf])
+
+
+def conf_names(text: Optional[str], kind: str = "extractor", extra: Sequence[str] = ()) -> List[str]:
+    """'sift, relf-fast' -> conf names of ``kind`` ('extractor' or 'matcher'), checked before any
+    work; names in ``extra`` (e.g. 'colmap') pass too. None or '' gives []."""
+    names = [n.strip() for n in (text or "").split(",") if n.strip()]
+    known = (EXTRACTORS if kind == "extractor" else MATCHERS) + list(extra)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown {kind}(s) {unknown}: use {kind} confs ({', '.join(known)})")
+    return names
 
 
 def default_matcher(extractor_conf, use: str = "benchmark") -> str:

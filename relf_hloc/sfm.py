@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from .confs import EXTRACTORS, MATCHERS, default_matcher, extractor_conf, get_conf, with_options
 from .features import features_tag
@@ -125,6 +125,18 @@ def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window:
                   mapping=read_json(outputs / "sfm" / "mapping.json"))
     write_json(report_path, report)
     return report_path
+
+
+def attempt(conf, images, outputs, **options) -> Tuple[Dict[str, Any], Optional[str]]:
+    """``main`` where a reconstruction that verifies or registers nothing is a result, not a
+    crash (benchmarks, the demo): (the report, the failure's message or None). Every other
+    error is raised."""
+    try:
+        return read_json(main(conf, images, outputs, **options)), None
+    except RuntimeError as e:
+        if not (Path(outputs) / "report.json").is_file():
+            raise  # main writes its report on a failed reconstruction only
+        return read_json(Path(outputs) / "report.json"), str(e)
 
 
 def format_summary(report: Dict[str, Any]) -> str:

@@ -66,10 +66,13 @@ def test_median_over_pairs_of_hloc_files(tmp_path):
 
 def test_sfm_real_data_names_unknown_matchers(sfm_real_data):
     module = sfm_real_data
-    assert module.parse_matchers("relf-nn, nn-ratio") == ["relf-nn", "nn-ratio"]
-    assert module.parse_matchers(None) == []
+    assert module.conf_names("relf-nn, nn-ratio", "matcher") == ["relf-nn", "nn-ratio"]
+    assert module.conf_names(None, "matcher") == []
     with pytest.raises(ValueError, match=r"unknown matcher\(s\) \['relf'\]"):
-        module.parse_matchers("relf-nn,relf")
+        module.conf_names("relf-nn,relf", "matcher")
+    assert module.conf_names("colmap,sift", extra=["colmap"]) == ["colmap", "sift"]
+    with pytest.raises(ValueError, match=r"unknown extractor\(s\) \['surf'\]"):
+        module.conf_names("sift,surf")
 
 
 def test_sfm_real_data_table_has_a_row_per_method_and_matcher(sfm_real_data):

@@ -113,7 +113,7 @@ def test_relative_pose_records_from_files(tmp_path):
 def test_parse_methods():
     assert pose.parse_methods("relf-fast, sift,mine=/x/{variant}.h5") == \
         {"relf-fast": None, "sift": None, "mine": "/x/{variant}.h5"}
-    with pytest.raises(ValueError, match="unknown method 'surf'"):
+    with pytest.raises(ValueError, match=r"unknown extractor\(s\) \['surf'\]"):
         pose.parse_methods("relf-fast,surf")
 
 

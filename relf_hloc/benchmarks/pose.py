@@ -59,7 +59,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import io
-from ..confs import EXTRACTORS, MAX_KEYPOINTS, default_matcher, extractor_conf, resolve_conf, with_options
+from ..confs import EXTRACTORS, MAX_KEYPOINTS, conf_names, default_matcher, extractor_conf, resolve_conf, with_options
 from ..datasets import scenes
 from ..datasets.scenes import Scene
 from ..eval.poses import model_poses, pose_summary, relative_pose_records, score_poses
@@ -141,19 +141,15 @@ def localization_metrics(scene: Scene, work_dir: Path, pairs: Sequence[Tuple[str
 # ---------------------------------------------------------------- methods
 def parse_methods(text: str) -> Dict[str, Optional[str]]:
     """``relf-fast,sift,mine={work}/{variant}/mine.h5`` -> {label: None (a conf) or features path}."""
-    methods = {}
-    for item in filter(None, (s.strip() for s in text.split(","))):
-        label, sep, path = item.partition("=")
-        if sep:
-            methods[label] = path
-        elif item in EXTRACTORS:
-            methods[item] = None
-        else:
-            raise ValueError(f"unknown method '{item}': choose from {', '.join(EXTRACTORS)} "
-                             "or LABEL=FEATURES.h5")
+    items = [s.strip() for s in text.split(",") if s.strip()]
+    methods = {label: path for label, _, path in (i.partition("=") for i in items if "=" in i)}
+    try:
+        methods.update({name: None for name in conf_names(",".join(i for i in items if "=" not in i))})
+    except ValueError as e:
+        raise ValueError(f"--methods: {e}, or LABEL=FEATURES.h5") from None
     if not methods:
         raise ValueError("--methods: no method given")
-    return methods
+    return {i.partition("=")[0]: methods[i.partition("=")[0]] for i in items}
 
 
 def select_pairs(names: Sequence[str], max_pairs: Optional[int], seed: int) -> List[Tuple[str, str]]:
@@ -243,15 +239,6 @@ def evaluate_variant(scene: Scene, work: Path, methods: Dict[str, Optional[str]]
     return results
 
 
-def variant_scene(scene: Scene, output: Path, rotation: str, seed: int, max_size: int) -> Scene:
-    angles = scenes.rotation_angles(scene.names, rotation, seed)
-    variant = scenes.write_variant(scene, output / "images", angles, max_size)
-    io.write_json(output / "cameras.json", {v.name: {"angle": v.angle, "K": v.K.tolist(), "R": v.R.tolist(),
-                                                     "t": v.t.tolist(), "size": list(v.size)}
-                                            for v in variant.views})
-    return variant
-
-
 # ---------------------------------------------------------------- the benchmark
 def main(conf: dict, scene_dir, format: str, output, work=None, command: str = "") -> Path:
     """Run the benchmark on the scene ``scene_dir`` (a scenes.FORMATS format) with options
@@ -278,7 +265,7 @@ def main(conf: dict, scene_dir, format: str, output, work=None, command: str = "
     start = time.perf_counter()
     for name, variant_rotation in variants.items():
         variant_work = Path(work or output / "work") / name
-        variant = variant_scene(scene, variant_work, variant_rotation, conf["seed"], conf["max_size"])
+        _, variant = scenes.rotated_variant(scene, variant_work, variant_rotation, conf["seed"], conf["max_size"])
         results["variants"][name] = {"rotation": variant_rotation,
                                      "methods": evaluate_variant(variant, variant_work, methods, conf)}
     # the top-level "methods" are those of the requested rotation

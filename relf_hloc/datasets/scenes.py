@@ -33,14 +33,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 import pycolmap
 
 from .. import geometry
-from ..images import read_image, rotate_image, write_image
+from ..images import list_images, read_image, rotate_image, write_image
+from ..io import write_json
 
 FORMATS = ("strecha", "middlebury", "colmap")
 
@@ -409,6 +410,30 @@ def write_variant(scene: Scene, output_dir, angles: Optional[Dict[str, float]] =
         views.append(new_view)
     return Scene(output_dir, views, name=scene.name,
                  meta={**scene.meta, "source": str(scene.image_dir), "max_size": max_size})
+
+
+def rotated_variant(source: Union["Scene", Path], output, rotation: str, seed: int = 0,
+                    max_size: Optional[int] = None) -> Tuple[Path, Optional["Scene"]]:
+    """A rotation variant (``rotation_angles`` of ``rotation`` and ``seed``), downscaled to
+    ``max_size``, written as PNG into ``output``/images (resumable): (image folder, the scene
+    with its cameras turned with the images, also written to ``output``/cameras.json). A plain
+    image folder as ``source`` has no ground truth: (image folder, None)."""
+    output = Path(output)
+    if isinstance(source, Scene):
+        variant = write_variant(source, output / "images", rotation_angles(source.names, rotation, seed), max_size)
+        write_json(output / "cameras.json", {v.name: {"angle": v.angle, "K": v.K.tolist(), "R": v.R.tolist(),
+                                                      "t": v.t.tolist(), "size": list(v.size)}
+                                             for v in variant.views})
+        return variant.image_dir, variant
+    for name, angle in rotation_angles(list_images(source), rotation, seed).items():
+        path = output / "images" / Path(name).with_suffix(".png")
+        if not path.is_file():
+            image = read_image(Path(source) / name)
+            if max_size and max(image.shape[:2]) > max_size:
+                s = max_size / max(image.shape[:2])
+                image = cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+            write_image(path, rotate_image(image, angle)[0])
+    return output / "images", None
 
 
 def inplane_rotation_difference(view0: View, view1: View) -> float:
