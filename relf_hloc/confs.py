@@ -36,6 +36,7 @@ MULTI_CANDIDATE = {"ratio": 0.6}  # every orientation bin >= 0.6 x the peak
 # OpenCV rejects |DoG| < threshold / 3 (its 0.04 default), COLMAP (VLFeat) |DoG| < 0.02 / 3,
 # so 0.02 finds COLMAP's keypoints (the top-N by response are unchanged where 0.04 finds N)
 SIFT_CONTRAST = 0.02
+OPENCV_METHODS = ("sift", "rootsift", "orb", "akaze")  # the classical baselines (features.opencv)
 
 
 def _relf(output, **model):
@@ -72,7 +73,7 @@ confs = {
     "relf-det-fast": _relf("feats-relf-det-fast", pyramid=FAST_PYRAMID, detector={"name": "learned"},
                            weights=str(DETECTOR_WEIGHTS)),
     # classical baselines (OpenCV), each with its own detector
-    **{name: _opencv(name) for name in ("sift", "rootsift", "orb", "akaze")},
+    **{name: _opencv(name) for name in OPENCV_METHODS},
     # matchers: mutual nearest neighbour (RELF's protocol), and with Lowe's ratio test
     "relf-nn": _nn("matches-relf-nn"),
     "nn-ratio": _nn("matches-nn-ratio", ratio_threshold=0.8),
@@ -139,10 +140,21 @@ def differences(old: dict, new: dict, where: str = "") -> List[str]:
     return out
 
 
-def load_registered(registry: dict, conf: dict, kind: str):
+class Configurable:
+    """A component configured by name (extractor, detector, matcher): ``self.conf`` is its
+    ``default_conf`` merged with the given conf, once, here (``resolve_conf``)."""
+
+    default_conf: dict = {}
+
+    def __init__(self, conf: Optional[dict] = None):
+        self.conf = resolve_conf(self.default_conf, conf, type(self).__name__)
+
+
+def load_registered(registry: dict, conf: dict, kind: str, **parts):
     """An instance of the class that ``registry`` names for ``conf["name"]``, configured by
-    ``conf``. Entries are classes or ``"module:Class"`` strings (imported when first used,
-    so that, say, the OpenCV extractors never import torch)."""
+    ``conf`` (and built on ``parts``, passed as keywords). Entries are classes or
+    ``"module:Class"`` strings (imported when first used, so that, say, the OpenCV extractors
+    never import torch)."""
     name = conf.get("name")
     if name not in registry:
         raise ValueError(f"unknown {kind} '{name}'; choose one of {sorted(registry)}")
@@ -150,7 +162,7 @@ def load_registered(registry: dict, conf: dict, kind: str):
     if isinstance(cls, str):
         module, _, attr = cls.partition(":")
         cls = getattr(importlib.import_module(module), attr)
-    return cls(conf)
+    return cls(conf, **parts)
 
 
 def get_conf(name_or_conf) -> dict:

@@ -48,7 +48,7 @@ def build_extractor_class(BaseModel):
                 "keypoints": pred["keypoints"].double(),
                 "descriptors": pred["descriptors"].transpose(1, 2),  # hloc: [B, D, N]
                 "scores": pred["keypoint_scores"],
-                "oris": pred["orientations"],
+                "orientations": pred["orientations"],  # the key of every features file of ours
             }
             for key in ("keypoint_index", "scales"):  # multi-candidate; the learned detector
                 if key in pred:

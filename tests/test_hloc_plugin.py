@@ -133,7 +133,7 @@ def test_hloc_pipeline_with_the_plugin(rendered, tmp_path, monkeypatch):
     with h5py.File(features) as f:
         name = sorted(f.keys())[0]
         assert f[name]["keypoints"].dtype == np.float64  # escaped hloc's float16 cast
-        assert f[name]["descriptors"].shape[0] == 128 and "oris" in f[name]
+        assert f[name]["descriptors"].shape[0] == 128 and "orientations" in f[name]
         assert tuple(f[name]["image_size"][()]) == (320, 240)
     kpts = read_features(features, name)["keypoints"]
     assert 300 < kpts.max(0)[0] < 320  # back in original pixels, not 400-px ones

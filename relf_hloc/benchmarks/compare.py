@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 
-from ..confs import BENCHMARK_KEYPOINTS, EXTRACTORS, extractor_conf, resolve_conf, with_options
+from ..confs import BENCHMARK_KEYPOINTS, EXTRACTORS, OPENCV_METHODS, extractor_conf, resolve_conf, with_options
 from ..datasets import roto360
 from ..datasets.homography import dataset_root, detect_layout, image_names, load_pairs
 from ..eval.homography import evaluate_pairs, results_from_records
@@ -43,7 +43,7 @@ from ..pipeline import extract
 from .homography import format_ori_acc, write_report
 
 BASELINE_LABELS = {"sift": "SIFT", "rootsift": "RootSIFT", "orb": "ORB", "akaze": "AKAZE"}
-DEFAULT_METHODS = ("sift", "rootsift", "orb", "akaze", "relf-fast", "relf-fast-multi")
+DEFAULT_METHODS = (*OPENCV_METHODS, "relf-fast", "relf-fast-multi")
 
 
 default_conf = {  # everything that selects what is extracted and evaluated (CLI flags of the same names)

@@ -17,12 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 
-from ..confs import DEFAULT_WEIGHTS, load_registered
+from ..confs import DEFAULT_WEIGHTS, OPENCV_METHODS, load_registered
 from ..io import file_digest
 
 EXTRACTORS = {
     "relf": "relf_hloc.features.relf:RELF",
-    **{m: "relf_hloc.features.opencv:OpenCVFeatures" for m in ("sift", "rootsift", "orb", "akaze")},
+    **{m: "relf_hloc.features.opencv:OpenCVFeatures" for m in OPENCV_METHODS},
 }
 
 

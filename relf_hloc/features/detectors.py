@@ -1,20 +1,17 @@
-"""Keypoint detectors, by name: ``load_detector({"name": ..., ...})``.
+"""Keypoint detectors, by name: ``load_detector({"name": ..., ...})`` (``base.Detector``).
 
-A detector is called on one image and returns keypoints [N, 2] float32 (pixel centre
-at integer coordinates, strongest first) and scores [N] float32:
+- ``sift``: OpenCV's DoG (``opencv.create_sift``), one keypoint per location (rotation covariant);
+- ``file``: the keypoints of an hloc features file (any detector's), by image name;
+- ``learned``: RELF's own head, which scores the feature maps of the network pass that also
+  describes (``uses_maps``); ``score_peaks`` / ``pyramid_peaks`` turn its score maps into keypoints.
 
-- ``sift``: OpenCV's DoG, one keypoint per location (rotation covariant);
-- ``file``: the keypoints of an hloc features file (any detector's), by image name.
-
-A new detector is a class with ``default_conf`` and ``__call__(image, name=None)``, added
-to ``DETECTORS``. RELF's own learned detector (``{"name": "learned"}``) is not one of them:
-it scores the feature maps of the network pass that also describes (``RELF``), and
-``score_peaks`` / ``pyramid_peaks`` below turn its score maps into keypoints.
+A new detector is a ``base.Detector`` subclass with ``default_conf`` and ``__call__``, added to
+``DETECTORS`` (see the README's architecture section).
 """
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -22,8 +19,10 @@ import torch
 import torch.nn.functional as F
 
 from .. import io
-from ..confs import MAX_KEYPOINTS, SIFT_CONTRAST, load_registered, resolve_conf
+from ..confs import MAX_KEYPOINTS, SIFT_CONTRAST, load_registered
 from ..geometry import parabola_offset
+from .base import Detector
+from .opencv import create_sift
 
 
 def detect_sift(image: np.ndarray, max_keypoints: Optional[int] = MAX_KEYPOINTS,
@@ -36,10 +35,7 @@ def detect_sift(image: np.ndarray, max_keypoints: Optional[int] = MAX_KEYPOINTS,
     and the OpenCV keypoints (with orientation and scale).
     """
     gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    # precise upscale: the default first-octave upscale shifts keypoints by 0.25 px,
-    # an error that turns with the camera and so hurts rotated views
-    sift = cv2.SIFT_create(contrastThreshold=contrast_threshold, enable_precise_upscale=True)
-    cv_kpts = sift.detect(gray, None)
+    cv_kpts = create_sift(0, contrast_threshold).detect(gray, None)
     if not cv_kpts:
         return np.zeros((0, 2), np.float32), np.zeros(0, np.float32), []
     xy = np.array([k.pt for k in cv_kpts], np.float32)
@@ -50,25 +46,22 @@ def detect_sift(image: np.ndarray, max_keypoints: Optional[int] = MAX_KEYPOINTS,
     return xy[keep], response[keep], [cv_kpts[i] for i in keep]
 
 
-class SIFTDetector:
+class SIFTDetector(Detector):
     default_conf = {"name": "sift", "max_keypoints": MAX_KEYPOINTS, "contrast_threshold": SIFT_CONTRAST}
-
-    def __init__(self, conf: Optional[dict] = None):
-        self.conf = resolve_conf(self.default_conf, conf, "sift detector")
 
     def __call__(self, image: np.ndarray, name: Optional[str] = None):
         kpts, scores, _ = detect_sift(image, self.conf["max_keypoints"], self.conf["contrast_threshold"])
         return kpts, scores
 
 
-class FileDetector:
+class FileDetector(Detector):
     """Keypoints of an hloc features file. ``unique``: keep the first row of each location
     (OpenCV SIFT repeats a keypoint once per dominant orientation; RELF assigns its own)."""
 
     default_conf = {"name": "file", "path": None, "unique": False, "max_keypoints": None}
 
     def __init__(self, conf: Optional[dict] = None):
-        self.conf = resolve_conf(self.default_conf, conf, "file detector")
+        super().__init__(conf)
         if not self.conf["path"]:
             raise ValueError("the 'file' detector needs 'path': an hloc features file")
 
@@ -87,9 +80,6 @@ class FileDetector:
             keep = np.sort(first)
             kpts, scores = kpts[keep], scores[keep]
         return kpts, scores
-
-
-LEARNED_DETECTOR = {"name": "learned", "radius": 2, "threshold": 0.1}  # RELF's head: score_peaks
 
 
 def score_peaks(logits: torch.Tensor, radius: int, threshold: float, border: int = 2
@@ -116,8 +106,7 @@ def score_peaks(logits: torch.Tensor, radius: int, threshold: float, border: int
 
 
 def pyramid_peaks(levels, image_hw: Tuple[int, int], max_keypoints: Optional[int] = MAX_KEYPOINTS,
-                  radius: int = LEARNED_DETECTOR["radius"], threshold: float = LEARNED_DETECTOR["threshold"]
-                  ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                  radius: int = 2, threshold: float = 0.1) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Keypoints of an image from the score maps of its pyramid levels.
 
     levels: (logits [h', w'] on the stem grid, (h, w) of the level) per level; a stem-grid
@@ -141,9 +130,32 @@ def pyramid_peaks(levels, image_hw: Tuple[int, int], max_keypoints: Optional[int
     return xy[keep], scores[keep], scales[keep]
 
 
-DETECTORS = {"sift": SIFTDetector, "file": FileDetector}
+class LearnedDetector(Detector, torch.nn.Module):
+    """RELF's learned head (``reresnet.DetectorHead``) on the maps of every pyramid level:
+    ``detector(levels, image_hw) -> (keypoints [N, 2], scores [N], scales [N])`` (tensors).
+    A torch module: it moves with the RELF module that holds it."""
+
+    default_conf = {"name": "learned", "radius": 2, "threshold": 0.1, "max_keypoints": MAX_KEYPOINTS}
+    uses_maps = True
+
+    def __init__(self, conf: Optional[dict] = None, head: Optional[torch.nn.Module] = None):
+        torch.nn.Module.__init__(self)
+        Detector.__init__(self, conf)
+        if head is None:
+            raise ValueError("the 'learned' detector is the head of RELF weights trained with one: use it "
+                             "through RELF ({'detector': {'name': 'learned'}}) with such weights")
+        self.head = head
+
+    def __call__(self, levels: List, image_hw: Tuple[int, int]):
+        scores = [(self.head([f.float() for f in feats])[0], hw) for feats, hw in levels]
+        return pyramid_peaks(scores, image_hw, self.conf["max_keypoints"], self.conf["radius"],
+                             self.conf["threshold"])
 
 
-def load_detector(conf: dict):
-    """The detector named by ``conf["name"]``, configured by the rest of ``conf``."""
-    return load_registered(DETECTORS, conf, "detector")
+DETECTORS = {"sift": SIFTDetector, "file": FileDetector, "learned": LearnedDetector}
+
+
+def load_detector(conf: dict, **parts):
+    """The detector named by ``conf["name"]``, configured by the rest of ``conf`` (``parts``:
+    what it is built on, e.g. the learned detector's ``head``)."""
+    return load_registered(DETECTORS, conf, "detector", **parts)

@@ -24,9 +24,8 @@ from typing import Dict, Optional
 import cv2
 import numpy as np
 
-from ..confs import SFM_KEYPOINTS, SIFT_CONTRAST, resolve_conf
-
-METHODS = ("sift", "rootsift", "orb", "akaze")
+from ..confs import OPENCV_METHODS, SFM_KEYPOINTS, SIFT_CONTRAST
+from .base import Extractor
 
 
 def unavailable_reason(method: str) -> Optional[str]:
@@ -37,11 +36,18 @@ def unavailable_reason(method: str) -> Optional[str]:
     return None
 
 
+def create_sift(max_keypoints: int = 0, contrast_threshold: float = SIFT_CONTRAST):
+    """The project's one SIFT set-up (the SIFT extractors and RELF's SIFT detector): OpenCV's
+    DoG with COLMAP's contrast threshold (``confs.SIFT_CONTRAST``) and the precise first-octave
+    upscale (the default shifts keypoints by 0.25 px, an error that turns with the camera and
+    so hurts rotated views). ``max_keypoints`` 0: every keypoint."""
+    return cv2.SIFT_create(nfeatures=max_keypoints, contrastThreshold=contrast_threshold,
+                           enable_precise_upscale=True)
+
+
 def _detector(method: str, max_keypoints: int, contrast_threshold: float):
     if method in ("sift", "rootsift"):
-        # precise upscale: see relf_hloc.features.detectors.detect_sift (a 0.25 px offset otherwise)
-        return cv2.SIFT_create(nfeatures=max_keypoints, contrastThreshold=contrast_threshold,
-                               enable_precise_upscale=True)
+        return create_sift(max_keypoints, contrast_threshold)
     if method == "orb":
         return cv2.ORB_create(nfeatures=max_keypoints)
     return cv2.AKAZE_create()
@@ -61,8 +67,9 @@ def normalise_float(desc: np.ndarray, method: str) -> np.ndarray:
     return desc / np.maximum(np.linalg.norm(desc, axis=1, keepdims=True), 1e-12)
 
 
-class OpenCVFeatures:
-    """One OpenCV method as an extractor: ``extract(image)`` of a uint8 RGB [H, W, 3] image.
+class OpenCVFeatures(Extractor):
+    """One OpenCV method as an extractor (``base.Extractor``): ``extract`` of a uint8 RGB
+    [H, W, 3] image, and ``forward`` of batched tensors from it.
 
     Returns keypoints [N, 2] float32, descriptors [N, D] float32, scores [N] (detector
     response), scales [N] (OpenCV size, px), orientations [N] (degrees, counter-clockwise as
@@ -74,10 +81,10 @@ class OpenCVFeatures:
                     "contrast_threshold": SIFT_CONTRAST}  # SIFT/RootSIFT (see confs.SIFT_CONTRAST)
 
     def __init__(self, conf: Optional[dict] = None):
-        self.conf = resolve_conf(self.default_conf, conf, "OpenCV extractor")
+        super().__init__(conf)
         method, n = self.conf["name"], self.conf["max_keypoints"]
-        if method not in METHODS:
-            raise ValueError(f"unknown OpenCV method '{method}' (expected one of {', '.join(METHODS)})")
+        if method not in OPENCV_METHODS:
+            raise ValueError(f"unknown OpenCV method '{method}' (expected one of {', '.join(OPENCV_METHODS)})")
         if unavailable_reason(method):
             raise RuntimeError(unavailable_reason(method))
         if not isinstance(n, int) or n <= 0:
@@ -85,7 +92,7 @@ class OpenCVFeatures:
 
     def extract(self, image: np.ndarray, keypoints=None, scores=None, name=None) -> Dict[str, np.ndarray]:
         if keypoints is not None:
-            raise ValueError(f"{self.conf['name']} describes its own keypoints only")
+            return self.describe({"keypoints": keypoints})  # an error: OpenCV describes its own only
         method, max_keypoints = self.conf["name"], self.conf["max_keypoints"]
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         detector = _detector(method, max_keypoints, self.conf["contrast_threshold"])

@@ -28,15 +28,15 @@ import warnings
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..confs import DEFAULT_WEIGHTS, DETECTOR_WEIGHTS, MAX_KEYPOINTS, PAPER_PYRAMID, resolve_conf
+from ..confs import DEFAULT_WEIGHTS, DETECTOR_WEIGHTS, MAX_KEYPOINTS, PAPER_PYRAMID
 from ..geometry import parabola_offset
 from .checkpoint import CheckpointError, load_checkpoint, load_model_state
 from . import weights_tag
-from .detectors import LEARNED_DETECTOR, load_detector, pyramid_peaks
+from .base import Extractor
+from .detectors import load_detector
 from .reresnet import NORMALIZATION, WIDTHS, ReResNet18, export_plain, normalize_image, sample_fused
 
 def pyramid_sizes(h: int, w: int, max_size: Optional[int] = 1024, min_size: int = 256,
@@ -164,14 +164,19 @@ def exported_network(weights: Optional[str], G: int = 16, widths: Tuple[int, ...
     return export_plain(model).requires_grad_(False)
 
 
-class RELF(torch.nn.Module):
+class RELF(Extractor, torch.nn.Module):
+    """RELF as an extractor (``base.Extractor``): detect -> describe -> align.
+
+    The keypoints come from a detector (``detectors``: given to ``describe``, a registry detector
+    on the image, or the learned head on the maps of the network pass that also describes).
+    """
+
     default_conf = {
         "name": "relf",
         "G": 16,
         "max_keypoints": MAX_KEYPOINTS,
-        "detector": {"name": "sift"},  # keypoints when none are given (relf_hloc.features.detectors),
-                                       # or {"name": "learned", "radius": 2, "threshold": 0.1}:
-                                       # the network's own head (weights trained with one)
+        "detector": {"name": "sift"},  # relf_hloc.features.detectors: sift, file, or learned (the
+                                       # network's own head: weights trained with one)
         "pyramid": PAPER_PYRAMID,      # None: the original resolution only
         "multi_candidate": None,       # e.g. {"ratio": 0.6} or {"top_k": 2}
         "subbin": True,                # orientation refined between bins; False: the paper's integer roll
@@ -181,29 +186,14 @@ class RELF(torch.nn.Module):
     }
 
     def __init__(self, conf: Optional[dict] = None):
-        super().__init__()
-        conf = resolve_conf(self.default_conf, conf, "RELF")
-        self.conf = conf
-        if conf["random_weights"]:
-            weights = None
-            msg = ("RELF is running with RANDOM (untrained) weights: descriptors are "
-                   "equivariant but not trained; use this for tests only")
-            warnings.warn(msg)
-            print(f"WARNING: {msg}", file=sys.stderr)
-        else:
-            weights = str(conf["weights"] or DEFAULT_WEIGHTS)
-            if not Path(weights).is_file():
-                raise FileNotFoundError(
-                    f"{weights}: RELF weights not found; pass a checkpoint with conf "
-                    "'weights' (--weights), or --random-weights for an untrained network")
+        torch.nn.Module.__init__(self)
+        Extractor.__init__(self, conf)
+        conf = self.conf
+        weights = self.weights_path()
         learned = conf["detector"]["name"] == "learned"
-        if learned:
-            self.peaks = resolve_conf(LEARNED_DETECTOR, conf["detector"], "learned detector")
-            self.detector = None
-        else:
-            self.detector = load_detector({"max_keypoints": conf["max_keypoints"], **conf["detector"]})
         network = lambda: exported_network(weights, conf["G"], WIDTHS, learned)  # noqa: E731  (built once)
-        self.head = copy.deepcopy(network().detector) if learned else None
+        self.detector = load_detector({"max_keypoints": conf["max_keypoints"], **conf["detector"]},
+                                      **({"head": copy.deepcopy(network().detector)} if learned else {}))
         if conf["backend"] == "torch":
             self.net = copy.deepcopy(network())
             self.net.detector = None
@@ -213,6 +203,21 @@ class RELF(torch.nn.Module):
                 raise ValueError(f"unknown RELF backend '{conf['backend']}'; choose one of {onnx.BACKENDS}")
             tag = weights_tag(weights, weights is None)
             self.net = onnx.OrtNetwork(onnx.model_file(weights, tag, conf["backend"], network))
+
+    def weights_path(self) -> Optional[str]:
+        """The checkpoint of the conf (None: random weights, said loudly)."""
+        if self.conf["random_weights"]:
+            msg = ("RELF is running with RANDOM (untrained) weights: descriptors are "
+                   "equivariant but not trained; use this for tests only")
+            warnings.warn(msg)
+            print(f"WARNING: {msg}", file=sys.stderr)
+            return None
+        weights = str(self.conf["weights"] or DEFAULT_WEIGHTS)
+        if not Path(weights).is_file():
+            raise FileNotFoundError(
+                f"{weights}: RELF weights not found; pass a checkpoint with conf "
+                "'weights' (--weights), or --random-weights for an untrained network")
+        return weights
 
     @property
     def device(self) -> torch.device:
@@ -243,21 +248,6 @@ class RELF(torch.nn.Module):
             out = v if out is None else torch.maximum(out, v)
         return out
 
-    @torch.inference_mode()
-    def describe(self, image: torch.Tensor, kpts: torch.Tensor) -> torch.Tensor:
-        """Equivariant vectors [N, C*G] at keypoints [N, 2] of image [3, H, W] in [0, 1]."""
-        return self.pool(self.pyramid(image), kpts, image.shape[-2:])
-
-    @torch.inference_mode()
-    def detect_and_describe(self, image: torch.Tensor):
-        """The learned detector on the maps that also describe (one network pass per level):
-        (keypoints [N, 2], scores [N], scales [N], vectors [N, C*G])."""
-        levels = list(self.pyramid(image))
-        scores = [(self.head([f.float() for f in feats])[0], hw) for feats, hw in levels]
-        kpts, scores, scales = pyramid_peaks(scores, image.shape[-2:], self.conf["max_keypoints"],
-                                             self.peaks["radius"], self.peaks["threshold"])
-        return kpts, scores, scales, self.pool(levels, kpts, image.shape[-2:])
-
     def align(self, vectors: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(descriptors [M, D], source keypoint index [M], orientation bin [M]) of vectors [N, D]."""
         G, mc, subbin = self.conf["G"], self.conf["multi_candidate"], self.conf["subbin"]
@@ -266,58 +256,50 @@ class RELF(torch.nn.Module):
         desc, ori = group_align(vectors, G, subbin)
         return desc, torch.arange(len(vectors), device=vectors.device), ori
 
-    def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-        """Batched tensors in, batched tensors out, on the image's device (see module doc)."""
+    @staticmethod
+    def image_of(data: Dict[str, torch.Tensor]) -> torch.Tensor:
         image = data["image"]
         if image.ndim != 4 or image.shape[0] != 1 or image.shape[1] not in (1, 3):
             raise ValueError(f"RELF takes one image [1, 3, H, W] (or [1, 1, H, W]), got {tuple(image.shape)}")
-        image = image[0].float().expand(3, -1, -1)
-        vectors = scales = None
-        if "keypoints" in data:
-            kpts = data["keypoints"][0].float()
-            scores = data.get("keypoint_scores", torch.ones_like(kpts[None, :, 0]))[0].float()
-        elif self.head is not None:
-            kpts, scores, scales, vectors = self.detect_and_describe(image.to(self.device))
+        return image[0].float().expand(3, -1, -1)
+
+    @torch.inference_mode()
+    def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Detect, then describe (see the module doc): batched tensors in and out, on the image's device."""
+        image = self.image_of(data)
+        if self.detector.uses_maps:  # one network pass per level detects and describes
+            levels = list(self.pyramid(image.to(self.device)))
+            kpts, scores, scales = self.detector(levels, image.shape[-2:])
+            detected = {"keypoints": kpts, "keypoint_scores": scores, "scales": scales}
         else:
+            levels = None
             rgb = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-            k, s = self.detector(rgb, data.get("name"))
-            kpts, scores = torch.from_numpy(k), torch.from_numpy(s)
-        kpts, scores = kpts.to(image.device).reshape(-1, 2), scores.to(image.device)
-        if len(kpts) == 0:
-            desc = image.new_zeros((0, self.channels))
-            index = torch.zeros(0, dtype=torch.long, device=image.device)
-            ori = torch.zeros(0, device=image.device)
+            kpts, scores = self.detector(rgb, data.get("name"))
+            detected = {"keypoints": torch.from_numpy(kpts), "keypoint_scores": torch.from_numpy(scores)}
+        return self.describe({"image": data["image"], **{k: v[None] for k, v in detected.items()}}, levels)
+
+    @torch.inference_mode()
+    def describe(self, data: Dict[str, torch.Tensor], levels=None) -> Dict[str, torch.Tensor]:
+        """Aligned descriptors of ``data["keypoints"]`` [1, N, 2] (pixels of the image) on the
+        pyramid's maps (``levels``: those already computed, else computed level by level)."""
+        image = self.image_of(data)
+        kpts = data["keypoints"][0].float().reshape(-1, 2).to(image.device)
+        scores = data.get("keypoint_scores", torch.ones_like(kpts[None, :, 0]))[0].float().to(image.device)
+        if len(kpts):
+            hw = image.shape[-2:]
+            vectors = self.pool(levels if levels is not None else self.pyramid(image.to(self.device)),
+                                kpts.to(self.device), hw)
+            desc, index, ori = (t.to(image.device) for t in self.align(vectors))
         else:
-            if vectors is None:
-                vectors = self.describe(image.to(self.device), kpts.to(self.device))
-            desc, index, ori = self.align(vectors)
-            index, ori, desc = index.to(image.device), ori.to(image.device), desc.to(image.device)
+            desc, index = image.new_zeros((0, self.channels)), torch.zeros(0, dtype=torch.long, device=image.device)
+            ori = image.new_zeros(0)
         out = {"keypoints": kpts[index], "keypoint_scores": scores[index], "descriptors": desc.float(),
                "orientations": ori.float() * 360.0 / self.conf["G"]}
-        if scales is not None:
-            out["scales"] = scales.to(image.device)[index]
+        if "scales" in data:  # the learned detector's
+            out["scales"] = data["scales"][0].to(image.device)[index]
         if self.conf["multi_candidate"]:
             out["keypoint_index"] = index
         return {k: v[None] for k, v in out.items()}
-
-    def extract(self, image, keypoints: Optional[np.ndarray] = None,
-                scores: Optional[np.ndarray] = None, name: Optional[str] = None) -> dict:
-        """Keypoints, descriptors, scores and orientations of one image as numpy arrays
-        (see module doc); ``name`` is passed to detectors that read keypoints by image name."""
-        if isinstance(image, np.ndarray):
-            if image.ndim != 3 or image.shape[2] != 3:
-                raise ValueError(f"expected an RGB image [H, W, 3], got {image.shape}")
-            tensor = torch.from_numpy(image).permute(2, 0, 1).float() / 255.0
-        else:
-            tensor = image.float()
-        data = {"image": tensor[None], "name": name}
-        if keypoints is not None:
-            data["keypoints"] = torch.from_numpy(np.asarray(keypoints, np.float32).reshape(1, -1, 2))
-            if scores is not None:
-                data["keypoint_scores"] = torch.from_numpy(np.asarray(scores, np.float32))[None]
-        pred = {k: v[0].cpu().numpy() for k, v in self(data).items()}
-        pred["scores"] = pred.pop("keypoint_scores")
-        return pred
 
     @property
     def channels(self) -> int:

@@ -8,7 +8,7 @@ from typing import Optional, Tuple
 import numpy as np
 import torch
 
-from ..confs import resolve_conf
+from . import Matcher
 
 
 def mutual_nn(desc0, desc1, ratio: Optional[float] = None, min_score: Optional[float] = None,
@@ -58,12 +58,14 @@ def mutual_nn(desc0, desc1, ratio: Optional[float] = None, min_score: Optional[f
     return matches0.cpu().numpy().astype(np.int64), scores0.cpu().numpy().astype(np.float32)
 
 
-class NearestNeighbor:
+class NearestNeighbor(Matcher):
+    """Mutual nearest neighbours by dot product (``mutual_nn``) with hloc's options."""
+
     default_conf = {"name": "nearest_neighbor", "do_mutual_check": True, "ratio_threshold": None,
                     "min_score": None, "device": "cpu"}
 
     def __init__(self, conf: Optional[dict] = None):
-        self.conf = resolve_conf(self.default_conf, conf, "nearest-neighbour matcher")
+        super().__init__(conf)
         ratio, floor = self.conf["ratio_threshold"], self.conf["min_score"]
         if ratio is not None and not 0 < ratio <= 1:
             raise ValueError(f"ratio_threshold must be in (0, 1], got {ratio}")

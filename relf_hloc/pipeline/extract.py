@@ -125,6 +125,7 @@ def prefetched(extractor, images: Path, names: List[str], preprocessing: Optiona
     thread up to ``depth`` images ahead, so that this work overlaps the network of the current
     image."""
     detector = getattr(extractor, "detector", None)
+    detector = None if detector is None or detector.uses_maps else detector  # the learned head: in the pass
 
     def load(name):
         original = read_image(images / name)

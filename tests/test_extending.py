@@ -1,0 +1,61 @@
+"""The README's architecture examples, run as written: a detector, an extractor and a matcher,
+each one class and one registry line, then used by name through RELF, the extract step and
+the match step."""
+
+import numpy as np
+import pytest
+import skimage.data
+
+from relf_hloc import io
+from relf_hloc.features import EXTRACTORS
+from relf_hloc.features.detectors import DETECTORS
+from relf_hloc.images import write_image
+from relf_hloc.matchers import MATCHERS
+from relf_hloc.pipeline import extract, match, pairs
+
+from test_readme import readme_blocks, run_python_blocks
+
+
+@pytest.fixture
+def registered(tmp_path):
+    """The README's three components, registered for one test, then removed."""
+    before = {id(r): dict(r) for r in (DETECTORS, EXTRACTORS, MATCHERS)}
+    blocks = readme_blocks("Architecture", "python")
+    assert len(blocks) == 3
+    namespace = run_python_blocks(blocks, tmp_path)
+    yield namespace
+    for registry in (DETECTORS, EXTRACTORS, MATCHERS):
+        registry.clear()
+        registry.update(before[id(registry)])
+
+
+def test_detector_example_feeds_relf(registered):
+    from relf_hloc import RELF
+    assert DETECTORS["grid"] is registered["GridDetector"]
+    relf = RELF({"random_weights": True, "pyramid": None, "detector": {"name": "grid", "step": 16}})
+    image = np.ascontiguousarray(skimage.data.astronaut()[:97, :129])
+    out = relf.extract(image)
+    # a 16-px grid from 8: x in 8..120 (8 values), y in 8..88 (6 values)
+    assert out["keypoints"].shape == (48, 2) and out["descriptors"].shape == (48, 1024)
+    np.testing.assert_array_equal(out["keypoints"][:2], [[8, 8], [24, 8]])
+    with pytest.raises(ValueError, match="GridDetector: unknown option 'stride'"):
+        RELF({"random_weights": True, "detector": {"name": "grid", "stride": 4}})
+
+
+def test_extractor_and_matcher_examples_run_through_the_steps(registered, tmp_path):
+    images = tmp_path / "images"
+    image = skimage.data.astronaut()[::2, ::2]
+    write_image(images / "a.png", image)
+    write_image(images / "b.png", image)  # the same picture twice: every patch matches itself
+    feats = extract.main({"output": "feats-patches", "model": {"name": "patches", "max_keypoints": 200}},
+                         images, tmp_path / "feats.h5")
+    a = io.read_features(feats, "a.png")
+    assert a["keypoints"].shape == (len(a["scores"]), 2) and a["descriptors"].shape == (81, len(a["scores"]))
+    assert 100 < len(a["scores"]) <= 200
+    np.testing.assert_allclose(np.linalg.norm(a["descriptors"], axis=0), 1, atol=1e-3)
+    pairs_path = pairs.main(tmp_path / "pairs.txt", images)
+    matches = match.main({"output": "matches-l2", "model": {"name": "mutual_l2"}}, pairs_path, feats,
+                         tmp_path / "matches.h5")
+    pairs_ab, scores = io.read_matches(matches, "a.png", "b.png")
+    assert len(pairs_ab) >= 0.95 * len(a["scores"]) and np.all(pairs_ab[:, 0] == pairs_ab[:, 1])
+    assert np.all(scores > 0.99)
