@@ -36,6 +36,8 @@ MULTI_CANDIDATE = {"ratio": 0.6}  # every orientation bin >= 0.6 x the peak
 # OpenCV rejects |DoG| < threshold / 3 (its 0.04 default), COLMAP (VLFeat) |DoG| < 0.02 / 3,
 # so 0.02 finds COLMAP's keypoints (the top-N by response are unchanged where 0.04 finds N)
 SIFT_CONTRAST = 0.02
+MAX_PIXELS = 64e6  # the largest image extracted (after resize_max): SIFT peaks at ~230 B/px, 15 GB here
+# (python scripts/benchmark_memory.py)
 OPENCV_METHODS = ("sift", "rootsift", "orb", "akaze")  # the classical baselines (features.opencv)
 
 

@@ -228,7 +228,7 @@ def case_cuda_without_cuda(tmp):
                      "--device", "cuda"), "--device cuda: no CUDA device")
 
 
-# ---------------------------------------------------------------- round 2: names and foreign features
+# ---------------------------------------------------------------- 10. names, foreign features, cameras and formats
 def case_name_starting_with_hash(tmp):
     folder = images(tmp / "im")
     (folder / "im1.jpg").rename(folder / "#0003.jpg")
@@ -326,6 +326,48 @@ def case_images_colmap_cannot_read(tmp):
     assert not (tmp / "out").exists()
 
 
+# ---------------------------------------------------------------- 11. sizes, memory and failed starts
+def case_evaluate_features_of_another_size(tmp):
+    root = tmp / "hp" / "v_a"
+    image = cv2.resize(skimage.data.astronaut(), (160, 120))
+    root.mkdir(parents=True)
+    for i in (1, 2):
+        cv2.imwrite(str(root / f"{i}.ppm"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    (root / "H_1_2").write_text("1 0 0\n0 1 0\n0 0 1\n")
+    big = tmp / "big" / "v_a"
+    big.mkdir(parents=True)
+    for i in (1, 2):  # the same names, extracted at twice the size
+        cv2.imwrite(str(big / f"{i}.ppm"), cv2.cvtColor(cv2.resize(image, (320, 240)), cv2.COLOR_RGB2BGR))
+    feats = tmp / "f.h5"
+    assert run("extract", "--images", tmp / "big", "--output", feats, *SIFT)[0] == 0
+    expect_error(run("evaluate", "homography", "--dataset", tmp / "hp", "--layout", "hpatches",
+                     "--features", feats, "--outputs", tmp / "eval"),
+                 "benchmark image 'v_a/1.ppm' is 160x120, but its features in", "320x240 image")
+    assert not (tmp / "eval" / "results.json").exists()
+
+
+def case_image_too_large_for_memory(tmp):
+    folder = images(tmp / "im", 1)
+    cv2.imwrite(str(folder / "huge.png"), np.zeros((9000, 12000), np.uint8))  # 108 MP
+    expect_error(run("extract", "--images", folder, "--output", tmp / "f.h5", *SIFT),
+                 "huge.png: 12000x9000 (108 MP) is more than the 64 MP", "--resize-max")
+    assert not (tmp / "f.h5").exists()
+    assert run("extract", "--images", folder, "--output", tmp / "f.h5", *SIFT, "--resize-max", "4000")[0] == 0
+    assert io.read_features(tmp / "f.h5", "huge.png")["image_size"].tolist() == [12000, 9000]
+
+
+def case_failed_start_leaves_no_file_to_refuse(tmp):
+    folder = images(tmp / "im", 1, (96, 72))
+    bad = tmp / "broken.pth"
+    bad.write_bytes(b"not a checkpoint")
+    feats = tmp / "f.h5"
+    relf = ["--conf", "relf-single", "--max-keypoints", "50"]
+    expect_error(run("extract", "--images", folder, "--output", feats, *relf, "--weights", bad),
+                 "broken.pth: not a readable checkpoint")
+    assert not feats.exists()  # the corrected rerun starts afresh instead of "other settings"
+    assert run("extract", "--images", folder, "--output", feats, *relf, "--random-weights")[0] == 0
+
+
 CASES = {name[5:]: fn for name, fn in sorted(globals().items()) if name.startswith("case_")}
 
 
@@ -334,17 +376,32 @@ def test_case(name, tmp_path):
     CASES[name](tmp_path)
 
 
+def case_classes() -> dict:
+    """{case: its class}, the ``# --- N. class`` heading above each case in this file."""
+    lines = Path(__file__).read_text().splitlines()
+    headings = [(i, line.split("---")[-1].strip()) for i, line in enumerate(lines, 1)
+                if line.startswith("# ----") and line.split("---")[-1].strip()[:1].isdigit()]
+    return {name: max((h for h in headings if h[0] < fn.__code__.co_firstlineno), default=(0, "other"))[1]
+            for name, fn in CASES.items()}
+
+
 if __name__ == "__main__":
-    clear = 0
+    classes, outcome = case_classes(), {}
     for name, fn in CASES.items():
         with tempfile.TemporaryDirectory() as d:
             try:
                 fn(Path(d))
-                clear += 1
+                outcome[name] = True
                 print(f"{name}: clear")
             except Exception as e:  # noqa: BLE001  (the sweep reports every outcome, failures included)
+                outcome[name] = False
                 print(f"{name}: NOT CLEAR ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
-    print(f"{len(CASES)} cases: {clear} clear errors, {len(CASES) - clear} silent")
+    print("\nper class (clear / cases):")
+    for cls in sorted(set(classes.values()), key=lambda c: int(c.split(".")[0])):
+        cases = [n for n in CASES if classes[n] == cls]
+        print(f"  {cls}: {sum(outcome[n] for n in cases)} / {len(cases)}")
+    clear = sum(outcome.values())
+    print(f"{len(CASES)} cases: {clear} clear errors or correct results, {len(CASES) - clear} not")
     sys.exit(0 if clear == len(CASES) else 1)
 
 

@@ -405,7 +405,7 @@ def test_cameras_of_another_size_than_the_features_are_refused(scene, db_model, 
     queries = tmp_path / "queries.txt"
     f, cx, cy = scene.K[0, 0], scene.K[0, 2], scene.K[1, 2]
     queries.write_text(f"{scene.names[4]} SIMPLE_PINHOLE 1536 1024 {6 * f} {6 * cx} {6 * cy}\n")
-    with pytest.raises(ValueError, match=rf"query '{scene.names[4]}' has a 1536x1024 camera but its features "
+    with pytest.raises(ValueError, match=rf"query camera '{scene.names[4]}' is 1536x1024, but its features "
                                          rf"in .* were extracted from a 320x240 image"):
         localize.main(db_model, queries, scene.features, scene.matches, tmp_path / "poses.txt")
     assert not (tmp_path / "poses.txt").exists()
@@ -413,6 +413,6 @@ def test_cameras_of_another_size_than_the_features_are_refused(scene, db_model, 
     for camera_id in list(gt.cameras):
         camera = gt.cameras[camera_id]
         camera.width, camera.height = 640, 480
-    with pytest.raises(ValueError, match="reference model image '.*' has a 640x480 camera"):
+    with pytest.raises(ValueError, match="reference model image '.*' is 640x480, but"):
         triangulation.main(tmp_path / "tri", gt, scene.image_dir, scene.pairs, scene.features, scene.matches)
     assert not (tmp_path / "tri").exists()

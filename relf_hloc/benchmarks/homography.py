@@ -12,9 +12,10 @@ import argparse
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
-from ..datasets.homography import LAYOUTS, dataset_root, load_pairs
+from ..datasets.homography import LAYOUTS, dataset_root, image_names, load_pairs
 from ..eval.homography import TABLE_THRESHOLDS, evaluate_pairs, results_from_records
-from ..io import write_json, write_text
+from ..images import image_size
+from ..io import check_image_sizes, write_json, write_text
 from .plots import plot_results
 
 
@@ -82,6 +83,8 @@ def main(dataset, layout: str, features, output, label: Optional[str] = None,
     pairs = load_pairs(dataset, layout, sequences, angles)
     if not pairs:
         raise ValueError(f"{dataset}: no pairs selected (sequences={sequences}, angles={angles})")
+    root = dataset_root(dataset, layout)
+    check_image_sizes(features, {n: image_size(root / n) for n in image_names(pairs)}, "benchmark image")
     label = label or Path(features).stem
     records = evaluate_pairs(pairs, features)
     results = results_from_records(records, layout, method=label, dataset=str(dataset_root(dataset, layout)),

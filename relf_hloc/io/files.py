@@ -117,14 +117,15 @@ def write_json(path, data) -> Path:
     return write_text(path, json.dumps(data, indent=1) + "\n")
 
 
-def _lock_path(path: Path) -> Path:
+def lock_path(path: Path) -> Path:
+    """The writer lock file of ``path`` (``claim``, ``writing``)."""
     return path.with_name(path.name + ".lock")
 
 
 def writer_of(path) -> Optional[dict]:
     """The other live process of this machine writing ``path`` ({pid, host, command, started}),
     or None. A lock left by a dead process is ignored."""
-    lock = _lock_path(Path(path))
+    lock = lock_path(Path(path))
     try:
         info = json.loads(lock.read_text())
     except (OSError, ValueError):
@@ -154,26 +155,11 @@ def refuse_if_written(path: Path) -> None:
 
 def hold_writer_lock(path: Path) -> None:
     """Mark ``path`` as written by this process (``claim``), until ``writing`` ends."""
-    lock = _lock_path(path)
+    lock = lock_path(path)
     lock.parent.mkdir(parents=True, exist_ok=True)
     lock.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
                                 "command": " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv)),
                                 "started": time.strftime("%Y-%m-%d %H:%M:%S")}))
-
-
-@contextlib.contextmanager
-def writing(path):
-    """A step that writes ``path``: the writer lock its ``claim`` takes is released when the
-    step ends, however it ends (a lock left by a killed process names a dead one: ignored)."""
-    try:
-        yield
-    finally:
-        lock = _lock_path(Path(path))
-        try:
-            if json.loads(lock.read_text()).get("pid") == os.getpid():
-                lock.unlink()
-        except (OSError, ValueError):
-            pass
 
 
 def check_writable(path) -> None:

@@ -217,6 +217,20 @@ def check_features(path, name: str, data: Dict[str, np.ndarray]) -> None:
             raise FormatError(f"{where}: descriptors hold NaN or infinite values")
 
 
+def check_image_sizes(path, sizes: Dict[str, Tuple[int, int]], what: str) -> None:
+    """Each image's (width, height) as another input gives it (a camera, a benchmark image) must
+    be the size its features were extracted at (``image_size``; images without it are not
+    checked): keypoints of another resolution give wrong poses or scores with no error."""
+    with open_h5(path) as f:
+        stored = {name: f[name]["image_size"][()] for name in sizes if name in f and "image_size" in f[name]}
+    for name, (w, h) in sizes.items():
+        if name in stored and (int(stored[name][0]), int(stored[name][1])) != (int(w), int(h)):
+            sw, sh = (int(v) for v in stored[name])
+            raise ValueError(f"{what} '{name}' is {int(w)}x{int(h)}, but its features in {path} were extracted "
+                             f"from a {sw}x{sh} image; give the {what} at the size it was extracted (or extract "
+                             "it again at this size)")
+
+
 def read_descriptors(path, name: str) -> np.ndarray:
     """One image's descriptors [N, D] as the matchers take them: float, unit L2 norm. Integer
     descriptors of other tools (COLMAP's uint8 SIFT) are converted and normalised."""

@@ -3,8 +3,10 @@ same ones, per-pair digests of the features matched, and shards of a job."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -12,7 +14,7 @@ from typing import List, Optional, Tuple
 import h5py
 
 from ..confs import differences
-from .files import check_writable, deferred_signals, hold_writer_lock, refuse_if_written
+from .files import lock_path, check_writable, deferred_signals, hold_writer_lock, refuse_if_written
 from .h5 import PROVENANCE, FormatError, find_pair, open_h5
 
 def _hloc_layout(f: h5py.File, kind: str) -> bool:
@@ -22,6 +24,37 @@ def _hloc_layout(f: h5py.File, kind: str) -> bool:
     def holds(obj):
         return isinstance(obj, h5py.Group) and (leaf in obj or all(holds(c) for c in obj.values()) and len(obj))
     return all(holds(obj) for obj in f.values())
+
+
+@contextlib.contextmanager
+def writing(path):
+    """A step that writes ``path``: the writer lock its ``claim`` takes is released when the
+    step ends, however it ends (a lock left by a killed process names a dead one: ignored).
+    A step that fails before writing any record leaves no file: a failed start (a model that
+    does not load, say) must not leave an empty file whose settings a corrected rerun refuses."""
+    try:
+        yield
+    except BaseException:
+        _remove_if_empty(Path(path))
+        raise
+    finally:
+        lock = lock_path(Path(path))
+        try:
+            if json.loads(lock.read_text()).get("pid") == os.getpid():
+                lock.unlink()
+        except (OSError, ValueError):
+            pass
+
+
+def _remove_if_empty(path: Path) -> None:
+    """Remove an HDF5 file of ours that holds settings but no record (never a foreign file)."""
+    try:
+        with h5py.File(path, "r") as f:
+            empty = PROVENANCE in f.attrs and len(f) == 0
+    except OSError:
+        return
+    if empty:
+        path.unlink()
 
 
 def claim(path, settings: dict, overwrite: bool = False) -> bool:

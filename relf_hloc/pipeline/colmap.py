@@ -149,20 +149,6 @@ def check_inputs(image_dir: Optional[Path], names: Iterable[str], features: Path
     return pair_list
 
 
-def check_camera_sizes(features: Path, sizes: Dict[str, Tuple[int, int]], what: str) -> None:
-    """Each image's camera (width, height) must be the size its features were extracted at
-    (``image_size`` in the features file; images without it are not checked): keypoints of
-    another resolution would give a wrong pose with no error."""
-    with open_h5(features) as f:
-        stored_sizes = {name: f[name]["image_size"][()] for name in sizes if "image_size" in f[name]}
-    for name, (w, h) in sizes.items():
-        stored = stored_sizes.get(name)
-        if stored is not None and (int(stored[0]), int(stored[1])) != (int(w), int(h)):
-            raise ValueError(f"{what} '{name}' has a {int(w)}x{int(h)} camera but its features in {features} "
-                             f"were extracted from a {int(stored[0])}x{int(stored[1])} image; give the "
-                             "camera of the image as it was extracted (or extract the image at that size)")
-
-
 def check_readable(image_dir: Path, names: Sequence[str]) -> None:
     """COLMAP must read the images' format (it cannot read WebP, for one): one image per file
     suffix is opened by COLMAP before any work."""

@@ -24,9 +24,9 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import io
-from ..confs import EXTRACTORS, extractor_conf, get_conf
+from ..confs import EXTRACTORS, MAX_PIXELS, extractor_conf, get_conf
 from ..features import identity, load_extractor
-from ..images import ImageError, list_images, read_image
+from ..images import ImageError, image_size, list_images, read_image
 from . import distributed
 
 
@@ -81,11 +81,12 @@ def check_shard(output: Path, shard, total: int, resumed: bool) -> None:
         io.write_shard_info(output, shard, total)
 
 
-def check_images(images: Path, names: List[str], skip_bad: bool) -> List[str]:
+def check_images(images: Path, names: List[str], skip_bad: bool, resize_max: Optional[int] = None) -> List[str]:
     """Every image checked before any slow work; bad ones are an error, or skipped and listed."""
     bad = {}
     for name in names:
         try:
+            check_pixels(images / name, resize_max)
             read_image(images / name)  # decoded once before any slow work, then again when extracted
         except ImageError as e:
             if not skip_bad:
@@ -94,6 +95,17 @@ def check_images(images: Path, names: List[str], skip_bad: bool) -> List[str]:
     for reason in bad.values():
         print(f"extract: skipping {reason}", file=sys.stderr)
     return list(bad)
+
+
+def check_pixels(path: Path, resize_max: Optional[int]) -> None:
+    """An image the extractors would run out of memory on (``confs.MAX_PIXELS``: OpenCV SIFT's
+    upsampled float pyramid takes about 230 bytes per pixel) is an error naming the fix, unless
+    ``resize_max`` shrinks it."""
+    w, h = image_size(path)
+    scale = min(1.0, resize_max / max(w, h)) if resize_max else 1.0
+    if w * h * scale ** 2 > MAX_PIXELS:
+        raise ImageError(f"{path}: {w}x{h} ({w * h / 1e6:.0f} MP) is more than the {MAX_PIXELS / 1e6:.0f} MP "
+                         "an image may have here; pass --resize-max (e.g. 4000) or downscale it")
 
 
 def load(conf: dict, device: str):
@@ -181,7 +193,7 @@ def prepare(conf, images, output, names, device, overwrite, skip_bad_images, sha
         print(f"extract: {len(changed)} image(s) changed since their features were written "
               f"(e.g. '{changed[0]}'): extracting them again", file=sys.stderr)
     todo = [n for n in names if n not in done or n in changed]
-    skipped = check_images(images, todo, skip_bad_images)
+    skipped = check_images(images, todo, skip_bad_images, (conf.get("preprocessing") or {}).get("resize_max"))
     return conf, names, [n for n in todo if n not in skipped], skipped
 
 
@@ -269,6 +281,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--conf", default="relf",
                         help=f"named conf ({', '.join(EXTRACTORS)}) or a .yaml file (default: relf)")
     parser.add_argument("--max-keypoints", type=int, help="keypoints per image (default: the conf's)")
+    parser.add_argument("--resize-max", type=int, help="bring each image's longer side down to this many pixels "
+                        "first (hloc's preprocessing.resize_max; keypoints stay in original pixels)")
     parser.add_argument("--keypoints-from", type=Path,
                         help="RELF: describe the keypoints of this hloc features file instead of detecting")
     parser.add_argument("--weights", type=Path, help="RELF checkpoint (default: the shipped weights)")
@@ -289,6 +303,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     conf = extractor_conf(args.conf, args.max_keypoints, args.weights, args.random_weights,
                           args.keypoints_from, args.backend)
+    if args.resize_max is not None:
+        conf["preprocessing"] = {**(conf.get("preprocessing") or {}), "resize_max": args.resize_max}
     if args.ray is not None:
         if args.shard:
             raise ValueError("--ray and --shard: choose one (Ray makes its own shards)")

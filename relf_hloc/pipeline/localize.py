@@ -27,7 +27,7 @@ import numpy as np
 import pycolmap
 
 from . import colmap as cu
-from ..io import has_pair, list_names, read_features, read_matches, read_pairs, write_json, write_text
+from ..io import check_image_sizes, has_pair, list_names, read_features, read_matches, read_pairs, write_json, write_text
 
 
 Query = Tuple[str, Optional[pycolmap.Camera]]
@@ -187,7 +187,7 @@ def query_cameras(query_list, image_dir: Optional[Path], features: Path):
               "cameras GUESSED from EXIF or a focal of 1.2 x the longer side; poses may be far off. Give "
               "them as 'name MODEL WIDTH HEIGHT PARAMS...' lines in the queries file "
               "(e.g. 'q.jpg SIMPLE_RADIAL 1024 768 880 512 384 0').", file=sys.stderr)
-    cu.check_camera_sizes(features, {n: (c.width, c.height) for n, c in cameras.items()}, "query")
+    check_image_sizes(features, {n: (c.width, c.height) for n, c in cameras.items()}, "query camera")
     return cameras, guessed
 
 

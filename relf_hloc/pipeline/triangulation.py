@@ -23,7 +23,7 @@ import numpy as np
 import pycolmap
 
 from . import colmap as cu
-from ..io import OutputFolder, read_features, read_pairs
+from ..io import OutputFolder, check_image_sizes, read_features, read_pairs
 
 
 
@@ -130,7 +130,7 @@ def main(sfm_dir: Path, reference_model: Union[Path, pycolmap.Reconstruction], i
         raise ValueError(f"{pairs}: no image pairs")
     names = sorted(rec.images[i].name for i in rec.reg_image_ids())
     cu.check_inputs(image_dir, names, features, pairs, matches)
-    cu.check_camera_sizes(features, {rec.images[i].name: (rec.images[i].camera.width, rec.images[i].camera.height)
+    check_image_sizes(features, {rec.images[i].name: (rec.images[i].camera.width, rec.images[i].camera.height)
                                      for i in rec.reg_image_ids()}, "reference model image")
 
     # Keep poses only: the triangulator fills points2D from the database keypoints.
