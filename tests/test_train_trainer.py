@@ -11,6 +11,7 @@ import pytest
 import torch
 import yaml
 
+from relf_hloc.cli.train import apply_overrides
 from relf_hloc.confs import differences, merge
 from relf_hloc.features.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from relf_hloc.train import trainer
@@ -46,10 +47,10 @@ def test_config_errors_name_file_and_key(tmp_path):
         trainer.load_config(bad)
     with pytest.raises(FileNotFoundError, match="missing.yaml: training config not found"):
         trainer.load_config(tmp_path / "missing.yaml")
-    conf = trainer.apply_overrides(trainer.default_conf, ["data.homography=paper", "train.batch_size=3"])
+    conf = apply_overrides(trainer.default_conf, ["data.homography=paper", "train.batch_size=3"])
     assert conf["data"]["homography"] == "paper" and conf["train"]["batch_size"] == 3
     with pytest.raises(ValueError, match="expected KEY=VALUE"):
-        trainer.apply_overrides(conf, ["data.homography"])
+        apply_overrides(conf, ["data.homography"])
 
 
 def test_shipped_configs_load():

@@ -8,11 +8,10 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
-from ..datasets.homography import LAYOUTS, dataset_root, image_names, load_pairs
+from ..datasets.homography import dataset_root, image_names, load_pairs
 from ..eval.homography import TABLE_THRESHOLDS, evaluate_pairs, results_from_records
 from ..images import image_size
 from ..io import check_image_sizes, write_json, write_text
@@ -98,20 +97,3 @@ def main(dataset, layout: str, features, output, label: Optional[str] = None,
           f"@5 {mma['5']:.2f} @10 {mma['10']:.2f}, {results['pred_matches']:.1f} matches, "
           f"{results['total_points']:.1f} points -> {output / 'results.json'}")
     return output / "results.json"
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", required=True, type=Path, help="dataset folder")
-    parser.add_argument("--layout", required=True, choices=LAYOUTS)
-    parser.add_argument("--features", required=True, type=Path, help="hloc features file (.h5)")
-    parser.add_argument("--outputs", required=True, type=Path, help="output folder")
-    parser.add_argument("--label", default=None, help="method name in tables (default: features file stem)")
-    parser.add_argument("--sequences", default=None, help="comma-separated sequences (default: all)")
-    parser.add_argument("--angles", default=None, help="comma-separated Roto-360 angles (default: all)")
-
-
-def run(args) -> int:
-    main(args.dataset, args.layout, args.features, args.outputs, args.label,
-         args.sequences.split(",") if args.sequences else None,
-         [int(a) for a in args.angles.split(",")] if args.angles else None)
-    return 0

@@ -17,7 +17,6 @@ permutations of the reference (before JPEG coding).
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -57,18 +56,3 @@ def main(hpatches_dir, output_dir, sequences: Optional[Sequence[str]] = None, st
     print(f"make-roto360: {len(seq_dirs)} sequences x {len(angles)} angles in {output_dir} "
           f"({written} written, {len(seq_dirs) * len(angles) - written} already there)")
     return output_dir
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--hpatches", required=True, type=Path, help="HPatches-layout folder")
-    parser.add_argument("--outputs", required=True, type=Path, help="Roto-360-layout output folder")
-    parser.add_argument("--sequences", default=None,
-                        help="comma-separated sequence names (default: all)")
-    parser.add_argument("--step", type=int, default=10, help="angle step in degrees (divides 360)")
-    parser.add_argument("--overwrite", action="store_true")
-
-
-def run(args) -> int:
-    sequences = args.sequences.split(",") if args.sequences else None
-    main(args.hpatches, args.outputs, sequences, args.step, args.overwrite)
-    return 0

@@ -6,7 +6,7 @@ weights with dynamic height and width, and cached in the user's cache folder
 (``$XDG_CACHE_HOME/relf-hloc``, else ``~/.cache/relf-hloc``) under a name holding the weights'
 content hash and the runtime version; writes are atomic and a cache file that does not load
 is rebuilt. The int8 model is calibrated on images that ship with scikit-image (no download).
-``relf-hloc export`` (``features/export.py``) writes either file explicitly, for shipping.
+``relf-hloc export`` (``relf_hloc.cli.export``) writes either file explicitly, for shipping.
 ONNX Runtime is an optional
 extra: ``pip install 'relf-hloc[onnx]'``.
 """

@@ -28,14 +28,6 @@ from .. import io
 RETRIES = 3
 
 
-def add_arguments(parser, what: str = "run") -> None:
-    """``--ray [ADDRESS]`` and ``--workers N``, the same for extract, match and sfm."""
-    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-                        help=f"{what} on Ray actors: a local instance, or 'auto' / 'ray://HOST:PORT' for a "
-                        "cluster (optional extra: pip install 'relf-hloc[ray]')")
-    parser.add_argument("--workers", type=int, default=2, help="Ray actors (default: 2)")
-
-
 def absolute(conf: dict) -> dict:
     """The extractor or matcher conf with its file paths (RELF's weights, a keypoints file)
     made absolute: the workers of a cluster do not run in the driver's folder."""

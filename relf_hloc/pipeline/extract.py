@@ -10,7 +10,6 @@ already in it, so a stopped run resumes; other settings are an error (--overwrit
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -24,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import io
-from ..confs import EXTRACTORS, MAX_PIXELS, extractor_conf, get_conf
+from ..confs import MAX_PIXELS, get_conf
 from ..features import identity, load_extractor
 from ..images import ImageError, image_size, list_images, read_image
 from . import distributed
@@ -273,44 +272,3 @@ def main_ray(conf, images, output, address: Optional[str] = None, workers: int =
                   f"{report['retried']} retried after a worker died")
         print(summary(output, names, todo, skipped, [], time.time() - start_time))
     return output
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--images", required=True, type=Path, help="image folder")
-    parser.add_argument("--output", required=True, type=Path, help="features file (.h5)")
-    parser.add_argument("--conf", default="relf",
-                        help=f"named conf ({', '.join(EXTRACTORS)}) or a .yaml file (default: relf)")
-    parser.add_argument("--max-keypoints", type=int, help="keypoints per image (default: the conf's)")
-    parser.add_argument("--resize-max", type=int, help="bring each image's longer side down to this many pixels "
-                        "first (hloc's preprocessing.resize_max; keypoints stay in original pixels)")
-    parser.add_argument("--keypoints-from", type=Path,
-                        help="RELF: describe the keypoints of this hloc features file instead of detecting")
-    parser.add_argument("--weights", type=Path, help="RELF checkpoint (default: the shipped weights)")
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="(default: cpu)")
-    parser.add_argument("--backend", choices=["torch", "onnxruntime", "onnxruntime-int8"],
-                        help="RELF's network runtime (default: the conf's, torch); the ONNX Runtime ones are "
-                        "CPU only (optional extra: pip install 'relf-hloc[onnx]')")
-    parser.add_argument("--overwrite", action="store_true", help="recompute images already in the file")
-    parser.add_argument("--random-weights", action="store_true",
-                        help="RELF: untrained network (tests only; prints a warning)")
-    distributed.add_arguments(parser)
-    parser.add_argument("--shard", metavar="K/N", help="only the K-th (from 0) of N slices of the sorted "
-                        "images, into its own file; join the shards with relf-hloc merge")
-    parser.add_argument("--skip-bad-images", action="store_true",
-                        help="leave out unreadable images (listed in the summary) instead of stopping")
-
-
-def run(args) -> int:
-    conf = extractor_conf(args.conf, args.max_keypoints, args.weights, args.random_weights,
-                          args.keypoints_from, args.backend)
-    if args.resize_max is not None:
-        conf["preprocessing"] = {**(conf.get("preprocessing") or {}), "resize_max": args.resize_max}
-    if args.ray is not None:
-        if args.shard:
-            raise ValueError("--ray and --shard: choose one (Ray makes its own shards)")
-        main_ray(conf, args.images, args.output, args.ray or None, args.workers,
-                 device=args.device, overwrite=args.overwrite, skip_bad_images=args.skip_bad_images)
-        return 0
-    main(conf, args.images, args.output, device=args.device, overwrite=args.overwrite,
-         skip_bad_images=args.skip_bad_images, shard=args.shard)
-    return 0

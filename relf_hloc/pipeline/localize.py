@@ -16,8 +16,6 @@ every query's status, reason and counts.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -250,32 +248,3 @@ def main(model: Union[Path, pycolmap.Reconstruction], queries: Union[Path, Seque
     write_json(log_path(output), log)
     write_text(output, "".join(line + "\n" for line in lines))
     return output
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, required=True, help="COLMAP model folder")
-    parser.add_argument("--queries", type=Path, required=True,
-                        help="'name MODEL W H PARAMS...' per line (or bare names with --images)")
-    parser.add_argument("--features", type=Path, required=True)
-    parser.add_argument("--matches", type=Path, required=True)
-    parser.add_argument("--pairs", type=Path,
-                        help="query-database pairs (default: all model images with matches)")
-    parser.add_argument("--images", type=Path, help="query image folder (to guess cameras)")
-    parser.add_argument("--output", type=Path, required=True, help="poses file to write")
-    parser.add_argument("--min-inliers", type=int, default=12)
-    parser.add_argument("--ransac-thresh", type=float, default=12.0, help="pixels")
-
-
-def run(args) -> int:
-    out = main(args.model, args.queries, args.features, args.matches, args.output,
-               pairs=args.pairs, image_dir=args.images, min_inliers=args.min_inliers,
-               ransac_thresh=args.ransac_thresh)
-    log = json.loads(log_path(out).read_text())
-    for name, entry in log["queries"].items():
-        cam = entry["camera"]
-        camera = f"{cam['source']} {cam['model']} {cam['width']}x{cam['height']} {cam['params']}"
-        status = "localized" if entry["status"] == "localized" else f"failed ({entry['reason']})"
-        print(f"  {name}: {status}; camera {camera}")
-    print(f"localized {log['localized']} / {log['total']} queries -> {out} "
-          f"(log {log_path(out)})")
-    return 0 if log["localized"] else 1

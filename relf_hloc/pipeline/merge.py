@@ -10,7 +10,6 @@ shard holds how many of its images).
 
 from __future__ import annotations
 
-import argparse
 from collections import Counter
 from pathlib import Path
 from typing import Sequence
@@ -83,14 +82,3 @@ def main(inputs: Sequence, output, overwrite: bool = False) -> Path:
                     src.copy(src[n], dst.require_group(parent) if parent else dst, base)
     print(f"merge: {len(where)} {'images' if leaf == 'keypoints' else 'pairs'} from {len(inputs)} file(s) -> {output}")
     return output
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--inputs", nargs="+", required=True, type=Path, help="shard files")
-    parser.add_argument("--output", required=True, type=Path, help="merged file (.h5)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
-
-
-def run(args) -> int:
-    main(args.inputs, args.output, args.overwrite)
-    return 0

@@ -14,7 +14,6 @@ COLMAP's RANSAC (which sets the configuration itself).
 
 from __future__ import annotations
 
-import argparse
 import shutil
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
@@ -155,33 +154,3 @@ def main(sfm_dir: Path, reference_model: Union[Path, pycolmap.Reconstruction], i
         shutil.rmtree(tmp / "triangulated", ignore_errors=True)
         cu.write_model(out, tmp)
     return out
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--reference", type=Path, required=True,
-                        help="COLMAP model (text or binary) with the known poses")
-    parser.add_argument("--images", type=Path, required=True, help="image folder")
-    parser.add_argument("--pairs", type=Path, required=True)
-    parser.add_argument("--features", type=Path, required=True)
-    parser.add_argument("--matches", type=Path, required=True)
-    parser.add_argument("--outputs", type=Path, required=True, help="output model folder")
-    parser.add_argument("--verification", choices=["poses", "colmap"], default="poses",
-                        help="epipolar check with the known poses (default) or COLMAP's RANSAC")
-    parser.add_argument("--max-epipolar-error", type=float, default=4.0, help="pixels")
-    parser.add_argument("--mapper-option", action="append", default=[], metavar="KEY=VALUE",
-                        help="IncrementalPipelineOptions key (repeatable)")
-    parser.add_argument("--verbose", action="store_true")
-
-
-def run(args) -> int:
-    rec = main(args.outputs, args.reference, args.images, args.pairs, args.features,
-               args.matches, verification=args.verification,
-               max_epipolar_error=args.max_epipolar_error,
-               mapper_options=cu.parse_option_args(args.mapper_option,
-                                                   pycolmap.IncrementalPipelineOptions()),
-               verbose=args.verbose)
-    s = cu.model_summary(rec)
-    print(f"triangulated {s['points']} points in {s['registered']} images, track length "
-          f"{s['mean_track_length']:.2f}, reprojection {s['mean_reprojection_error_px']:.3f} px "
-          f"-> {args.outputs}")
-    return 0

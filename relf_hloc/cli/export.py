@@ -10,8 +10,8 @@ import argparse
 from pathlib import Path
 
 from ..confs import DEFAULT_WEIGHTS
-from . import onnx, weights_tag
-from .relf import WIDTHS, exported_network
+from ..features import onnx, weights_tag
+from ..features.relf import WIDTHS, exported_network
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,19 @@
+"""``relf-hloc merge``: the command line of ``relf_hloc.pipeline.merge``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..pipeline.merge import main
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--inputs", nargs="+", required=True, type=Path, help="shard files")
+    parser.add_argument("--output", required=True, type=Path, help="merged file (.h5)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+
+
+def run(args) -> int:
+    main(args.inputs, args.output, args.overwrite)
+    return 0

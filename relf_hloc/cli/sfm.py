@@ -1,0 +1,48 @@
+"""``relf-hloc sfm``: the command line of ``relf_hloc.sfm``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..confs import EXTRACTORS, MATCHERS, default_matcher, extractor_conf, with_options
+from ..io import read_json
+from ..sfm import format_summary, main
+from .options import add_colmap_arguments, add_ray_arguments, colmap_options_from_args
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--images", type=Path, required=True, help="image folder")
+    parser.add_argument("--outputs", type=Path, required=True, help="output folder")
+    parser.add_argument("--conf", default="relf",
+                        help=f"extractor conf ({', '.join(EXTRACTORS)}) or a .yaml file (default: relf)")
+    parser.add_argument("--matcher", default=None,
+                        help=f"matcher conf ({', '.join(MATCHERS)}; default: relf-ratio for RELF, "
+                             "nn-ratio for the OpenCV methods)")
+    parser.add_argument("--max-keypoints", type=int, help="keypoints per image (default: the conf's)")
+    parser.add_argument("--weights", type=Path, help="RELF checkpoint (default: shipped weights)")
+    parser.add_argument("--random-weights", action="store_true",
+                        help="RELF with an untrained network (labelled as such in report.json)")
+    parser.add_argument("--pairs", default="exhaustive", choices=["exhaustive", "sequential"],
+                        help="(default: exhaustive)")
+    parser.add_argument("--window", type=int, default=5, help="sequential pairs: images after each (default: 5)")
+    parser.add_argument("--ratio", type=float, help="matching ratio test (default: the matcher conf's)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="(default: cpu)")
+    parser.add_argument("--backend", choices=["torch", "onnxruntime", "onnxruntime-int8"],
+                        help="RELF's network runtime (default: torch)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="recompute features and matches instead of resuming")
+    add_ray_arguments(parser, "extract and match")
+    add_colmap_arguments(parser)
+
+
+def run(args) -> int:
+    conf = extractor_conf(args.conf, args.max_keypoints, args.weights, args.random_weights, backend=args.backend)
+    matcher = with_options(args.matcher or default_matcher(conf, "sfm"), ratio_threshold=args.ratio)
+    report_path = main(conf, args.images, args.outputs, matcher, args.pairs, args.window,
+                       device=args.device, overwrite=args.overwrite, ray=args.ray, workers=args.workers,
+                       **colmap_options_from_args(args))
+    report = read_json(report_path)
+    print(format_summary(report))
+    print(f"model: {args.outputs / 'sfm'}  report: {report_path}")
+    return 0
