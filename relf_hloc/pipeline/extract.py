@@ -85,8 +85,8 @@ def check_images(images: Path, names: List[str], skip_bad: bool, resize_max: Opt
     bad = {}
     for name in names:
         try:
-            check_pixels(images / name, resize_max)
             read_image(images / name)  # decoded once before any slow work, then again when extracted
+            check_pixels(images / name, resize_max)
         except ImageError as e:
             if not skip_bad:
                 raise
