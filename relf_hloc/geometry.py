@@ -9,9 +9,8 @@ camera frame and the camera centre is ``-R.T @ t``. Angles are in degrees.
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, Optional, Sequence, Tuple
-
 import math
+from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 import torch

@@ -31,6 +31,7 @@ def build_extractor_class(BaseModel):
 
     class RELF(BaseModel):
         """hloc extractor: ``conf`` = RELF options (relf_hloc.features.relf.RELF.default_conf)."""
+
         default_conf = {"name": "relf"}
         required_inputs = ["image"]
         detection_noise = 1.0

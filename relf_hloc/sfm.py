@@ -23,7 +23,8 @@ from .features import features_tag
 from .images import image_size, list_images
 from .io import read_json, read_pairs, write_json
 from .pipeline import colmap as cu
-from .pipeline import extract, match, pairs as pairs_step, reconstruction
+from .pipeline import distributed, extract, match, reconstruction
+from .pipeline import pairs as pairs_step
 
 
 def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window: int = 5,
@@ -99,7 +100,7 @@ def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window:
         timed("extract", extract.main, conf, image_dir, feats_path, names=names, device=device,
               overwrite=overwrite)
     else:
-        timed("extract", extract.main_ray, conf, image_dir, feats_path, ray or None, workers,
+        timed("extract", distributed.extract_ray, conf, image_dir, feats_path, ray or None, workers,
               device=device, overwrite=overwrite, names=names)
     timed("pairs", pairs_step.main, pairs_path, mode=pairs, window=window, names=names)
     report["pairs"]["count"] = len(read_pairs(pairs_path))
@@ -107,7 +108,7 @@ def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window:
         timed("match", match.main, with_options(matcher, device=device), pairs_path, feats_path, matches_path,
               overwrite=overwrite)
     else:
-        timed("match", match.main_ray, matcher, pairs_path, feats_path, matches_path, ray or None, workers,
+        timed("match", distributed.match_ray, matcher, pairs_path, feats_path, matches_path, ray or None, workers,
               overwrite=overwrite)
     try:
         rec = timed("reconstruction", reconstruction.main, outputs / "sfm", image_dir, pairs_path,

@@ -15,9 +15,9 @@ import numpy as np
 import plotly.graph_objects as go
 import pycolmap
 
+from .eval.matches import verified_inliers
 from .figures import plt, save_figure
 from .images import read_image
-from .eval.matches import verified_inliers
 from .io import atomic_write, read_features, read_matches
 from .pipeline import colmap as cu
 

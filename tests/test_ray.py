@@ -1,5 +1,9 @@
 """Extraction and matching on a local Ray instance (2 CPUs): the output equals the
-single-process file, also when a worker dies hard in the middle of a shard."""
+single-process file, also when a worker dies hard in the middle of a shard (the fault is
+injected here, by worker classes that die once, sent to the actors by value)."""
+
+import os
+import sys
 
 import pytest
 
@@ -11,12 +15,40 @@ from test_shards import SIFT, assert_same_file, folder  # noqa: F401  (fixture: 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'relf-hloc[ray]' to run these")
 
 
+def die_once(tmp, k: int) -> None:
+    """The first attempt at shard 1 exits hard, as a killed machine would."""
+    marker = tmp.with_name(f"failed-once-{k}")
+    if k == 1 and not marker.exists():
+        marker.touch()
+        os._exit(1)
+
+
+class ExtractDiesOnce(distributed.ExtractWorker):
+    def extract(self, k, names, tmp):
+        super().extract(k, names[:1], tmp)  # part of the shard written, then the worker dies
+        die_once(tmp, k)
+        super().extract(k, names[1:], tmp)
+
+
+class MatchDiesOnce(distributed.MatchWorker):
+    def match(self, k, pairs, tmp):
+        super().match(k, pairs[:1], tmp)
+        die_once(tmp, k)
+        super().match(k, pairs[1:], tmp)
+
+
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"RELF_HLOC_FAIL_SHARD": "1"}})  # shard 1's first attempt dies
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the actors import no test module
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def dying_workers(monkeypatch):
+    monkeypatch.setattr(distributed, "ExtractWorker", ExtractDiesOnce)
+    monkeypatch.setattr(distributed, "MatchWorker", MatchDiesOnce)
 
 
 def test_ray_equals_one_process_after_a_worker_dies(folder, tmp_path, capsys):  # noqa: F811
@@ -30,7 +62,9 @@ def test_ray_equals_one_process_after_a_worker_dies(folder, tmp_path, capsys):  
     assert main(["pairs", "--images", str(folder), "--output", str(pairs)]) == 0
     m_whole, m_ray = tmp_path / "m.h5", tmp_path / "m-ray.h5"
     assert main(["match", "--pairs", str(pairs), "--features", str(whole), "--output", str(m_whole)]) == 0
+    capsys.readouterr()
     assert main(["match", "--pairs", str(pairs), "--features", str(out), "--output", str(m_ray), "--ray"]) == 0
+    assert "1 retried after a worker died" in capsys.readouterr().out
     assert_same_file(m_whole, m_ray)
     # a rerun has nothing left to do
     assert main(["extract", "--images", str(folder), "--output", str(out), *SIFT, "--ray"]) == 0

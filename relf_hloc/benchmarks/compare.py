@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-
 from ..confs import BENCHMARK_KEYPOINTS, EXTRACTORS, OPENCV_METHODS, extractor_conf, resolve_conf, with_options
 from ..datasets import roto360
 from ..datasets.homography import dataset_root, detect_layout, image_names, load_pairs

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from ..confs import EXTRACTORS, extractor_conf
-from ..pipeline.extract import main, main_ray
+from ..pipeline.distributed import extract_ray
+from ..pipeline.extract import main
 from .options import add_ray_arguments
 
 
@@ -43,7 +44,7 @@ def run(args) -> int:
     if args.ray is not None:
         if args.shard:
             raise ValueError("--ray and --shard: choose one (Ray makes its own shards)")
-        main_ray(conf, args.images, args.output, args.ray or None, args.workers,
+        extract_ray(conf, args.images, args.output, args.ray or None, args.workers,
                  device=args.device, overwrite=args.overwrite, skip_bad_images=args.skip_bad_images)
         return 0
     main(conf, args.images, args.output, device=args.device, overwrite=args.overwrite,

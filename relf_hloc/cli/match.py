@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from ..confs import MATCHERS, with_options
-from ..pipeline.match import main, main_ray
+from ..pipeline.distributed import match_ray
+from ..pipeline.match import main
 from .options import add_ray_arguments
 
 
@@ -30,7 +31,7 @@ def run(args) -> int:
     if args.ray is not None:
         if args.shard:
             raise ValueError("--ray and --shard: choose one (Ray makes its own shards)")
-        main_ray(conf, args.pairs, args.features, args.output, args.ray or None, args.workers,
+        match_ray(conf, args.pairs, args.features, args.output, args.ray or None, args.workers,
                  overwrite=args.overwrite)
         return 0
     main(conf, args.pairs, args.features, args.output, args.overwrite, shard=args.shard)

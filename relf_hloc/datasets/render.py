@@ -35,8 +35,8 @@ import numpy as np
 import skimage.data
 from scipy.spatial.transform import Rotation
 
-from ..io import OutputFolder, write_json, write_text
 from ..images import write_image
+from ..io import OutputFolder, write_json, write_text
 from .scenes import Scene, View
 
 # Directional light for flat shading, so faces of the same texture differ.
@@ -54,6 +54,7 @@ class TexturedRect:
     v_edge [3]: world vectors along the texture's full width and height;
     texture [h, w, 3] uint8 RGB.
     """
+
     name: str
     origin: np.ndarray
     u_edge: np.ndarray

@@ -33,11 +33,12 @@ import torch.nn.functional as F
 
 from ..confs import DEFAULT_WEIGHTS, DETECTOR_WEIGHTS, MAX_KEYPOINTS, PAPER_PYRAMID
 from ..geometry import parabola_offset
-from .checkpoint import CheckpointError, load_checkpoint, load_model_state
 from . import weights_tag
 from .base import Extractor
+from .checkpoint import CheckpointError, load_checkpoint, load_model_state
 from .detectors import load_detector
 from .reresnet import NORMALIZATION, WIDTHS, ReResNet18, export_plain, normalize_image, sample_fused
+
 
 def pyramid_sizes(h: int, w: int, max_size: Optional[int] = 1024, min_size: int = 256,
                   step: float = 2 ** 0.25, snap: Optional[int] = 16) -> List[Tuple[int, int]]:

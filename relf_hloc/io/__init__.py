@@ -7,11 +7,52 @@
 Every name is importable from ``relf_hloc.io`` directly.
 """
 
-from .files import (FormatError, OutputFolder, atomic_write, check_writable, deferred_signals,  # noqa: F401
-                    file_digest, read_json, refuse_if_written, writer_of, write_json, write_text)
-from .h5 import (COMPLETE, KEYPOINT_DTYPES, PROVENANCE, check_features, check_image_sizes, check_names,  # noqa: F401
-                 complete_names, find_pair, groups, has_pair, image_digest, list_names, open_h5, pair_key,
-                 read_datasets, read_descriptors, read_features, read_matches, read_pairs, read_provenance,
-                 write_features, write_matches, write_pairs)
-from .provenance import (claim, features_digest, pair_digests, parse_shard,  # noqa: F401
-                         read_shard_info, settings_text, shard_slice, write_shard_info, writing)
+from .files import (  # noqa: F401
+                    FormatError,
+                    OutputFolder,
+                    atomic_write,
+                    check_writable,
+                    deferred_signals,
+                    file_digest,
+                    read_json,
+                    refuse_if_written,
+                    write_json,
+                    write_text,
+                    writer_of,
+)
+from .h5 import (  # noqa: F401
+                    COMPLETE,
+                    KEYPOINT_DTYPES,
+                    PROVENANCE,
+                    check_features,
+                    check_image_sizes,
+                    check_names,
+                    complete_names,
+                    find_pair,
+                    groups,
+                    has_pair,
+                    image_digest,
+                    list_names,
+                    open_h5,
+                    pair_key,
+                    read_datasets,
+                    read_descriptors,
+                    read_features,
+                    read_matches,
+                    read_pairs,
+                    read_provenance,
+                    write_features,
+                    write_matches,
+                    write_pairs,
+)
+from .provenance import (  # noqa: F401
+                    claim,
+                    features_digest,
+                    pair_digests,
+                    parse_shard,
+                    read_shard_info,
+                    settings_text,
+                    shard_slice,
+                    write_shard_info,
+                    writing,
+)

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+
 class FormatError(ValueError):
     """A file that exists but does not have the expected layout (hloc HDF5, JSON)."""
 

@@ -14,8 +14,9 @@ from typing import List, Optional, Tuple
 import h5py
 
 from ..confs import differences
-from .files import lock_path, check_writable, deferred_signals, hold_writer_lock, refuse_if_written
+from .files import check_writable, deferred_signals, hold_writer_lock, lock_path, refuse_if_written
 from .h5 import PROVENANCE, FormatError, find_pair, open_h5
+
 
 def _hloc_layout(f: h5py.File, kind: str) -> bool:
     """Whether every top-level entry of an open file is an image (features) or pair (matches) group."""

@@ -18,7 +18,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 import pycolmap
 
-from ..io import list_names, read_features, read_matches, read_pairs, find_pair, open_h5
+from ..io import find_pair, list_names, open_h5, read_features, read_matches, read_pairs
 
 # Files that make a folder look like a COLMAP model (binary or text).
 MODEL_FILES = (("cameras.bin", "images.bin", "points3D.bin"),

@@ -1,6 +1,6 @@
 """The Ray engine of ``extract/match/sfm --ray [ADDRESS]``: the same hloc files as one process,
-from many workers, with nothing lost when a worker dies (the workers themselves are in
-``extract.py`` and ``match.py``).
+from many workers, with nothing lost when a worker dies (``extract_ray``, ``match_ray``; the
+workers ``ExtractWorker``, ``MatchWorker`` run the steps' own functions).
 
 The driver checks everything first (as ``extract``/``match`` do), cuts the sorted work list
 into shards, and hands them to Ray actors; each actor loads the model once and writes each
@@ -9,14 +9,12 @@ a partial shard. The driver merges every finished shard into the output as it ar
 output then equals the single-process file) and deletes it. Ray restarts a dead actor and
 retries its task (``max_restarts`` / ``max_task_retries``); a rerun skips what the output
 already holds. Ray is an optional extra: ``pip install 'relf-hloc[ray]'``.
-
-Fault injection for tests: ``RELF_HLOC_FAIL_SHARD=K`` makes the first attempt of shard K exit
-hard (``os._exit``) after writing part of it.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import List, Optional, Sequence
 
@@ -24,6 +22,8 @@ import h5py
 from tqdm import tqdm
 
 from .. import io
+from ..matchers import load_matcher
+from . import extract, match
 
 RETRIES = 3
 
@@ -68,14 +68,6 @@ def count_attempt(shard_file: Path) -> None:
     """One line per attempt at a shard: more than one means Ray retried it."""
     with open(shard_file.with_suffix(".attempts"), "a") as f:
         f.write("attempt\n")
-
-
-def fail_hook(shard_file: Path, k: int) -> None:
-    """Test hook: the first attempt of shard ``RELF_HLOC_FAIL_SHARD`` dies hard."""
-    marker = shard_file.with_name(f"failed-once-{k}")
-    if os.environ.get("RELF_HLOC_FAIL_SHARD") == str(k) and not marker.exists():
-        marker.touch()
-        os._exit(1)
 
 
 def merge_into(output: Path, shard_file: Path, leaf: str) -> int:
@@ -130,3 +122,98 @@ def plan(items: List, done: set, shard_size: int, folder: Path, tag: str):
         if todo:
             jobs.append((k, todo, folder / f"{tag}-{k}.h5"))
     return jobs
+
+
+# ---------------------------------------------------------------- the steps on Ray actors
+class ExtractWorker:
+    """A Ray actor: the extractor loaded once, then one shard of images into its own file per call
+    (a retried shard resumes its partial file)."""
+
+    def __init__(self, conf: dict, images: str, device: str):
+        self.conf, self.images = conf, Path(images)
+        self.extractor = extract.load(conf, device)
+
+    def run(self, k: int, names: List[str], path: str) -> None:
+        """Shard ``k``: ``names`` into ``path``, renamed into place only when complete."""
+        path = Path(path)
+        count_attempt(path)
+        tmp = path.with_suffix(".partial.h5")
+        with io.writing(tmp):
+            io.claim(tmp, extract.settings(self.conf))
+            self.extract(k, [n for n in names if n not in io.complete_names(tmp)], tmp)
+        os.replace(tmp, path)  # complete, or not there at all
+
+    def extract(self, k: int, names: List[str], tmp: Path) -> None:
+        """Extract ``names`` into the shard's partial file (tests inject faults here)."""
+        extract.extract_into(self.extractor, self.images, names, tmp, False, self.conf.get("preprocessing"))
+
+
+class MatchWorker:
+    """A Ray actor: the matcher loaded once, then one shard of pairs into its own file per call."""
+
+    def __init__(self, conf: dict, features: str):
+        self.matcher, self.features = load_matcher(conf["model"]), Path(features)
+
+    def run(self, k: int, pairs: List, path: str) -> None:
+        """Shard ``k``: ``pairs`` into ``path``, renamed into place only when complete."""
+        path = Path(path)
+        count_attempt(path)
+        tmp = path.with_suffix(".partial.h5")
+        self.match(k, pairs, tmp)
+        os.replace(tmp, path)
+
+    def match(self, k: int, pairs: List, tmp: Path) -> None:
+        """Match ``pairs`` into the shard's partial file (tests inject faults here)."""
+        cache = {}
+
+        def data(name):
+            if name not in cache:
+                cache[name] = (io.read_descriptors(self.features, name), io.features_digest(self.features, name))
+            return cache[name]
+
+        for a, b in pairs:
+            (d0, h0), (d1, h1) = data(a), data(b)
+            m0, s0 = self.matcher.match(d0, d1)
+            io.write_matches(tmp, a, b, m0, s0, (h0, h1))
+
+
+def extract_ray(conf, images, output, address: Optional[str] = None, workers: int = 2,
+                shard_size: Optional[int] = None, device: str = "cpu", overwrite: bool = False,
+                skip_bad_images: bool = False, names: Optional[List[str]] = None) -> Path:
+    """``relf-hloc extract --ray``: the same file as ``extract.main``, from Ray actors."""
+    require_ray()  # before any work
+    images, output = Path(images).resolve(), Path(output).resolve()  # workers run elsewhere
+    with io.writing(output):
+        conf, names, todo, skipped = extract.prepare(conf, images, output, names, device, overwrite,
+                                                     skip_bad_images, None)
+        conf = absolute(conf)
+        start_time = time.time()
+        if todo:
+            ray = start(address, workers, 1)
+            size = shard_size or default_shard_size(len(names), workers)
+            jobs = plan(names, set(names) - set(todo), size, shard_dir(output), "extract")
+            report = run_shards(ray, ExtractWorker, (conf, str(images), device), jobs, output, "keypoints",
+                                workers, 1 if device == "cuda" else 0, 1, "img")
+            print(f"extract --ray: {report['shards']} shard(s) on {report['workers']} worker(s), "
+                  f"{report['retried']} retried after a worker died")
+        print(extract.summary(output, names, todo, skipped, [], time.time() - start_time))
+    return output
+
+
+def match_ray(conf, pairs, features, output, address: Optional[str] = None, workers: int = 2,
+              shard_size: Optional[int] = None, overwrite: bool = False) -> Path:
+    """``relf-hloc match --ray``: the same file as ``match.main``, from Ray actors."""
+    require_ray()
+    features, output = Path(features).resolve(), Path(output).resolve()  # workers run elsewhere
+    with io.writing(output):
+        conf, pairs, todo, _ = match.prepare(conf, pairs, features, output, overwrite, None)
+        if todo:
+            ray = start(address, workers, 1)
+            size = shard_size or default_shard_size(len(pairs), workers)
+            jobs = plan(pairs, set(pairs) - set(todo), size, shard_dir(output), "match")
+            report = run_shards(ray, MatchWorker, (conf, str(features)), jobs, output, "matches0",
+                                workers, 0, 1, "pair")
+            print(f"match --ray: {report['shards']} shard(s) on {report['workers']} worker(s), "
+                  f"{report['retried']} retried after a worker died")
+        print(f"match: {len(todo)} pair(s) matched, {len(pairs) - len(todo)} already in {output}")
+    return output

@@ -10,7 +10,6 @@ already in it, so a stopped run resumes; other settings are an error (--overwrit
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections import deque
@@ -26,7 +25,6 @@ from .. import io
 from ..confs import MAX_PIXELS, get_conf
 from ..features import identity, load_extractor
 from ..images import ImageError, image_size, list_images, read_image
-from . import distributed
 
 
 def check_options(conf: dict) -> None:
@@ -226,49 +224,4 @@ def main(conf, images, output, names: Optional[List[str]] = None, device: str = 
         counts = extract_into(load(conf, device), images, todo, output, progress,
                               conf.get("preprocessing")) if todo else []
     print(summary(output, names, todo, skipped, counts, time.time() - start))
-    return output
-
-
-class RayWorker:
-    """A Ray actor: the model loaded once, then one shard file per call."""
-
-    def __init__(self, conf: dict, images: str, device: str):
-        self.conf, self.images = conf, Path(images)
-        self.extractor = load(conf, device)
-
-    def run(self, k: int, names: List[str], path: str) -> None:
-        path = Path(path)
-        distributed.count_attempt(path)
-        tmp = path.with_suffix(".partial.h5")
-        with io.writing(tmp):
-            io.claim(tmp, settings(self.conf))  # a retried shard resumes its partial file
-            todo = [n for n in names if n not in io.complete_names(tmp)]
-            extract_into(self.extractor, self.images, todo[:1], tmp, False, self.conf.get("preprocessing"))
-            distributed.fail_hook(path, k)
-            extract_into(self.extractor, self.images, todo[1:], tmp, False, self.conf.get("preprocessing"))
-        os.replace(tmp, path)  # complete, or not there at all
-
-
-def main_ray(conf, images, output, address: Optional[str] = None, workers: int = 2,
-             shard_size: Optional[int] = None,
-            device: str = "cpu", overwrite: bool = False, skip_bad_images: bool = False,
-            names: Optional[List[str]] = None) -> Path:
-    """``relf-hloc extract --ray``: the same file as ``main``, from Ray actors
-    (``relf_hloc.pipeline.distributed``)."""
-    distributed.require_ray()  # before any work
-    images, output = Path(images).resolve(), Path(output).resolve()  # workers run elsewhere
-    with io.writing(output):
-        conf, names, todo, skipped = prepare(conf, images, output, names, device, overwrite, skip_bad_images, None)
-        conf = distributed.absolute(conf)
-        start_time = time.time()
-        if todo:
-            gpus = 1 if device == "cuda" else 0
-            ray = distributed.start(address, workers, 1)
-            size = shard_size or distributed.default_shard_size(len(names), workers)
-            jobs = distributed.plan(names, set(names) - set(todo), size, distributed.shard_dir(output), "extract")
-            report = distributed.run_shards(ray, RayWorker, (conf, str(images), device), jobs, output, "keypoints",
-                                            workers, gpus, 1, "img")
-            print(f"extract --ray: {report['shards']} shard(s) on {report['workers']} worker(s), "
-                  f"{report['retried']} retried after a worker died")
-        print(summary(output, names, todo, skipped, [], time.time() - start_time))
     return output

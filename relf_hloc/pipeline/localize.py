@@ -24,9 +24,17 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import pycolmap
 
+from ..io import (
+    check_image_sizes,
+    has_pair,
+    list_names,
+    read_features,
+    read_matches,
+    read_pairs,
+    write_json,
+    write_text,
+)
 from . import colmap as cu
-from ..io import check_image_sizes, has_pair, list_names, read_features, read_matches, read_pairs, write_json, write_text
-
 
 Query = Tuple[str, Optional[pycolmap.Camera]]
 

@@ -6,10 +6,8 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
-from typing import List, Optional
 
 import numpy as np
 from tqdm import tqdm
@@ -17,7 +15,6 @@ from tqdm import tqdm
 from .. import io
 from ..confs import get_conf
 from ..matchers import load_matcher
-from . import distributed
 from .extract import check_shard
 
 
@@ -82,51 +79,4 @@ def match_into(conf, pairs, todo, digests, features: Path, output: Path, progres
     mean = f"{np.mean(n_matches):.0f}" if n_matches else "-"
     print(f"match: {len(todo)} pair(s) matched" + (f" ({stale} stale: an image was extracted again)" if stale else "")
           + f", {len(pairs) - len(todo)} already in {output}, {mean} matches/pair, {time.time() - start:.1f} s")
-    return output
-
-
-class RayWorker:
-    """A Ray actor: one shard of pairs into its own file per call."""
-
-    def __init__(self, conf: dict, features: str):
-        self.matcher, self.features = load_matcher(conf["model"]), Path(features)
-
-    def run(self, k: int, pairs: List, path: str) -> None:
-        path = Path(path)
-        distributed.count_attempt(path)
-        tmp = path.with_suffix(".partial.h5")
-        cache = {}
-
-        def data(name):
-            if name not in cache:
-                cache[name] = (io.read_descriptors(self.features, name),
-                               io.features_digest(self.features, name))
-            return cache[name]
-
-        for i, (a, b) in enumerate(pairs):
-            if i == 1:
-                distributed.fail_hook(path, k)
-            (d0, h0), (d1, h1) = data(a), data(b)
-            m0, s0 = self.matcher.match(d0, d1)
-            io.write_matches(tmp, a, b, m0, s0, (h0, h1))
-        os.replace(tmp, path)
-
-
-def main_ray(conf, pairs, features, output, address: Optional[str] = None, workers: int = 2,
-             shard_size: Optional[int] = None, overwrite: bool = False) -> Path:
-    """``relf-hloc match --ray``: the same file as ``main``, from Ray actors
-    (``relf_hloc.pipeline.distributed``)."""
-    distributed.require_ray()
-    features, output = Path(features).resolve(), Path(output).resolve()  # workers run elsewhere
-    with io.writing(output):
-        conf, pairs, todo, _ = prepare(conf, pairs, features, output, overwrite, None)
-        if todo:
-            ray = distributed.start(address, workers, 1)
-            size = shard_size or distributed.default_shard_size(len(pairs), workers)
-            jobs = distributed.plan(pairs, set(pairs) - set(todo), size, distributed.shard_dir(output), "match")
-            report = distributed.run_shards(ray, RayWorker, (conf, str(features)), jobs, output, "matches0",
-                                            workers, 0, 1, "pair")
-            print(f"match --ray: {report['shards']} shard(s) on {report['workers']} worker(s), "
-                  f"{report['retried']} retried after a worker died")
-        print(f"match: {len(todo)} pair(s) matched, {len(pairs) - len(todo)} already in {output}")
     return output

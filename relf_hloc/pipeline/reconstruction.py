@@ -19,9 +19,8 @@ from typing import Any, Dict, Optional, Sequence
 import pycolmap
 from tqdm import tqdm
 
-from . import colmap as cu
 from ..io import OutputFolder, read_pairs, write_json
-
+from . import colmap as cu
 
 
 def mapper_defaults() -> Dict[str, Any]:

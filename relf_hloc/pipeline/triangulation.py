@@ -21,9 +21,8 @@ from typing import Any, Dict, Optional, Union
 import numpy as np
 import pycolmap
 
-from . import colmap as cu
 from ..io import OutputFolder, check_image_sizes, read_features, read_pairs
-
+from . import colmap as cu
 
 
 def create_db_from_model(rec: pycolmap.Reconstruction, database: Path) -> Dict[str, int]:
