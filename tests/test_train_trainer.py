@@ -136,6 +136,26 @@ def test_exported_last_weights_carry_step_and_best_score(image_dir, tmp_path):  
     assert (tmp_path / "cont" / "train.log").read_text().splitlines()[-1].split("; ")[1] == "best score 99.50"
 
 
+def test_run_stopped_in_its_last_validation_validates_on_resume(image_dir, tmp_path, monkeypatch):  # noqa: F811
+    """A run killed during its final validation has last.pth at the last step and no best.pth:
+    resuming it trains nothing and validates (best.pth of the final step)."""
+    conf = merge(tiny_conf(image_dir, max_steps=2, checkpoint_every=1),
+                 {"data": {"num_val_images": 2}, "val": {"synthetic_pairs": 1, "num_keypoints": 16}})
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(trainer.Validation, "__call__", killed)
+        with pytest.raises(KeyboardInterrupt):
+            trainer.train(conf, tmp_path / "run")
+    assert not (tmp_path / "run" / "best.pth").exists() and load_checkpoint(tmp_path / "run" / "last.pth")[1]["step"] == 2
+    trainer.train(conf, tmp_path / "run", resume=tmp_path / "run" / "last.pth")
+    assert load_checkpoint(tmp_path / "run" / "best.pth")[1]["step"] == 2
+    assert len(read_rows(tmp_path / "run" / "val.csv")) == 1
+    assert len(read_rows(tmp_path / "run" / "train.csv")) == 2  # no step trained again
+
+
 def test_detector_head_trains_on_the_frozen_trunk(image_dir, tmp_path):  # noqa: F811
     conf = tiny_conf(image_dir)
     with pytest.raises(ValueError, match="freeze_backbone trains the detector head on given weights"):

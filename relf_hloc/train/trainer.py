@@ -366,6 +366,10 @@ def restore(model, optimizer, scheduler, conf: dict, resume, output: Path, log: 
     return step, best_score
 
 
+SHOWN_LOSSES = ("total", "desc", "ori_kl", "ori_acc", "relational", "regression", "repeatability", "peakiness",
+                "reliability")  # on the progress bar
+
+
 class Validation:
     """The fixed validation sets, their CSV log and the best score so far (best.pth)."""
 
@@ -392,31 +396,13 @@ class Validation:
         return metrics
 
 
-def train(conf: dict, output, resume=None, stop_step: Optional[int] = None) -> Path:
-    """Train with the resolved config ``conf``; returns the path of the last checkpoint.
-
-    The schedule (learning rate, data) always spans ``train.max_steps``; ``stop_step``
-    only ends this run early (a later --resume continues the same schedule).
-    """
-    output, tconf = Path(output), conf["train"]
-    max_steps = tconf["max_steps"]
-    stop_step = min(stop_step or max_steps, max_steps)
-    device, rank, world, local_rank = select_device(tconf)
-    main_process = rank == 0
-    if main_process:
-        output.mkdir(parents=True, exist_ok=True)
-        write_text(output / "config.yaml", yaml.safe_dump(conf, sort_keys=False))
-    log = TextLog(output / "train.log", main_process)
-    log(f"train: relf-hloc {code_version}, {tconf['max_steps']} steps of batch {tconf['batch_size']}, "
-        f"{world} process(es) on {device.type}, {torch.get_num_threads()} thread(s), outputs {output}")
-    generator, val_generator = pair_generators(conf)
-
-    torch.manual_seed(conf["seed"])  # identical initial weights on every rank
+def build_model(conf: dict, device: torch.device, world: int) -> torch.nn.Module:
+    """The network of ``model`` (seeded: identical initial weights on every rank), in training
+    mode; with ``train.freeze_backbone`` only the detector head trains."""
+    torch.manual_seed(conf["seed"])
     model = ReResNet18(conf["model"]["G"], conf["model"]["widths"], conf["model"]["detector"],
-                       conf["model"]["projection"])
-    model = model.to(device).train()
-    frozen = tconf["freeze_backbone"]
-    if frozen:
+                       conf["model"]["projection"]).to(device).train()
+    if conf["train"]["freeze_backbone"]:
         if model.detector is None or not conf["model"]["init_weights"]:
             raise ValueError("train.freeze_backbone trains the detector head on given weights: "
                              "set model.detector: true and model.init_weights")
@@ -424,80 +410,117 @@ def train(conf: dict, output, resume=None, stop_step: Optional[int] = None) -> P
             raise ValueError("train.freeze_backbone runs on one process (the head is small)")
         for name, p in model.named_parameters():
             p.requires_grad_(name.startswith("detector."))
-    optimizer, scheduler = build_optimizer(model, conf)
-    step, best_score = restore(model, optimizer, scheduler, conf, resume, output, log)
-    trunk = export_plain(model).requires_grad_(False) if frozen else None
-    validation = Validation(conf, val_generator, output, best_score, log)
+    return model
 
-    def save(path, metrics=None, with_state=True):
-        extra = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                 "best_score": validation.best_score} if with_state else None
-        return save_checkpoint(path, model, model_meta(conf, step, metrics), extra=extra)
 
-    def export(key, metrics, extra=None):  # train.export_best / export_last: float16, to commit
-        if tconf[key]:
-            save_checkpoint(tconf[key], model, model_meta(conf, step, metrics), half=True, extra=extra)
-
-    def save_best(metrics):
-        save(output / "best.pth", metrics, with_state=False)
-        export("export_best", metrics)
-
-    def run_validation(epoch: int):
-        metrics = validation(model, device, step, epoch, save_best)
-        if metrics:
-            export("export_last", metrics, {"best_score": validation.best_score})
-
-    ddp_model = model
-    if world > 1:
-        ddp_model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[local_rank] if device.type == "cuda" else None)
-    batch = tconf["batch_size"]
-    dataset = pair_data.PairDataset(generator, conf["seed"], (max_steps * world + world) * batch)
-    loader = torch.utils.data.DataLoader(
+def build_loader(conf: dict, generator, step: int, stop_step: int, rank: int, world: int,
+                 device: torch.device) -> torch.utils.data.DataLoader:
+    """The pairs of steps ``step``..``stop_step`` of this rank (``StepSampler``: a resumed run
+    sees exactly the data it would have seen)."""
+    tconf, batch = conf["train"], conf["train"]["batch_size"]
+    dataset = pair_data.PairDataset(generator, conf["seed"], (tconf["max_steps"] * world + world) * batch)
+    return torch.utils.data.DataLoader(
         dataset, batch_size=batch, sampler=StepSampler(step, stop_step, batch, rank, world),
-        num_workers=tconf["num_workers"], pin_memory=device.type == "cuda",
-        worker_init_fn=single_thread_worker)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16,
-                              enabled=bool(tconf["amp"]) and device.type == "cuda")
-    train_log = CsvLog(output / "train.csv", main_process)
-    if conf["val"]["at_start"] and step == 0:
-        run_validation(0)
+        num_workers=tconf["num_workers"], pin_memory=device.type == "cuda", worker_init_fn=single_thread_worker)
 
-    spe = tconf["steps_per_epoch"]
-    bar = tqdm(total=stop_step, initial=step, desc="train", unit="step", disable=not main_process,
+
+class Run:
+    """One training run's state: model, optimiser, schedule, step, validation, checkpoints."""
+
+    def __init__(self, conf: dict, output: Path, resume, device: torch.device, rank: int, world: int):
+        self.conf, self.tconf, self.output, self.device = conf, conf["train"], output, device
+        self.main_process, self.world = rank == 0, world
+        self.log = TextLog(output / "train.log", self.main_process)
+        self.log(f"train: relf-hloc {code_version}, {self.tconf['max_steps']} steps of batch "
+                 f"{self.tconf['batch_size']}, {world} process(es) on {device.type}, "
+                 f"{torch.get_num_threads()} thread(s), outputs {output}")
+        self.generator, val_generator = pair_generators(conf)
+        self.model = build_model(conf, device, world)
+        self.optimizer, self.scheduler = build_optimizer(self.model, conf)
+        self.step, best_score = restore(self.model, self.optimizer, self.scheduler, conf, resume, output, self.log)
+        self.trunk = export_plain(self.model).requires_grad_(False) if self.tconf["freeze_backbone"] else None
+        self.validation = Validation(conf, val_generator, output, best_score, self.log)
+
+    def save(self, path: Path, metrics=None, with_state: bool = True) -> Path:
+        """A checkpoint of the model (and, to resume, the optimiser, schedule and best score)."""
+        extra = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                 "best_score": self.validation.best_score} if with_state else None
+        return save_checkpoint(path, self.model, model_meta(self.conf, self.step, metrics), extra=extra)
+
+    def export(self, key: str, metrics, extra=None) -> None:
+        """``train.export_best`` / ``export_last``: float16 weights, to commit."""
+        if self.tconf[key]:
+            save_checkpoint(self.tconf[key], self.model, model_meta(self.conf, self.step, metrics),
+                            half=True, extra=extra)
+
+    def validate(self, epoch: int) -> None:
+        """Validate; a new best score writes best.pth (and export_best); export_last follows."""
+        def save_best(metrics):
+            self.save(self.output / "best.pth", metrics, with_state=False)
+            self.export("export_best", metrics)
+
+        metrics = self.validation(self.model, self.device, self.step, epoch, save_best)
+        if metrics:
+            self.export("export_last", metrics, {"best_score": self.validation.best_score})
+        if self.main_process:  # best_score may have changed: keep last.pth consistent with it
+            self.save(self.output / "last.pth")
+
+    def out_of_time(self, seconds: float) -> bool:
+        """``train.time_budget_s`` spent (agreed by every rank, so that all stop at one step)."""
+        out = 0 < self.tconf["time_budget_s"] <= seconds
+        if self.world > 1:
+            flag = torch.tensor([float(out)], device=self.device)
+            dist.all_reduce(flag)
+            out = bool(flag.item())
+        return out
+
+
+def train(conf: dict, output, resume=None, stop_step: Optional[int] = None) -> Path:
+    """Train with the resolved config ``conf``; returns the path of the last checkpoint.
+
+    The schedule (learning rate, data) always spans ``train.max_steps``; ``stop_step``
+    only ends this run early (a later --resume continues the same schedule).
+    """
+    output, tconf = Path(output), conf["train"]
+    max_steps, spe = tconf["max_steps"], tconf["steps_per_epoch"]
+    stop_step = min(stop_step or max_steps, max_steps)
+    device, rank, world, local_rank = select_device(tconf)
+    if rank == 0:
+        output.mkdir(parents=True, exist_ok=True)
+        write_text(output / "config.yaml", yaml.safe_dump(conf, sort_keys=False))
+    run = Run(conf, output, resume, device, rank, world)
+    ddp_model = run.model if world == 1 else torch.nn.parallel.DistributedDataParallel(
+        run.model, device_ids=[local_rank] if device.type == "cuda" else None)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bool(tconf["amp"]) and device.type == "cuda")
+    train_log = CsvLog(output / "train.csv", run.main_process)
+    if (conf["val"]["at_start"] and run.step == 0) or (run.step == max_steps and not (output / "best.pth").exists()):
+        run.validate((run.step - 1) // spe + 1 if run.step else 0)  # also: a run stopped in its last validation
+    bar = tqdm(total=stop_step, initial=run.step, desc="train", unit="step", disable=not run.main_process,
                dynamic_ncols=True)
     t_start = t_last = time.time()
-    start_step = step
-    for batch_data in loader:
-        lr = scheduler.get_last_lr()[0]
-        losses = optimize_step(ddp_model, optimizer, scheduler, batch_data, conf, device, autocast, trunk)
-        step += 1
+    start_step = run.step
+    for batch_data in build_loader(conf, run.generator, run.step, stop_step, rank, world, device):
+        lr = run.scheduler.get_last_lr()[0]
+        losses = optimize_step(ddp_model, run.optimizer, run.scheduler, batch_data, conf, device, autocast, run.trunk)
+        run.step += 1
         now = time.time()
-        row = {"step": step, "epoch": (step - 1) // spe + 1, "lr": lr, **losses,
-               "seconds": now - t_last, "pairs_per_s": batch * world / (now - t_last)}
+        row = {"step": run.step, "epoch": (run.step - 1) // spe + 1, "lr": lr, **losses,
+               "seconds": now - t_last, "pairs_per_s": tconf["batch_size"] * world / (now - t_last)}
         t_last = now
         train_log.write(row)
         bar.update(1)
-        bar.set_postfix({k: f"{row[k]:.3f}" for k in ("total", "desc", "ori_kl", "ori_acc", "relational", "regression",
-                                                        "repeatability", "peakiness", "reliability")
-                               if k in row})
-        if main_process and (step % tconf["checkpoint_every"] == 0 or step == stop_step):
-            save(output / "last.pth")
-        out_of_time = 0 < tconf["time_budget_s"] <= now - t_start
-        if world > 1:  # every rank stops at the same step
-            flag = torch.tensor([float(out_of_time)], device=device)
-            dist.all_reduce(flag)
-            out_of_time = bool(flag.item())
-        if step % spe == 0 or step == max_steps or out_of_time:
-            run_validation((step - 1) // spe + 1)
-            if main_process:  # best_score may have changed: keep last.pth consistent with it
-                save(output / "last.pth")
+        bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k in SHOWN_LOSSES})
+        if run.main_process and (run.step % tconf["checkpoint_every"] == 0 or run.step == stop_step):
+            run.save(output / "last.pth")
+        out_of_time = run.out_of_time(now - t_start)
+        if run.step % spe == 0 or run.step == max_steps or out_of_time:
+            run.validate((run.step - 1) // spe + 1)
         if out_of_time:
-            log(f"train: time budget of {tconf['time_budget_s']} s reached at step {step}")
+            run.log(f"train: time budget of {tconf['time_budget_s']} s reached at step {run.step}")
             break
     bar.close()
-    log(f"train: {step - start_step} steps ({start_step} -> {step}) in {time.time() - t_start:.0f} s"
-        f"; best score {validation.best_score:.2f}; checkpoints in {output}")
+    run.log(f"train: {run.step - start_step} steps ({start_step} -> {run.step}) in {time.time() - t_start:.0f} s"
+            f"; best score {run.validation.best_score:.2f}; checkpoints in {output}")
     if world > 1:
         dist.barrier()
     return output / "last.pth"
