@@ -30,7 +30,7 @@ DETECTOR_WEIGHTS = Path(__file__).resolve().parent / "weights" / "relf_c16_det.p
 # None gives the paper's exact sizes (see relf_hloc.features.relf.pyramid_sizes)
 PAPER_PYRAMID = {"max_size": 1024, "min_size": 256, "step": 2 ** 0.25, "snap": 16}  # 9 levels
 FAST_PYRAMID = {"max_size": 640, "min_size": 320, "step": 2 ** 0.5, "snap": 16}     # 3 levels
-MID_PYRAMID = {"max_size": 640, "min_size": 256, "step": 2 ** 0.25, "snap": 16}     # 6 levels: the paper's steps, from 640
+MID_PYRAMID = {"max_size": 640, "min_size": 256, "step": 2 ** 0.25, "snap": 16}     # 6: the paper's steps, from 640
 MULTI_CANDIDATE = {"ratio": 0.6}  # every orientation bin >= 0.6 x the peak
 # OpenCV SIFT's DoG contrast threshold, for the SIFT extractor and RELF's SIFT detector alike:
 # OpenCV rejects |DoG| < threshold / 3 (its 0.04 default), COLMAP (VLFeat) |DoG| < 0.02 / 3,

@@ -12,20 +12,26 @@ import sys
 
 COMMANDS = {
     # name: (module, one-line help)
-    "demo": ("relf_hloc.cli.demo", "render a scene with known cameras, run SfM with RELF and SIFT on it and score both (no download)"),
-    "extract": ("relf_hloc.cli.extract", "extract local features (RELF or an OpenCV baseline) of a folder of images into an hloc HDF5 file"),
+    "demo": ("relf_hloc.cli.demo",
+             "render a scene with known cameras, run SfM with RELF and SIFT on it and score both (no download)"),
+    "extract": ("relf_hloc.cli.extract",
+                "extract local features (RELF or an OpenCV baseline) of a folder of images into an hloc HDF5 file"),
     "pairs": ("relf_hloc.cli.pairs", "write an image pairs file (exhaustive or sequential)"),
     "match": ("relf_hloc.cli.match", "match features of image pairs (mutual nearest neighbour, optional ratio test)"),
-    "export": ("relf_hloc.cli.export", "export RELF's network to ONNX (fp32 or calibrated int8) for the onnxruntime backends"),
+    "export": ("relf_hloc.cli.export",
+               "export RELF's network to ONNX (fp32 or calibrated int8) for the onnxruntime backends"),
     "merge": ("relf_hloc.cli.merge", "merge shards of a features or matches file (extract/match --shard K/N) into one"),
-    "sfm": ("relf_hloc.cli.sfm", "run extract, pairs, match and COLMAP reconstruction on a folder; write the model and report.json"),
+    "sfm": ("relf_hloc.cli.sfm",
+            "run extract, pairs, match and COLMAP reconstruction on a folder; write the model and report.json"),
     "localize": ("relf_hloc.cli.localize", "localize query images against a COLMAP model (poses in hloc format + log)"),
     "triangulate": ("relf_hloc.cli.triangulate", "triangulate 3D points from known camera poses (a COLMAP model)"),
     "visualize": ("relf_hloc.cli.visualize", "plot keypoints, matches (PNG) or a 3D model (plotly HTML)"),
-    "make-roto360": ("relf_hloc.cli.make_roto360", "generate a Roto-360-layout set (rotated image 1 + homographies) from HPatches"),
+    "make-roto360": ("relf_hloc.cli.make_roto360",
+                     "generate a Roto-360-layout set (rotated image 1 + homographies) from HPatches"),
     "evaluate": ("relf_hloc.cli.evaluate", "evaluate features on a benchmark (evaluate homography ...)"),
     "compare": ("relf_hloc.cli.compare", "run baselines and RELF on a benchmark folder and write results/<dataset>/"),
-    "benchmark": ("relf_hloc.cli.benchmark", "pose accuracy benchmarks on scenes with ground-truth cameras (benchmark pose ...)"),
+    "benchmark": ("relf_hloc.cli.benchmark",
+                  "pose accuracy benchmarks on scenes with ground-truth cameras (benchmark pose ...)"),
     "train": ("relf_hloc.cli.train", "self-supervised training of RELF from a folder of images (YAML config)"),
 }
 

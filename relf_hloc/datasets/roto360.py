@@ -5,7 +5,8 @@ Image 1 of each sequence is rotated about its centre by 0, step, ..., 360 - step
 as ``<out>/<seq>/1_rot<deg>.jpg`` with the exact reference->target homography in
 ``1_rot<deg>.txt``. ``1_rot0.jpg`` is the reference (image 1 re-encoded as JPEG).
 
-Canvas (``relf_hloc.geometry.rotation_homography``): the output canvas is enlarged to the bounding box of the rotated image, so the
+Canvas (``relf_hloc.geometry.rotation_homography``): the output canvas is enlarged to the bounding
+box of the rotated image, so the
 whole image stays visible and no content is lost at any angle; uncovered corners are black.
 With the pixel centre at integer coordinates the image covers [-0.5, w - 0.5] x
 [-0.5, h - 0.5]; its centre ((w-1)/2, (h-1)/2) maps to the centre of the new canvas.

@@ -211,7 +211,7 @@ def read_middlebury(scene_dir) -> Scene:
         raise ValueError(f"{root}: several *_par.txt files ({[p.name for p in par_files]}); "
                          f"pass the one to use")
     par = par_files[0]
-    lines = [l.split() for l in par.read_text().splitlines() if l.strip()]
+    lines = [line.split() for line in par.read_text().splitlines() if line.strip()]
     count = lines[0]
     if len(count) == 1:  # the first line holds the number of views
         lines = lines[1:]
