@@ -140,6 +140,7 @@ def attempt(conf, images, outputs, **options) -> Tuple[Dict[str, Any], Optional[
 
 
 def format_summary(report: Dict[str, Any]) -> str:
+    """The summary lines of an sfm report."""
     model = report["features"]["conf"]
     label = model["name"] + (", RANDOM weights" if model.get("random_weights") else "")
     return (f"sfm ({label}): registered {report['registered']}/{report['total']} images, "

@@ -58,6 +58,7 @@ default_conf = {  # everything that selects what is extracted and evaluated (CLI
 
 
 def label(method: str, opts: dict) -> str:
+    """The row label of a method in the tables."""
     if method in BASELINE_LABELS:
         return BASELINE_LABELS[method]
     kind = "multi-candidate" if "multi" in method else "top-1"

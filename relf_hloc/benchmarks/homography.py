@@ -19,6 +19,7 @@ from .plots import plot_results
 
 
 def format_ori_acc(summary: dict) -> str:
+    """Orientation accuracy 'matches / gt' (percent) of a summary, '-' where undefined."""
     ori = summary.get("ori_acc") or {}
     return " / ".join("-" if ori.get(k) is None else f"{ori[k]:.1f}" for k in ("matches", "gt"))
 

@@ -174,6 +174,7 @@ class Timings:
         self.data = io.read_json(path) if path.is_file() else {}
 
     def run(self, key: str, fn, *args, **kwargs):
+        """Call ``fn`` and record its seconds under ``key`` (saved at once)."""
         start = time.perf_counter()
         out = fn(*args, **kwargs)
         elapsed = time.perf_counter() - start

@@ -12,6 +12,7 @@ from ..figures import plt, save_figure
 
 
 def results_markdown(results: dict) -> str:
+    """The results table of a pose benchmark run (markdown)."""
     cols = ["variant", "method", "AUC@5", "@10", "@20", "AUC@10 by rotation 0-45/45-90/90-135/135-180",
             "reg.", "points", "track", "reproj px", "med. rot deg", "med. pos %", "(2deg,2%)", "(5deg,5%)",
             "loc (1deg,1%)", "loc (5deg,5%)", "s/img extr.", "s/pair match", "total s"]

@@ -63,6 +63,7 @@ class TexturedRect:
 
     @property
     def normal(self) -> np.ndarray:
+        """Unit normal of the quad."""
         n = np.cross(self.u_edge, self.v_edge)
         return n / np.linalg.norm(n)
 
@@ -265,6 +266,7 @@ def write_colmap_text(cameras: Sequence[View], path) -> Path:
 
 
 def scene_params(num_cameras: int, width: int, height: int, seed: int, supersample: int) -> dict:
+    """The parameters that define a rendered scene (a changed one renders it again)."""
     return {"num_cameras": num_cameras, "width": width, "height": height, "seed": seed,
             "supersample": supersample, "version": 2}
 
@@ -315,6 +317,7 @@ def read_scene(path) -> Scene:
 
 
 def parse_args(argv=None):
+    """Arguments of ``python -m relf_hloc.datasets.render``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output", type=Path)
     parser.add_argument("--num-cameras", type=int, default=12)

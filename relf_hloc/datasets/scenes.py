@@ -112,6 +112,7 @@ class Scene:
 
     @property
     def names(self) -> List[str]:
+        """Image names, in view order."""
         return [v.name for v in self.views]
 
     def __getitem__(self, name: str) -> View:
@@ -129,6 +130,7 @@ class Scene:
         return geometry.scene_scale(np.stack([v.center for v in self.views]))
 
     def subset(self, names: Iterable[str]) -> "Scene":
+        """The scene of the views named in ``names``."""
         keep = set(names)
         return replace(self, views=[v for v in self.views if v.name in keep])
 

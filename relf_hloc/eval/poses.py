@@ -97,6 +97,7 @@ def relative_pose_records(scene: Scene, pairs: Sequence[Tuple[str, str]], featur
 
 
 def rotation_bin(angle: float) -> str:
+    """The label of the ``ROTATION_BINS`` bin holding ``angle`` (degrees)."""
     for lo, hi in ROTATION_BINS:
         if angle < hi or hi == 180:
             return f"{lo}-{hi}"
@@ -164,4 +165,5 @@ def score_poses(scene: Scene, estimated: Poses, align: bool = True,
 
 
 def within_key(deg: float, pct: float) -> str:
+    """The results key of the share of images within ``deg`` degrees and ``pct`` % of the scene."""
     return f"within_{deg:g}deg_{pct:g}pct"

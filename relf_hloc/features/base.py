@@ -40,6 +40,7 @@ class Detector(Configurable):
     uses_maps = False
 
     def __call__(self, image: np.ndarray, name: Optional[str] = None):
+        """(keypoints [N, 2] float32, scores [N] float32) of one uint8 RGB image, strongest first."""
         raise NotImplementedError
 
 

@@ -26,7 +26,7 @@ REQUIRED_META = ("G", "widths", "normalization", "code_version")
 
 
 class CheckpointError(ValueError):
-    pass
+    """A checkpoint that is unreadable or made for another network; the message names the file."""
 
 
 # e2cnn buffers rebuilt by the model itself: the sampled bases (deterministic, 4.8 M

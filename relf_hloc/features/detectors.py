@@ -47,9 +47,12 @@ def detect_sift(image: np.ndarray, max_keypoints: Optional[int] = MAX_KEYPOINTS,
 
 
 class SIFTDetector(Detector):
+    """OpenCV's DoG keypoints (``detect_sift``), one per location."""
+
     default_conf = {"name": "sift", "max_keypoints": MAX_KEYPOINTS, "contrast_threshold": SIFT_CONTRAST}
 
     def __call__(self, image: np.ndarray, name: Optional[str] = None):
+        """(keypoints, scores) of the strongest ``max_keypoints`` DoG extrema."""
         kpts, scores, _ = detect_sift(image, self.conf["max_keypoints"], self.conf["contrast_threshold"])
         return kpts, scores
 
@@ -66,6 +69,7 @@ class FileDetector(Detector):
             raise ValueError("the 'file' detector needs 'path': an hloc features file")
 
     def __call__(self, image: Optional[np.ndarray], name: Optional[str] = None):
+        """(keypoints, scores) stored for image ``name`` (scores 1 where the file has none)."""
         if name is None:
             raise ValueError("the 'file' detector reads keypoints by image name; none was given")
         path = self.conf["path"]
@@ -147,6 +151,7 @@ class LearnedDetector(Detector, torch.nn.Module):
         self.head = head
 
     def __call__(self, levels: List, image_hw: Tuple[int, int]):
+        """(keypoints [N, 2], scores [N], scales [N]) from the head's score maps of every level."""
         scores = [(self.head([f.float() for f in feats])[0], hw) for feats, hw in levels]
         return pyramid_peaks(scores, image_hw, self.conf["max_keypoints"], self.conf["radius"],
                              self.conf["threshold"])

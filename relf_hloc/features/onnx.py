@@ -28,6 +28,7 @@ CALIBRATION_SIZE = (321, 417)  # 16k + 1 sides, like the pyramid levels
 
 
 def require_ort():
+    """The onnxruntime module, or an error saying how to install it."""
     try:
         import onnxruntime
     except ImportError:
@@ -37,6 +38,7 @@ def require_ort():
 
 
 def cache_dir() -> Path:
+    """Where exported ONNX files are kept ($XDG_CACHE_HOME/relf-hloc)."""
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "relf-hloc"
 
 
@@ -102,6 +104,7 @@ def model_file(weights: Optional[str], tag: str, backend: str, build_net, folder
 
 
 def loads(path: Path) -> bool:
+    """Whether ONNX Runtime can open ``path`` (a broken cache file is rebuilt)."""
     try:
         session(path)
         return True
@@ -110,6 +113,7 @@ def loads(path: Path) -> bool:
 
 
 def session(path: Path):
+    """An ONNX Runtime CPU session of ``path``."""
     ort = require_ort()
     options = ort.SessionOptions()
     threads = torch.get_num_threads()
@@ -127,5 +131,6 @@ class OrtNetwork(torch.nn.Module):
         self.session = session(self.path)
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """The network's maps of normalised images ``x``, as torch tensors on ``x``'s device."""
         outs = self.session.run(None, {"image": x.detach().cpu().float().numpy()})
         return [torch.from_numpy(o).to(x.device) for o in outs]

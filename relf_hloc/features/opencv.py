@@ -91,6 +91,7 @@ class OpenCVFeatures(Extractor):
             raise ValueError(f"max_keypoints must be a positive integer, got {n!r}")
 
     def extract(self, image: np.ndarray, keypoints=None, scores=None, name=None) -> Dict[str, np.ndarray]:
+        """Keypoints, descriptors, scores, scales and orientations of one uint8 RGB image."""
         if keypoints is not None:
             return self.describe({"keypoints": keypoints})  # an error: OpenCV describes its own only
         method, max_keypoints = self.conf["name"], self.conf["max_keypoints"]

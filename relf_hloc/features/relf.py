@@ -222,9 +222,11 @@ class RELF(Extractor, torch.nn.Module):
 
     @property
     def device(self) -> torch.device:
+        """Where the network runs (the CPU for the ONNX Runtime backends)."""
         return next(self.net.parameters(), torch.zeros(0)).device  # ONNX Runtime: the CPU
 
     def pyramid_levels(self, h: int, w: int) -> List[Tuple[int, int]]:
+        """(h, w) of every pyramid level of an h x w image (``pyramid_sizes`` of the conf)."""
         return pyramid_sizes(h, w, **(self.conf["pyramid"] or {"max_size": None}))
 
     def pyramid(self, image: torch.Tensor):
@@ -259,6 +261,7 @@ class RELF(Extractor, torch.nn.Module):
 
     @staticmethod
     def image_of(data: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """The image [3, H, W] of a batch of one ([1, 3 or 1, H, W]); other shapes are an error."""
         image = data["image"]
         if image.ndim != 4 or image.shape[0] != 1 or image.shape[1] not in (1, 3):
             raise ValueError(f"RELF takes one image [1, 3, H, W] (or [1, 1, H, W]), got {tuple(image.shape)}")
@@ -304,4 +307,5 @@ class RELF(Extractor, torch.nn.Module):
 
     @property
     def channels(self) -> int:
+        """Descriptor size: the fused channels of the backbone."""
         return sum(WIDTHS) + WIDTHS[0]

@@ -46,6 +46,7 @@ class Equi(nn.Module):
         self.module = module
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The e2cnn module on a plain tensor of its input type."""
         return self.module(enn.GeometricTensor(x, self.module.in_type)).tensor
 
 
@@ -68,6 +69,7 @@ class BasicBlock(nn.Module):
                          if stride != 1 or in_type.size != out_type.size else nn.Identity())
 
     def forward(self, x):
+        """conv-bn-relu-conv-bn, plus the shortcut, then ReLU."""
         y = self.conv2(torch.relu(self.conv1(x)))
         return torch.relu(y + self.shortcut(x))
 
@@ -99,6 +101,7 @@ class DetectorHead(nn.Module):
         self.out = nn.Conv2d(hidden, 1, 1)
 
     def forward(self, feats: List[torch.Tensor]) -> torch.Tensor:
+        """Keypoint logits [B, h, w] on the stem grid of the trunk's 5 maps."""
         stem, stage1, stage2 = feats[4], feats[3], feats[2]
         stage2 = F.interpolate(stage2, size=stem.shape[-2:], mode="bilinear", align_corners=True)
         x = torch.cat([group_pool(f, self.G) for f in (stem, stage1, stage2)], 1)
@@ -137,9 +140,11 @@ class ReResNet18(nn.Module):
 
     @property
     def channels(self) -> int:
+        """Fused channels: every stage's planes and the stem's."""
         return sum(self.widths) + self.widths[0]
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """The 5 maps in fusion order of normalised images ``x`` [B, 3, H, W]."""
         x = torch.relu(self.stem(x))
         outs = [x]
         for stage in self.stages:

@@ -100,6 +100,7 @@ def file_digest(path) -> str:
 
 
 def write_text(path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically."""
     with atomic_write(path) as tmp:
         Path(tmp).write_text(text)
     return Path(path)
@@ -115,6 +116,7 @@ def read_json(path):
 
 
 def write_json(path, data) -> Path:
+    """Write ``data`` as indented JSON to ``path`` atomically."""
     return write_text(path, json.dumps(data, indent=1) + "\n")
 
 
@@ -148,6 +150,7 @@ def writer_of(path) -> Optional[dict]:
 
 
 def refuse_if_written(path: Path) -> None:
+    """An error naming the other live process that is writing ``path``, if any."""
     info = writer_of(path)
     if info:
         raise RuntimeError(f"{path}: being written by process {info['pid']} ({info['command']}, since "

@@ -284,6 +284,7 @@ def read_matches(path, name0: str, name1: str) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def has_pair(path, name0: str, name1: str) -> bool:
+    """Whether a matches file holds the pair (either order)."""
     if not Path(path).exists():
         return False
     with open_h5(path) as f:
@@ -317,4 +318,5 @@ def read_pairs(path) -> List[Tuple[str, str]]:
 
 
 def write_pairs(path, pairs: Iterable[Tuple[str, str]]) -> None:
+    """Write an hloc pairs file ('name0 name1' per line) atomically."""
     write_text(path, "".join(f"{a} {b}\n" for a, b in pairs))

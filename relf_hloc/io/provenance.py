@@ -134,6 +134,7 @@ def write_shard_info(path, shard: Tuple[int, int], total: int) -> None:
 
 
 def read_shard_info(path) -> Optional[dict]:
+    """The shard record of a shard file ({index, count, total}), None for a whole file."""
     with open_h5(path) as f:
         text = f.attrs.get(PROVENANCE + "_shard")
     return None if text is None else json.loads(text)

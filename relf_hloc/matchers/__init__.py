@@ -18,6 +18,7 @@ class Matcher(Configurable):
     """Matches of one image pair's descriptors (see the module doc)."""
 
     def match(self, desc0: np.ndarray, desc1: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """(matches0 [N0], scores0 [N0]) of two images' descriptors [N0, D], [N1, D]."""
         raise NotImplementedError
 
 

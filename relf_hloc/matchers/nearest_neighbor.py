@@ -76,6 +76,7 @@ class NearestNeighbor(Matcher):
                                "use --device cpu")
 
     def match(self, desc0, desc1) -> Tuple[np.ndarray, np.ndarray]:
+        """``mutual_nn`` with the conf's options."""
         c = self.conf
         return mutual_nn(desc0, desc1, c["ratio_threshold"], c["min_score"], c["do_mutual_check"],
                          c["device"])

@@ -99,6 +99,7 @@ def merge_options(defaults: Dict[str, Any], options: Optional[Dict[str, Any]]) -
 
 
 def default_num_threads() -> int:
+    """COLMAP's threads: every core, at most 16."""
     return min(multiprocessing.cpu_count(), 16)
 
 
@@ -257,6 +258,7 @@ def verified_pairs(database: Path) -> Dict[Tuple[str, str], int]:
 
 # ---------------------------------------------------------------- models
 def is_model_dir(path: Path) -> bool:
+    """Whether ``path`` holds a COLMAP model (binary or text)."""
     path = Path(path)
     return any(all((path / f).is_file() for f in files) for files in MODEL_FILES)
 

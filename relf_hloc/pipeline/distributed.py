@@ -40,6 +40,7 @@ def absolute(conf: dict) -> dict:
 
 
 def require_ray():
+    """The ray module, or an error saying how to install it."""
     try:
         import ray
     except ImportError:
@@ -61,6 +62,7 @@ def start(address: Optional[str], workers: int, cpus_per_worker: float):
 
 
 def shard_dir(output: Path) -> Path:
+    """The folder of an output's shard files while a Ray job runs."""
     return output.with_name(f".{output.name}.shards")
 
 

@@ -45,6 +45,7 @@ def check_options(conf: dict) -> None:
 
 
 def check_device(device: str) -> None:
+    """'cpu', or 'cuda' where torch has a CUDA device; anything else is an error."""
     if device == "cuda":
         import torch  # only for this check: the OpenCV extractors run without torch
         if not torch.cuda.is_available():
@@ -201,6 +202,7 @@ def settings(conf: dict) -> dict:
 
 
 def summary(output, names, todo, skipped, counts, seconds) -> str:
+    """The one-line summary of an extraction."""
     mean_kpts = f"{np.mean(counts):.0f}" if counts else "-"
     return (f"extract: {len(todo)} image(s) done, {len(names) - len(todo) - len(skipped)} already in {output}, "
             + (f"{len(skipped)} skipped ({', '.join(skipped)}), " if skipped else "")

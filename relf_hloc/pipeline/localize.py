@@ -74,6 +74,7 @@ def read_queries(path: Path, image_dir: Optional[Path] = None) -> List[Query]:
 
 
 def infer_camera(image_dir: Optional[Path], name: str) -> pycolmap.Camera:
+    """A query's camera guessed from its image (EXIF, or COLMAP's focal prior)."""
     if image_dir is None:
         raise ValueError(f"query '{name}' has no camera: give it in the queries file "
                          "or pass the image folder to guess it")
@@ -153,6 +154,7 @@ def read_poses(path: Path) -> Dict[str, pycolmap.Rigid3d]:
 
 
 def log_path(output: Path) -> Path:
+    """The log file written beside a poses file."""
     return Path(str(output) + ".log.json")
 
 

@@ -48,6 +48,7 @@ def check_shards(inputs: Sequence[Path]) -> dict:
 
 
 def main(inputs: Sequence, output, overwrite: bool = False) -> Path:
+    """Merge shard files into ``output`` (every check first); returns ``output``."""
     inputs, output = [Path(p) for p in inputs], Path(output)
     if not inputs:
         raise ValueError("merge: no input files")

@@ -1,0 +1,1 @@
+"""Self-supervised training of RELF (data, losses, validation, the trainer)."""

@@ -148,6 +148,7 @@ class PairGenerator:
 
     @classmethod
     def from_folder(cls, root, conf=None, names: Optional[List[str]] = None, teacher=None):
+        """A generator over the images of a folder (or the given ``names`` in it)."""
         names = list_images(root) if names is None else names
         return cls([Path(root) / n for n in names], conf, teacher, names)
 

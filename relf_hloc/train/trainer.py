@@ -139,6 +139,7 @@ class TextLog:
         self.path, self.enabled = path, enabled
 
     def __call__(self, line: str):
+        """Print ``line`` and append it to the log file (main process only)."""
         if not self.enabled:
             return
         tqdm.write(line)
@@ -153,6 +154,7 @@ class CsvLog:
         self.path, self.enabled = path, enabled
 
     def write(self, row: Dict[str, float]):
+        """Append one row (columns fixed by the first row; main process only)."""
         if not self.enabled:
             return
         new = not self.path.exists()
@@ -193,6 +195,7 @@ def setup_distributed(device_kind: str):
 
 
 def model_meta(conf: dict, step: int, metrics: Optional[dict] = None) -> dict:
+    """The checkpoint metadata of the network of ``conf`` at ``step``."""
     return {"G": conf["model"]["G"], "widths": list(conf["model"]["widths"]),
             "channels": sum(conf["model"]["widths"]) + conf["model"]["widths"][0],
             "normalization": NORMALIZATION, "code_version": code_version,

@@ -40,16 +40,20 @@ THRESHOLDS = (3, 5, 10)
 
 @dataclass
 class ValPair:
+    """A validation pair: two images and the homography from image 0 to image 1."""
+
     image0: np.ndarray  # uint8 [H0, W0, 3]
     image1: np.ndarray  # uint8 [H1, W1, 3]
     H: np.ndarray       # [3, 3] float64, image0 -> image1 pixels
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """A float [3, H, W] image in [0, 1] as uint8 [H, W, 3]."""
     return (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
 
 
 def synthetic_pairs(generator: PairGenerator, num: int, seed: int) -> List[ValPair]:
+    """``num`` pairs of the training generator with fixed seeds."""
     samples = (generator.sample(seed_for(seed, i)) for i in range(num))
     return [ValPair(to_uint8(s["image1"]), to_uint8(s["image2"]), s["H"].double().numpy())
             for s in samples]
