@@ -1,7 +1,7 @@
 """The main job: images -> features -> pairs -> matches -> COLMAP model + report.
 
     relf-hloc sfm --images DIR --outputs DIR [--conf relf|relf-fast|sift|...] [--matcher relf-nn|nn-ratio]
-        [--random-weights] [--pairs exhaustive|sequential]
+        [--random-weights] [--pairs exhaustive|sequential|retrieval [--num-matched 10]]
 
 Writes into ``outputs``: ``feats-<tag>.h5``, ``pairs-<mode>.txt``,
 ``matches-<tag>-<matcher>-<mode>.h5`` (the tag names the extractor settings, weights
@@ -28,6 +28,7 @@ from .pipeline import distributed, extract, match, pairs as pairs_step, reconstr
 
 
 def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window: int = 5,
+         num_matched: int = 10,
          names: Optional[Sequence[str]] = None, camera_mode: str = "AUTO",
          image_options: Optional[Dict[str, Any]] = None,
          mapper_options: Optional[Dict[str, Any]] = None, cameras: Optional[Dict[str, Any]] = None,
@@ -42,7 +43,8 @@ def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window:
         images: folder of images (names relative to it, as in hloc).
         outputs: output folder (created).
         matcher: matcher conf (default: the extractor's for SfM, ``confs.default_matcher``).
-        pairs: 'exhaustive' or 'sequential' (``window`` following images).
+        pairs: 'exhaustive', 'sequential' (``window`` following images) or 'retrieval' (each image
+            with its ``num_matched`` most similar by global descriptor, extracted in the same pass).
         names: subset of images (default: all in ``images``).
         camera_mode, image_options, mapper_options, cameras, mapper_attempts, verbose: see
             reconstruction.main.
@@ -55,6 +57,11 @@ def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window:
     image_dir, outputs = Path(images), Path(outputs)
     conf = get_conf(conf)
     matcher = get_conf(matcher or default_matcher(conf, "sfm"))
+    if pairs == "retrieval":
+        if num_matched < 1:
+            raise ValueError(f"--num-matched must be at least 1, got {num_matched}")
+        if not conf.get("global"):  # VLAD's codebook is RELF's; GeM for any extractor
+            conf = extract.with_global(conf, "vlad" if conf["model"]["name"] == "relf" else "gem")
     names = list(names) if names is not None else list_images(image_dir)
     inside = outputs.resolve().relative_to(image_dir.resolve()).as_posix() + "/" \
         if outputs.resolve().is_relative_to(image_dir.resolve()) else None
@@ -76,14 +83,15 @@ def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window:
     report_path.unlink(missing_ok=True)  # never leave a previous run's report beside a new failure
 
     tag = features_tag(conf)
-    feats_path = outputs / f"feats-{tag}.h5"
+    glob = f"-global-{conf['global']['aggregation']}" if conf.get("global") else ""
+    feats_path = outputs / f"feats-{tag}{glob}.h5"
     pairs_path = outputs / f"pairs-{pairs}.txt"
     matches_path = outputs / f"{matcher['output']}-{tag}-{pairs}.h5"
     report: Dict[str, Any] = {
         "images": str(image_dir), "num_images": len(names),
         "features": {"conf": conf["model"], "file": feats_path.name},
         "pairs": {"mode": pairs, "window": window if pairs == "sequential" else None,
-                  "file": pairs_path.name},
+                  **({"num_matched": num_matched} if pairs == "retrieval" else {}), "file": pairs_path.name},
         "matches": {"conf": matcher["model"], "file": matches_path.name},
         "camera_mode": "PER_IMAGE (given cameras)" if cameras else camera_mode,
         "mapper_options": mapper_options or {}, "seconds": {}}
@@ -102,7 +110,8 @@ def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window:
     else:
         timed("extract", extract.main_ray, conf, image_dir, feats_path, ray or None, workers,
               device=device, overwrite=overwrite, names=names)
-    timed("pairs", pairs_step.main, pairs_path, mode=pairs, window=window, names=names)
+    timed("pairs", pairs_step.main, pairs_path, mode=pairs, window=window, names=names, features=feats_path,
+          num_matched=num_matched)
     report["pairs"]["count"] = len(read_pairs(pairs_path))
     if ray is None:
         timed("match", match.main, with_options(matcher, device=device), pairs_path, feats_path, matches_path,
@@ -160,8 +169,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", type=Path, help="RELF checkpoint (default: shipped weights)")
     parser.add_argument("--random-weights", action="store_true",
                         help="RELF with an untrained network (labelled as such in report.json)")
-    parser.add_argument("--pairs", default="exhaustive", choices=["exhaustive", "sequential"],
-                        help="(default: exhaustive)")
+    parser.add_argument("--pairs", default="exhaustive", choices=["exhaustive", "sequential", "retrieval"],
+                        help="retrieval: each image with its --num-matched most similar by a rotation-invariant "
+                        "global descriptor (default: exhaustive)")
+    parser.add_argument("--num-matched", type=int, default=10, help="retrieval pairs: images per image (default: 10)")
     parser.add_argument("--window", type=int, default=5, help="sequential pairs: images after each (default: 5)")
     parser.add_argument("--ratio", type=float, help="matching ratio test (default: the matcher conf's)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="(default: cpu)")
@@ -176,7 +187,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     conf = extractor_conf(args.conf, args.max_keypoints, args.weights, args.random_weights, backend=args.backend)
     matcher = with_options(args.matcher or default_matcher(conf, "sfm"), ratio_threshold=args.ratio)
-    report_path = main(conf, args.images, args.outputs, matcher, args.pairs, args.window,
+    report_path = main(conf, args.images, args.outputs, matcher, args.pairs, args.window, args.num_matched,
                        device=args.device, overwrite=args.overwrite, ray=args.ray, workers=args.workers,
                        **reconstruction.colmap_options_from_args(args))
     report = read_json(report_path)
