@@ -138,8 +138,10 @@ def test_relf_global_descriptor_survives_rot90(shared_data):
         pytest.skip(f"{path} not found")
     image = cv2.resize(read_image(path), (321, 209), interpolation=cv2.INTER_AREA)
     relf = load_extractor({**get_conf("relf-fast")["model"], "max_keypoints": 300, "pyramid": None})
-    upright, turned = (relf.extract(np.ascontiguousarray(im))["descriptors"] for im in (image, np.rot90(image)))
-    other = relf.extract(np.ascontiguousarray(np.rot90(image[::-1])))["descriptors"]  # a mirrored scene
+    other = cv2.resize(read_image(path.parents[2] / "Herz-Jesus-P8" / "images" / "0005.jpg"), (321, 209))
+    upright, turned, other = (relf.extract(np.ascontiguousarray(im))["descriptors"]
+                              for im in (image, np.rot90(image), other))
     for aggregation in retrieval.AGGREGATIONS:
         a, b, c = (retrieval.global_descriptor(d, aggregation) for d in (upright, turned, other))
-        assert a @ b > 0.95 and a @ b > a @ c
+        print(aggregation, a @ b, a @ c)
+        assert a @ b > 0.95 and a @ b > a @ c  # the turned photo is nearer than another scene
