@@ -57,11 +57,7 @@ def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window:
     image_dir, outputs = Path(images), Path(outputs)
     conf = get_conf(conf)
     matcher = get_conf(matcher or default_matcher(conf, "sfm"))
-    if pairs == "retrieval":
-        if num_matched < 1:
-            raise ValueError(f"--num-matched must be at least 1, got {num_matched}")
-        if not conf.get("global"):  # VLAD's codebook is RELF's; GeM for any extractor
-            conf = extract.with_global(conf, "vlad" if conf["model"]["name"] == "relf" else "gem")
+    conf = with_retrieval(conf, pairs, num_matched)
     names = list(names) if names is not None else list_images(image_dir)
     inside = outputs.resolve().relative_to(image_dir.resolve()).as_posix() + "/" \
         if outputs.resolve().is_relative_to(image_dir.resolve()) else None
@@ -134,6 +130,18 @@ def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window:
                   mapping=read_json(outputs / "sfm" / "mapping.json"))
     write_json(report_path, report)
     return report_path
+
+
+def with_retrieval(conf: dict, pairs: str, num_matched: int) -> dict:
+    """Retrieval pairs: the extractor conf also writes global descriptors (VLAD, whose codebook
+    is RELF's; GeM for the other extractors)."""
+    if pairs != "retrieval":
+        return conf
+    if num_matched < 1:
+        raise ValueError(f"--num-matched must be at least 1, got {num_matched}")
+    if conf.get("global"):
+        return conf
+    return extract.with_global(conf, "vlad" if conf["model"]["name"] == "relf" else "gem")
 
 
 def format_summary(report: Dict[str, Any]) -> str:

@@ -307,11 +307,13 @@ def main(argv=None) -> int:
     args.scaling_sizes = [int(x) for x in args.scaling_sizes.split(",")]
     args.exhaustive_sizes = [int(x) for x in args.exhaustive_sizes.split(",") if x]
     parts = args.parts.split(",")
+    command = "python scripts/benchmark_retrieval.py " + " ".join(argv if argv is not None else sys.argv[1:])
     torch.set_num_threads(2)
     results_path = args.outputs / "results.json"
     results = io.read_json(results_path) if results_path.exists() else {}
+    results.pop("scaling", None)
     if "recall" in parts or "sfm" in parts:
-        results.update(recall=[], sfm=[])
+        results.update(recall=[], sfm=[], command=command)
         for rotation in args.rotations.split(","):
             mix = []
             for name in args.scenes.split(","):
@@ -321,17 +323,19 @@ def main(argv=None) -> int:
                 mix += [out["mix"]] if "mix" in out else []
                 io.write_json(results_path, results)
             results["recall"] += mixed_rows(rotation, mix) if mix else []
+    scaling_path = args.outputs / "scaling.json"  # its own file: the parts may run at the same time
     if "scaling" in parts:
-        results["scaling"] = scaling(args)
-        io.write_json(results_path, results)
+        io.write_json(scaling_path, {"command": command, "rows": scaling(args)})
+    if scaling_path.exists():
+        results["scaling"], results["scaling_command"] = (io.read_json(scaling_path)[k] for k in ("rows", "command"))
         plot(results["scaling"], args.report.with_name("retrieval_scaling.png"))
-    command = "python scripts/benchmark_retrieval.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    write_report(results, args.report, command)
+    write_report(results, args.report)
     return 0
 
 
-def write_report(results: dict, path: Path, command: str) -> None:
-    text = [f"`{command}`", "", "Recall of the overlapping pairs (%; module doc of the script for the definition), "
+def write_report(results: dict, path: Path) -> None:
+    text = ["Made by (recall and SfM on the real scenes, then the scaling; `--parts report` rewrites this file):",
+            "", f"    {results.get('command', '-')}", f"    {results.get('scaling_command', '-')}", "", "Recall of the overlapping pairs (%; module doc of the script for the definition), "
             "pooled over the scenes (each scene its own collection):", "", mean_recall(results.get("recall", [])), "",
             "Per scene, and all scenes as one collection (each scene's images distractors for the others):", "",
             recall_table(results.get("recall", [])), "", "SfM (relf-fast, relf-ratio matcher):", "",

@@ -145,3 +145,19 @@ def test_relf_global_descriptor_survives_rot90(shared_data):
         a, b, c = (retrieval.global_descriptor(d, aggregation) for d in (upright, turned, other))
         print(aggregation, a @ b, a @ c)
         assert a @ b > 0.95 and a @ b > a @ c  # the turned photo is nearer than another scene
+
+
+def test_sfm_with_retrieval_pairs(tmp_path, capsys):
+    """sfm --pairs retrieval on rendered views (SIFT: GeM global descriptors, fast)."""
+    from relf_hloc.datasets import render
+    scene = render.read_scene(render.main(tmp_path / "scene", num_cameras=6, width=480, height=360))
+    out = tmp_path / "out"
+    assert main(["sfm", "--images", str(scene.image_dir), "--outputs", str(out), "--conf", "sift",
+                 "--pairs", "retrieval", "--num-matched", "0"]) == 1
+    assert "--num-matched must be at least 1" in capsys.readouterr().err
+    assert main(["sfm", "--images", str(scene.image_dir), "--outputs", str(out), "--conf", "sift",
+                 "--max-keypoints", "1000", "--pairs", "retrieval", "--num-matched", "3"]) == 0
+    report = io.read_json(out / "report.json")
+    assert report["pairs"]["mode"] == "retrieval" and report["pairs"]["num_matched"] == 3
+    assert 9 <= report["pairs"]["count"] < 15 and report["registered"] >= 5
+    assert len(retrieval.read_global(out / report["features"]["file"])[0]) == 6
