@@ -81,7 +81,7 @@ def overlapping_pairs(views, grid: int = 16) -> set:
         points = (v.R.T @ (rays * v.depth(centre)[0] - v.t[:, None])).T
         for j, o in enumerate(views):
             x = o.project(points)
-            inside = (o.depth(points) > 0) & (x[:, 0] >= 0) & (x[:, 0] < o.size[0]) & (x[:, 1] >= 0) & (x[:, 1] < o.size[1])
+            inside = (o.depth(points) > 0) & (x >= 0).all(1) & (x < np.array(o.size)).all(1)
             seen[i, j] = inside.mean()
     out = set()
     for i in range(n):
@@ -335,7 +335,8 @@ def main(argv=None) -> int:
 
 def write_report(results: dict, path: Path) -> None:
     text = ["Made by (recall and SfM on the real scenes, then the scaling; `--parts report` rewrites this file):",
-            "", f"    {results.get('command', '-')}", f"    {results.get('scaling_command', '-')}", "", "Recall of the overlapping pairs (%; module doc of the script for the definition), "
+            "", f"    {results.get('command', '-')}", f"    {results.get('scaling_command', '-')}", "",
+            "Recall of the overlapping pairs (%; module doc of the script for the definition), "
             "pooled over the scenes (each scene its own collection):", "", mean_recall(results.get("recall", [])), "",
             "Per scene, and all scenes as one collection (each scene's images distractors for the others):", "",
             recall_table(results.get("recall", [])), "", "SfM (relf-fast, relf-ratio matcher):", "",
