@@ -119,12 +119,13 @@ def global_sets(feats: Path, names: List[str], unaligned_book: Path) -> Dict[str
 def recall_rows(scene: str, rotation: str, names, sets, truth) -> List[dict]:
     rows = [{"scene": scene, "rotation": rotation, "method": "exhaustive", "images": len(names),
              "overlapping": len(truth), "pairs": {k: len(exhaustive(names)) for k in KS},
-             "recall": {k: 1.0 for k in KS}}]
+             "recall": {k: 1.0 for k in KS}, "precision": {k: len(truth) / len(exhaustive(names)) for k in KS}}]
     for method, desc in sets.items():
-        row = {**rows[0], "method": method, "pairs": {}, "recall": {}}
+        row = {**rows[0], "method": method, "pairs": {}, "recall": {}, "precision": {}}
         for k in KS:
             pairs = {frozenset(p) for p in retrieval.collection_pairs(names, desc, k)}
             row["pairs"][k], row["recall"][k] = len(pairs), len(pairs & truth) / max(len(truth), 1)
+            row["precision"][k] = len(pairs & truth) / max(len(pairs), 1)
         rows.append(row)
     return rows
 
@@ -196,6 +197,16 @@ def real_scene(name: str, rotation: str, args, parts) -> dict:
     return out
 
 
+def rendered_recall(args) -> List[dict]:
+    """Recall on the scaling's rendered collection (every other view rolled 30-180 degrees)."""
+    n_max = max(args.scaling_sizes)
+    scene = render.read_scene(args.outputs / f"rendered-{n_max}")
+    feats = args.outputs / f"rendered-{n_max}-feats.h5"
+    sets = global_sets(feats, scene.names, args.unaligned_codebook)
+    return recall_rows(f"rendered, {n_max} views", "every other view rolled", scene.names, sets,
+                       overlapping_pairs(scene.views))
+
+
 def scaling(args) -> List[dict]:
     """A rendered collection of max(--scaling-sizes) views; subsets of N evenly spaced views
     (the same arc), SfM with retrieval top-10 and (for --exhaustive-sizes) exhaustive pairs."""
@@ -231,11 +242,12 @@ def mixed_rows(rotation: str, parts: List[tuple]) -> List[dict]:
 
 def recall_table(rows: List[dict]) -> str:
     head = "| scene | rotation | images | overlapping pairs | method | " + " | ".join(
-        f"recall@{k} (pairs)" for k in KS) + " |"
+        f"recall / precision @{k} (pairs)" for k in KS) + " |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         cells = [r["scene"], r["rotation"], str(r["images"]), str(r["overlapping"]), r["method"]]
-        cells += [f"{100 * r['recall'][k]:.1f} ({r['pairs'][k]})" for k in KS]
+        cells += [f"{100 * r['recall'][k]:.1f} / {100 * r.get('precision', {}).get(k, float('nan')):.0f} "
+                  f"({r['pairs'][k]})" for k in KS]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -313,7 +325,7 @@ def main(argv=None) -> int:
     results = io.read_json(results_path) if results_path.exists() else {}
     results.pop("scaling", None)
     if "recall" in parts or "sfm" in parts:
-        results.update(recall=[], sfm=[], command=command)
+        results.update({p: [] for p in ("recall", "sfm") if p in parts}, command=command)
         for rotation in args.rotations.split(","):
             mix = []
             for name in args.scenes.split(","):
@@ -323,6 +335,9 @@ def main(argv=None) -> int:
                 mix += [out["mix"]] if "mix" in out else []
                 io.write_json(results_path, results)
             results["recall"] += mixed_rows(rotation, mix) if mix else []
+    if "rendered" in parts:
+        results["rendered_recall"] = rendered_recall(args)
+        io.write_json(results_path, results)
     scaling_path = args.outputs / "scaling.json"  # its own file: the parts may run at the same time
     if "scaling" in parts:
         io.write_json(scaling_path, {"command": command, "rows": scaling(args)})
@@ -339,7 +354,8 @@ def write_report(results: dict, path: Path) -> None:
             "Recall of the overlapping pairs (%; module doc of the script for the definition), "
             "pooled over the scenes (each scene its own collection):", "", mean_recall(results.get("recall", [])), "",
             "Per scene, and all scenes as one collection (each scene's images distractors for the others):", "",
-            recall_table(results.get("recall", [])), "", "SfM (relf-fast, relf-ratio matcher):", "",
+            recall_table(results.get("recall", [])), "", "The rendered collection of the scaling (one collection):", "",
+            recall_table(results.get("rendered_recall", [])), "", "SfM (relf-fast, relf-ratio matcher):", "",
             sfm_table(results.get("sfm", []), "scene"), "",
             "Scaling (rendered collection, relf-fast):", "", sfm_table(results.get("scaling", []), "images"), ""]
     io.write_text(path, "\n".join(text))
