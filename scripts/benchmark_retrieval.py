@@ -143,10 +143,13 @@ def features(conf, image_dir: Path, feats: Path, names=None) -> float:
     done = io.read_json(record) if record.exists() else {}
     todo = [n for n in (names or [v for v in sorted(p.name for p in image_dir.glob("*.png"))])
             if n not in done]
-    if todo:
+    if todo:  # images a stopped run extracted but did not time get the mean time of the others
+        present = set(io.list_names(feats)) if feats.exists() else set()
         t0 = time.time()
         extract.main(conf, image_dir, feats, names=todo, progress=False)
-        done.update({n: (time.time() - t0) / len(todo) for n in todo})
+        new = [n for n in todo if n not in present]
+        each = (time.time() - t0) / len(new) if new else float(np.mean(list(done.values())))
+        done.update({n: each for n in todo})
         io.write_json(record, done)
     return sum(done[n] for n in (names or done))
 
@@ -216,16 +219,22 @@ def scaling(args) -> List[dict]:
     print(f"rendered {n_max} views in {time.time() - t0:.0f} s", flush=True)
     scene = render.read_scene(folder)
     conf, feats = conf_of(args.scaling_keypoints), folder.parent / f"rendered-{n_max}-feats.h5"
-    rows = []
+    partial = args.outputs / "scaling.partial.json"  # rows kept as they come: a stopped run resumes
+    rows = io.read_json(partial) if partial.exists() else []
     for n in sorted(args.scaling_sizes):
         names = scene.names[::n_max // n][:n]
         seconds = features(conf, scene.image_dir, feats, names)
         modes = [("retrieval top-10", {"num_matched": 10})]
         modes += [("exhaustive", {})] if n in args.exhaustive_sizes else []
         for mode, opts in modes:
+            if any(r["images"] == n and r["mode"] == mode for r in rows):
+                continue
+            run_dir = args.outputs / f"rendered-{n}" / mode.split()[0]
+            shutil.rmtree(run_dir, ignore_errors=True)  # timed from scratch (features shared)
             row = sfm_run(conf, scene.image_dir, args.outputs / f"rendered-{n}" / mode.split()[0], feats,
                           seconds, scene.subset(names), names, pairs=mode.split()[0], **opts)
             rows.append({"images": n, "mode": mode, **row})
+            io.write_json(partial, rows)
             print(rows[-1], flush=True)
     return rows
 
