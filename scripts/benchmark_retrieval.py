@@ -334,16 +334,20 @@ def main(argv=None) -> int:
     results = io.read_json(results_path) if results_path.exists() else {}
     results.pop("scaling", None)
     if "recall" in parts or "sfm" in parts:
-        results.update({p: [] for p in ("recall", "sfm") if p in parts}, command=command)
+        results["command"] = command
         for rotation in args.rotations.split(","):
             mix = []
             for name in args.scenes.split(","):
                 out = real_scene(name, rotation, args, parts)
-                results["recall"] += out["recall"]
-                results["sfm"] += out["sfm"]
+                for part in ("recall", "sfm"):  # rows of this scene and rotation replaced
+                    kept = [r for r in results.get(part, []) if (r["scene"], r["rotation"]) != (name, rotation)]
+                    results[part] = kept + out[part] if part in parts else results.get(part, [])
                 mix += [out["mix"]] if "mix" in out else []
                 io.write_json(results_path, results)
-            results["recall"] += mixed_rows(rotation, mix) if mix else []
+            if mix and len(mix) == len(SCENES):
+                mixed = mixed_rows(rotation, mix)
+                results["recall"] = [r for r in results["recall"] if (r["scene"], r["rotation"]) !=
+                                     (mixed[0]["scene"], rotation)] + mixed
     if "rendered" in parts:
         results["rendered_recall"] = rendered_recall(args)
         io.write_json(results_path, results)
