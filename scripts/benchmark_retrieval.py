@@ -361,7 +361,14 @@ def main(argv=None) -> int:
     return 0
 
 
+def ordered(rows: List[dict]) -> List[dict]:
+    """Rows by rotation (upright first), then scene (SCENES order, all together last); stable."""
+    scene_rank = {name: i for i, name in enumerate(SCENES)}
+    return sorted(rows, key=lambda r: (r["rotation"] != "none", scene_rank.get(r["scene"], len(SCENES))))
+
+
 def write_report(results: dict, path: Path) -> None:
+    results = {**results, **{k: ordered(results.get(k, [])) for k in ("recall", "sfm")}}
     text = ["Made by (recall and SfM on the real scenes, then the scaling; `--parts report` rewrites this file):",
             "", f"    {results.get('command', '-')}", f"    {results.get('scaling_command', '-')}", "",
             "Recall of the overlapping pairs (%; module doc of the script for the definition), "
