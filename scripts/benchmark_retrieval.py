@@ -333,6 +333,9 @@ def main(argv=None) -> int:
     results_path = args.outputs / "results.json"
     results = io.read_json(results_path) if results_path.exists() else {}
     results.pop("scaling", None)
+    for row in results.get("recall", []) + results.get("rendered_recall", []):  # JSON keys are text
+        for field in ("pairs", "recall", "precision"):
+            row[field] = {int(k): v for k, v in row.get(field, {}).items()}
     if "recall" in parts or "sfm" in parts:
         results["command"] = command
         for rotation in args.rotations.split(","):
