@@ -292,12 +292,14 @@ def plot(rows: List[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    for mode, style in (("exhaustive", "o-"), ("retrieval top-10", "s-")):
+    for mode, style, colour in (("exhaustive", "o-", "C0"), ("retrieval top-10", "s-", "C1")):
         sel = sorted((r for r in rows if r["mode"] == mode), key=lambda r: r["images"])
         n = [r["images"] for r in sel]
-        a.plot(n, [r["match_s"] + r["reconstruction_s"] for r in sel], style, label=f"{mode}: match + mapping")
-        a.plot(n, [r["total_s"] for r in sel], style, alpha=0.4, label=f"{mode}: total (with extraction)")
-        b.plot(n, [r["registered"] for r in sel], style, label=mode)
+        a.plot(n, [r["match_s"] + r["reconstruction_s"] for r in sel], style, color=colour,
+               label=f"{mode}: match + mapping")
+        a.plot(n, [r["total_s"] for r in sel], style, color=colour, alpha=0.35, label=f"{mode}: total (with extraction)")
+        b.plot(n, [r["registered"] for r in sel], style, color=colour, label=mode)
+    n = sorted({r["images"] for r in rows})
     b.plot(n, n, "k:", label="all images")
     a.set(xlabel="images", ylabel="seconds (2 shared CPU cores)", title="time")
     b.set(xlabel="images", ylabel="registered images", title="registration")
@@ -357,8 +359,13 @@ def main(argv=None) -> int:
     scaling_path = args.outputs / "scaling.json"  # its own file: the parts may run at the same time
     if "scaling" in parts:
         io.write_json(scaling_path, {"command": command, "rows": scaling(args)})
+    partial = args.outputs / "scaling.partial.json"
     if scaling_path.exists():
         results["scaling"], results["scaling_command"] = (io.read_json(scaling_path)[k] for k in ("rows", "command"))
+    elif partial.exists():  # a scaling run still going, or stopped: the rows it finished
+        results["scaling"] = io.read_json(partial)
+        results["scaling_command"] = "(rows of an unfinished --parts scaling run, from OUTPUTS/scaling.partial.json)"
+    if results.get("scaling"):
         plot(results["scaling"], args.report.with_name("retrieval_scaling.png"))
     write_report(results, args.report)
     return 0
