@@ -161,3 +161,15 @@ def test_sfm_with_retrieval_pairs(tmp_path, capsys):
     assert report["pairs"]["mode"] == "retrieval" and report["pairs"]["num_matched"] == 3
     assert 9 <= report["pairs"]["count"] < 15 and report["registered"] >= 5
     assert len(retrieval.read_global(out / report["features"]["file"])[0]) == 6
+
+
+def test_hloc_pairs_from_retrieval_reads_the_file(folder, tmp_path):  # noqa: F811
+    """hloc's own retrieval step takes our features file as its global descriptors."""
+    pytest.importorskip("hloc", reason="hloc is not installed")
+    from hloc import pairs_from_retrieval
+    feats, ours, theirs = tmp_path / "f.h5", tmp_path / "ours.txt", tmp_path / "hloc.txt"
+    assert main(["extract", "--images", str(folder), "--output", str(feats), *SIFT, "--global", "gem"]) == 0
+    pairs_from_retrieval.main(feats, theirs, num_matched=2)
+    assert main(["pairs", "--features", str(feats), "--output", str(ours), "--mode", "retrieval",
+                 "--num-matched", "2"]) == 0
+    assert {frozenset(p) for p in io.read_pairs(theirs)} == {frozenset(p) for p in io.read_pairs(ours)}
