@@ -23,7 +23,6 @@ import functools
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-import h5py
 import numpy as np
 
 from . import io
@@ -173,10 +172,3 @@ def query_pairs(queries: Sequence[str], q_desc: np.ndarray, database: Sequence[s
     invalid = np.array([[q == d for d in database] for q in queries], dtype=bool)
     return [(queries[i], database[j]) for i, j in top_k(q_desc @ db_desc.T, k, invalid)]
 
-
-def write_global(path, name: str, descriptor: np.ndarray) -> None:
-    """Add (or replace) one image's global descriptor (float16) in a features file."""
-    with io.deferred_signals(), h5py.File(path, "a") as f:
-        if DATASET in f[name]:
-            del f[name][DATASET]
-        f[name].create_dataset(DATASET, data=np.asarray(descriptor, np.float16))
