@@ -35,9 +35,9 @@ def test_retrieval_finds_the_views_of_each_place_first():
     assert {tuple(sorted(p)) for p in pairs} == same  # recall 1 at K = 3, nothing else
     assert len(pairs) == len(set(map(frozenset, pairs)))  # each unordered pair once
     q = retrieval.query_pairs(names[:1], desc[:1], names, desc, 2)
-    assert [d for _, d in q] == [n for n in names[1:] if n.startswith("p0")][:2] or all(
-        d.startswith("p0/") for _, d in q)
-    assert all(a != b for a, b in q)  # a query never retrieves itself
+    assert len(q) == 2 and all(d.startswith("p0/") and d != names[0] for _, d in q)  # its place, not itself
+    scores = desc[0] @ desc[[names.index(d) for _, d in q]].T
+    assert scores[0] >= scores[1]  # best first
 
 
 def test_global_descriptor_is_invariant_to_a_rotation_of_the_group():
@@ -143,7 +143,6 @@ def test_relf_global_descriptor_survives_rot90(shared_data):
                               for im in (image, np.rot90(image), other))
     for aggregation in retrieval.AGGREGATIONS:
         a, b, c = (retrieval.global_descriptor(d, aggregation) for d in (upright, turned, other))
-        print(aggregation, a @ b, a @ c)
         assert a @ b > 0.95 and a @ b > a @ c  # the turned photo is nearer than another scene
 
 
