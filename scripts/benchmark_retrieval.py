@@ -301,10 +301,11 @@ def plot(rows: List[dict], path: Path) -> None:
         b.plot(n, [r["registered"] for r in sel], style, color=colour, label=mode)
     n = sorted({r["images"] for r in rows})
     b.plot(n, n, "k:", label="all images")
-    a.set(xlabel="images", ylabel="seconds (2 shared CPU cores)", title="time")
+    a.set(xlabel="images", ylabel="seconds (2 shared CPU cores)", title="time", yscale="log")
     b.set(xlabel="images", ylabel="registered images", title="registration")
+    a.legend(fontsize=7, loc="lower right")
+    b.legend(fontsize=8)
     for ax in (a, b):
-        ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
