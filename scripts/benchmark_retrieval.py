@@ -1,9 +1,12 @@
 """Retrieval benchmark (#33): recall of the truly overlapping pairs, SfM with retrieval
 pairs against exhaustive pairs, and scaling on a rendered collection.
 
-    nice python scripts/benchmark_retrieval.py --outputs outputs/retrieval \
-        --data ../shared/data --parts recall,sfm,scaling --scaling-sizes 50,100,200 \
-        --exhaustive-sizes 50,100,200
+    # as run for results/retrieval.md (2 shared CPU cores: about 35 min of CPU in all)
+    nice python scripts/benchmark_retrieval.py --data ../shared/data --parts recall,sfm
+    nice python scripts/benchmark_retrieval.py --data ../shared/data --parts scaling \
+        --scaling-sizes 25,50,100,200 --exhaustive-sizes 25,50,100 --scaling-keypoints 512
+    nice python scripts/benchmark_retrieval.py --data ../shared/data --parts rendered,report \
+        --scaling-sizes 25,50,100,200
 
 Overlap (the ground truth of a pair), from the ground-truth cameras: every camera's image
 is sampled on a 16 x 16 grid of pixels, each lifted to the depth of the *scene centre* (the
@@ -340,7 +343,7 @@ def main(argv=None) -> int:
         for field in ("pairs", "recall", "precision"):
             row[field] = {int(k): v for k, v in row.get(field, {}).items()}
     if "recall" in parts or "sfm" in parts:
-        results["command"] = command
+        results["commands"] = list(dict.fromkeys(results.get("commands", []) + [command]))
         for rotation in args.rotations.split(","):
             mix = []
             for name in args.scenes.split(","):
@@ -356,6 +359,7 @@ def main(argv=None) -> int:
                                      (mixed[0]["scene"], rotation)] + mixed
     if "rendered" in parts:
         results["rendered_recall"] = rendered_recall(args)
+        results["commands"] = list(dict.fromkeys(results.get("commands", []) + [command]))
         io.write_json(results_path, results)
     scaling_path = args.outputs / "scaling.json"  # its own file: the parts may run at the same time
     if "scaling" in parts:
@@ -380,8 +384,10 @@ def ordered(rows: List[dict]) -> List[dict]:
 
 def write_report(results: dict, path: Path) -> None:
     results = {**results, **{k: ordered(results.get(k, [])) for k in ("recall", "sfm")}}
-    text = ["Made by (recall and SfM on the real scenes, then the scaling; `--parts report` rewrites this file):",
-            "", f"    {results.get('command', '-')}", f"    {results.get('scaling_command', '-')}", "",
+    commands = results.get("commands", []) + [results.get("scaling_command", "-")]
+    text = ["Made by these runs (from /work/wt-retrieval, with PYTHONPATH=.; each part resumes from the "
+            "features cached in OUTPUTS; `--parts report` rewrites this file):", "",
+            *(f"    {c}" for c in commands), "",
             "Recall of the overlapping pairs (%; module doc of the script for the definition), "
             "pooled over the scenes (each scene its own collection):", "", mean_recall(results.get("recall", [])), "",
             "Per scene, and all scenes as one collection (each scene's images distractors for the others):", "",
