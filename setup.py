@@ -9,7 +9,7 @@ setup(
     long_description=Path(__file__).with_name("README.md").read_text(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["relf_hloc", "relf_hloc.*"]),
-    package_data={"relf_hloc": ["weights/*.pth", "weights/*.config.yaml"]},
+    package_data={"relf_hloc": ["weights/*.pth", "weights/*.config.yaml", "weights/*.npz"]},
     python_requires=">=3.10",
     install_requires=[line.split("#")[0].strip() for line in
                       Path(__file__).with_name("requirements.txt").read_text().splitlines()

@@ -1,7 +1,7 @@
 """The main job: images -> features -> pairs -> matches -> COLMAP model + report.
 
     relf-hloc sfm --images DIR --outputs DIR [--conf relf|relf-fast|sift|...] [--matcher relf-nn|nn-ratio]
-        [--random-weights] [--pairs exhaustive|sequential]
+        [--random-weights] [--pairs exhaustive|sequential|retrieval [--num-matched 10]]
 
 Writes into ``outputs``: ``feats-<tag>.h5``, ``pairs-<mode>.txt``,
 ``matches-<tag>-<matcher>-<mode>.h5`` (the tag names the extractor settings, weights
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .confs import default_matcher, get_conf, with_options
 from .features import features_tag
@@ -28,6 +28,7 @@ from .pipeline import pairs as pairs_step
 
 
 def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window: int = 5,
+         num_matched: int = 10,
          names: Optional[Sequence[str]] = None, camera_mode: str = "AUTO",
          image_options: Optional[Dict[str, Any]] = None,
          mapper_options: Optional[Dict[str, Any]] = None, cameras: Optional[Dict[str, Any]] = None,
@@ -42,23 +43,89 @@ def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window:
         images: folder of images (names relative to it, as in hloc).
         outputs: output folder (created).
         matcher: matcher conf (default: the extractor's for SfM, ``confs.default_matcher``).
-        pairs: 'exhaustive' or 'sequential' (``window`` following images).
-        names: subset of images (default: all in ``images``).
+        pairs: 'exhaustive', 'sequential' (``window`` following images) or 'retrieval' (each image
+            with its ``num_matched`` most similar by global descriptor, extracted in the same pass).
+        names: subset of images (default: all in ``images``); overwrite: recompute features and
+            matches instead of resuming.
         camera_mode, image_options, mapper_options, cameras, mapper_attempts, verbose: see
             reconstruction.main.
-        overwrite: recompute features and matches instead of resuming.
         ray, workers: extract and match on Ray actors ('' = a local instance, 'auto' or
             'ray://...' = a cluster; ``relf_hloc.pipeline.distributed``).
-    Raises:
-        RuntimeError when nothing registers (report.json then says "failed").
+    Raises RuntimeError when nothing registers (report.json then says "failed").
     """
     image_dir, outputs = Path(images), Path(outputs)
-    conf = get_conf(conf)
     matcher = get_conf(matcher or default_matcher(conf, "sfm"))
+    conf = with_retrieval(get_conf(conf), pairs, num_matched)
+    names = images_of(image_dir, outputs, names, camera_mode, cameras)
+    outputs.mkdir(parents=True, exist_ok=True)
+    report_path = outputs / "report.json"
+    report_path.unlink(missing_ok=True)  # never leave a previous run's report beside a new failure
+
+    files = output_files(outputs, conf, matcher, pairs)
+    feats_path, pairs_path, matches_path = files["features"], files["pairs"], files["matches"]
+    report: Dict[str, Any] = {
+        "images": str(image_dir), "num_images": len(names), "features": {"conf": conf["model"]},
+        "pairs": {"mode": pairs, "window": window if pairs == "sequential" else None,
+                  **({"num_matched": num_matched} if pairs == "retrieval" else {})},
+        "matches": {"conf": matcher["model"]}, "camera_mode": "PER_IMAGE (given cameras)" if cameras else camera_mode,
+        "mapper_options": mapper_options or {}, "seconds": {}}
+    for key, path in files.items():
+        report[key]["file"] = path.name
+    seconds, start = report["seconds"], time.time()
+
+    def timed(step, fn, *args, **kwargs):  # seconds per step, in the report
+        t0, out = time.time(), fn(*args, **kwargs)
+        seconds[step] = round(time.time() - t0, 2)
+        return out
+
+    distributed_or_not = {"ray": ray, "workers": workers, "device": device, "overwrite": overwrite}
+    timed("extract", extract_step, conf, image_dir, feats_path, names, **distributed_or_not)
+    timed("pairs", pairs_step.main, pairs_path, mode=pairs, window=window, names=names, features=feats_path,
+          num_matched=num_matched)
+    report["pairs"]["count"] = len(read_pairs(pairs_path))
+    timed("match", match_step, matcher, pairs_path, feats_path, matches_path, **distributed_or_not)
+    colmap = dict(camera_mode=camera_mode, image_options=image_options, mapper_options=mapper_options,
+                  cameras=cameras, mapper_attempts=mapper_attempts, verbose=verbose)
+    return reconstruct(report, report_path, start, image_dir, outputs, names, files, **colmap)
+
+
+def reconstruct(report: Dict[str, Any], report_path: Path, start: float, image_dir: Path, outputs: Path,
+                names: List[str], files: Dict[str, Path], **colmap) -> Path:
+    """The reconstruction step of ``main`` and its report (written as "failed", then raised, when
+    nothing registers); returns the report path."""
+    t0 = time.time()
+    try:
+        rec = reconstruction.main(outputs / "sfm", image_dir, files["pairs"], files["features"], files["matches"],
+                                  image_list=names, **colmap)
+    except RuntimeError as e:
+        report["seconds"].update(reconstruction=round(time.time() - t0, 2), total=round(time.time() - start, 2))
+        write_json(report_path, {**report, "status": "failed", "error": str(e), "registered": 0,
+                                 "total": len(names)})
+        raise
+    report["seconds"].update(reconstruction=round(time.time() - t0, 2), total=round(time.time() - start, 2))
+    report.update(status="ok", model="sfm", **cu.model_summary(rec, len(names)),
+                  mapping=read_json(outputs / "sfm" / "mapping.json"))
+    write_json(report_path, report)
+    return report_path
+
+
+def output_files(outputs: Path, conf: dict, matcher: dict, pairs: str) -> Dict[str, Path]:
+    """{features, pairs, matches}: the files of a run, named by the settings that make them (a
+    later run with the same settings resumes them)."""
+    tag = features_tag(conf)
+    glob = f"-global-{conf['global']['aggregation']}" if conf.get("global") else ""
+    return {"features": outputs / f"feats-{tag}{glob}.h5", "pairs": outputs / f"pairs-{pairs}.txt",
+            "matches": outputs / f"{matcher['output']}-{tag}-{pairs}.h5"}
+
+
+def images_of(image_dir: Path, outputs: Path, names: Optional[Sequence[str]], camera_mode: str,
+              cameras) -> List[str]:
+    """The images of the run (``names``, or every image of the folder less the tool's own files
+    when ``outputs`` is inside it), checked before any work: at least two, a format COLMAP reads,
+    and one size for ``--camera-mode SINGLE``."""
     names = list(names) if names is not None else list_images(image_dir)
-    inside = outputs.resolve().relative_to(image_dir.resolve()).as_posix() + "/" \
-        if outputs.resolve().is_relative_to(image_dir.resolve()) else None
-    if inside:  # outputs inside the images folder: never take the tool's own files for photos
+    if outputs.resolve().is_relative_to(image_dir.resolve()):  # never take the tool's own files for photos
+        inside = outputs.resolve().relative_to(image_dir.resolve()).as_posix() + "/"
         names = [n for n in names if not n.startswith(inside)]
     if len(names) < 2:
         raise ValueError(f"{image_dir}: SfM needs at least 2 images, found {len(names)}")
@@ -71,60 +138,25 @@ def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window:
             (s0, n0), (s1, n1) = list(sizes.items())[:2]
             raise ValueError(f"{image_dir}: --camera-mode SINGLE needs images of one size, but '{n0}' is "
                              f"{s0[0]}x{s0[1]} and '{n1}' {s1[0]}x{s1[1]}; use AUTO or PER_IMAGE")
-    outputs.mkdir(parents=True, exist_ok=True)
-    report_path = outputs / "report.json"
-    report_path.unlink(missing_ok=True)  # never leave a previous run's report beside a new failure
+    return names
 
-    tag = features_tag(conf)
-    feats_path = outputs / f"feats-{tag}.h5"
-    pairs_path = outputs / f"pairs-{pairs}.txt"
-    matches_path = outputs / f"{matcher['output']}-{tag}-{pairs}.h5"
-    report: Dict[str, Any] = {
-        "images": str(image_dir), "num_images": len(names),
-        "features": {"conf": conf["model"], "file": feats_path.name},
-        "pairs": {"mode": pairs, "window": window if pairs == "sequential" else None,
-                  "file": pairs_path.name},
-        "matches": {"conf": matcher["model"], "file": matches_path.name},
-        "camera_mode": "PER_IMAGE (given cameras)" if cameras else camera_mode,
-        "mapper_options": mapper_options or {}, "seconds": {}}
-    seconds = report["seconds"]
-    start = time.time()
 
-    def timed(step, fn, *args, **kwargs):
-        t0 = time.time()
-        out = fn(*args, **kwargs)
-        seconds[step] = round(time.time() - t0, 2)
-        return out
-
+def extract_step(conf, image_dir: Path, feats_path: Path, names, ray, workers, device, overwrite) -> Path:
+    """Extraction in this process, or on Ray actors (``ray``: '' local, or a cluster address)."""
     if ray is None:
-        timed("extract", extract.main, conf, image_dir, feats_path, names=names, device=device,
-              overwrite=overwrite)
-    else:
-        timed("extract", distributed.extract_ray, conf, image_dir, feats_path, ray or None, workers,
-              device=device, overwrite=overwrite, names=names)
-    timed("pairs", pairs_step.main, pairs_path, mode=pairs, window=window, names=names)
-    report["pairs"]["count"] = len(read_pairs(pairs_path))
+        return extract.main(conf, image_dir, feats_path, names=names, device=device, overwrite=overwrite)
+    return distributed.extract_ray(conf, image_dir, feats_path, ray or None, workers, device=device,
+                                   overwrite=overwrite, names=names)
+
+
+def match_step(matcher, pairs_path: Path, feats_path: Path, matches_path: Path, ray, workers, device,
+               overwrite) -> Path:
+    """Matching in this process, or on Ray actors."""
     if ray is None:
-        timed("match", match.main, with_options(matcher, device=device), pairs_path, feats_path, matches_path,
-              overwrite=overwrite)
-    else:
-        timed("match", distributed.match_ray, matcher, pairs_path, feats_path, matches_path, ray or None, workers,
-              overwrite=overwrite)
-    try:
-        rec = timed("reconstruction", reconstruction.main, outputs / "sfm", image_dir, pairs_path,
-                    feats_path, matches_path, camera_mode=camera_mode,
-                    image_options=image_options, mapper_options=mapper_options,
-                    image_list=names, cameras=cameras, mapper_attempts=mapper_attempts, verbose=verbose)
-    except RuntimeError as e:
-        seconds["total"] = round(time.time() - start, 2)
-        write_json(report_path, {**report, "status": "failed", "error": str(e),
-                                 "registered": 0, "total": len(names)})
-        raise
-    seconds["total"] = round(time.time() - start, 2)
-    report.update(status="ok", model="sfm", **cu.model_summary(rec, len(names)),
-                  mapping=read_json(outputs / "sfm" / "mapping.json"))
-    write_json(report_path, report)
-    return report_path
+        return match.main(with_options(matcher, device=device), pairs_path, feats_path, matches_path,
+                          overwrite=overwrite)
+    return distributed.match_ray(matcher, pairs_path, feats_path, matches_path, ray or None, workers,
+                                 overwrite=overwrite)
 
 
 def attempt(conf, images, outputs, **options) -> Tuple[Dict[str, Any], Optional[str]]:
@@ -137,6 +169,18 @@ def attempt(conf, images, outputs, **options) -> Tuple[Dict[str, Any], Optional[
         if not (Path(outputs) / "report.json").is_file():
             raise  # main writes its report on a failed reconstruction only
         return read_json(Path(outputs) / "report.json"), str(e)
+
+
+def with_retrieval(conf: dict, pairs: str, num_matched: int) -> dict:
+    """Retrieval pairs: the extractor conf also writes global descriptors (VLAD, whose codebook
+    is RELF's; GeM for the other extractors)."""
+    if pairs != "retrieval":
+        return conf
+    if num_matched < 1:
+        raise ValueError(f"--num-matched must be at least 1, got {num_matched}")
+    if conf.get("global"):
+        return conf
+    return extract.with_global(conf, "vlad" if conf["model"]["name"] == "relf" else "gem")
 
 
 def format_summary(report: Dict[str, Any]) -> str:

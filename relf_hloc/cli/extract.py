@@ -7,7 +7,8 @@ from pathlib import Path
 
 from ..confs import EXTRACTORS, extractor_conf
 from ..pipeline.distributed import extract_ray
-from ..pipeline.extract import main
+from .. import retrieval
+from ..pipeline.extract import main, with_global
 from .options import add_ray_arguments
 
 
@@ -34,11 +35,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "images, into its own file; join the shards with relf-hloc merge")
     parser.add_argument("--skip-bad-images", action="store_true",
                         help="leave out unreadable images (listed in the summary) instead of stopping")
+    parser.add_argument("--global", dest="global_", nargs="?", const=retrieval.DEFAULT_AGGREGATION,
+                        choices=retrieval.AGGREGATIONS, metavar="AGGREGATION",
+                        help="also write a rotation-invariant global descriptor per image (dataset "
+                        f"global_descriptor, for pairs --mode retrieval): {' or '.join(retrieval.AGGREGATIONS)} "
+                        f"(default when given: {retrieval.DEFAULT_AGGREGATION})")
 
 
 def run(args) -> int:
     conf = extractor_conf(args.conf, args.max_keypoints, args.weights, args.random_weights,
                           args.keypoints_from, args.backend)
+    conf = with_global(conf, args.global_)
     if args.resize_max is not None:
         conf["preprocessing"] = {**(conf.get("preprocessing") or {}), "resize_max": args.resize_max}
     if args.ray is not None:

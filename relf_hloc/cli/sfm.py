@@ -23,8 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", type=Path, help="RELF checkpoint (default: shipped weights)")
     parser.add_argument("--random-weights", action="store_true",
                         help="RELF with an untrained network (labelled as such in report.json)")
-    parser.add_argument("--pairs", default="exhaustive", choices=["exhaustive", "sequential"],
-                        help="(default: exhaustive)")
+    parser.add_argument("--pairs", default="exhaustive", choices=["exhaustive", "sequential", "retrieval"],
+                        help="retrieval: each image with its --num-matched most similar by a rotation-invariant "
+                        "global descriptor (default: exhaustive)")
+    parser.add_argument("--num-matched", type=int, default=10, help="retrieval pairs: images per image (default: 10)")
     parser.add_argument("--window", type=int, default=5, help="sequential pairs: images after each (default: 5)")
     parser.add_argument("--ratio", type=float, help="matching ratio test (default: the matcher conf's)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="(default: cpu)")
@@ -39,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     conf = extractor_conf(args.conf, args.max_keypoints, args.weights, args.random_weights, backend=args.backend)
     matcher = with_options(args.matcher or default_matcher(conf, "sfm"), ratio_threshold=args.ratio)
-    report_path = main(conf, args.images, args.outputs, matcher, args.pairs, args.window,
+    report_path = main(conf, args.images, args.outputs, matcher, args.pairs, args.window, args.num_matched,
                        device=args.device, overwrite=args.overwrite, ray=args.ray, workers=args.workers,
                        **colmap_options_from_args(args))
     report = read_json(report_path)

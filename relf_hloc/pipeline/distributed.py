@@ -147,7 +147,8 @@ class ExtractWorker:
 
     def extract(self, k: int, names: List[str], tmp: Path) -> None:
         """Extract ``names`` into the shard's partial file (tests inject faults here)."""
-        extract.extract_into(self.extractor, self.images, names, tmp, False, self.conf.get("preprocessing"))
+        extract.extract_into(self.extractor, self.images, names, tmp, False, self.conf.get("preprocessing"),
+                             self.conf.get("global"))
 
 
 class MatchWorker:

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .. import io
+from .. import io, retrieval
 from ..confs import MAX_PIXELS, get_conf
 from ..features import identity, load_extractor
 from ..images import ImageError, image_size, list_images, read_image
@@ -42,6 +42,23 @@ def check_options(conf: dict) -> None:
     if size and (conf["model"].get("detector") or {}).get("name") == "file":
         raise ValueError("preprocessing.resize_max cannot be used with keypoints from a file "
                          "(they are in the original image's pixels)")
+    check_global(conf)
+
+
+def check_global(conf: dict) -> None:
+    """--global: a known aggregation; the VLAD codebook is RELF's."""
+    aggregation = (conf.get("global") or {}).get("aggregation")
+    if aggregation is not None:
+        retrieval.settings(aggregation)
+        if aggregation == "vlad" and conf["model"]["name"] != "relf":
+            raise ValueError(f"--global vlad: the codebook is learned on RELF descriptors; use --global gem "
+                             f"with {conf['model']['name']}")
+
+
+def with_global(conf: dict, aggregation: Optional[str]) -> dict:
+    """The extractor conf that also writes a global descriptor per image (``aggregation``:
+    one of ``retrieval.AGGREGATIONS``; None leaves the conf as it is)."""
+    return conf if aggregation is None else {**conf, "global": {"aggregation": aggregation}}
 
 
 def check_device(device: str) -> None:
@@ -154,9 +171,10 @@ def prefetched(extractor, images: Path, names: List[str], preprocessing: Optiona
 
 
 def extract_into(extractor, images: Path, names: List[str], output: Path, progress: bool = True,
-                 preprocessing: Optional[dict] = None) -> List[int]:
+                 preprocessing: Optional[dict] = None, global_conf: Optional[dict] = None) -> List[int]:
     """Extract ``names`` into ``output`` (each image written whole); keypoints per image.
-    Keypoints are stored in the original image's pixels whatever the preprocessing."""
+    Keypoints are stored in the original image's pixels whatever the preprocessing.
+    ``global_conf`` ({"aggregation": ...}): also a ``global_descriptor`` of the descriptors."""
     counts = []
     for name, image, kpts, scores, size, (sx, sy) in tqdm(
             prefetched(extractor, images, names, preprocessing), total=len(names),
@@ -167,6 +185,8 @@ def extract_into(extractor, images: Path, names: List[str], output: Path, progre
             if "scales" in pred:
                 pred["scales"] = pred["scales"] * (sx + sy) / 2
         feats = {**pred, "descriptors": pred["descriptors"].T, "image_size": np.array(size)}
+        if global_conf:  # from the descriptors just computed (retrieval.py)
+            feats[retrieval.DATASET] = retrieval.global_descriptor(pred["descriptors"], global_conf["aggregation"])
         io.write_features(output, name, feats, image_digest=io.image_digest(images / name))
         counts.append(len(pred["keypoints"]))
     return counts
@@ -198,7 +218,9 @@ def prepare(conf, images, output, names, device, overwrite, skip_bad_images, sha
 def settings(conf: dict) -> dict:
     """The provenance of a features file made with this conf (preprocessing when it does anything)."""
     pre = {k: v for k, v in (conf.get("preprocessing") or {}).items() if v}
-    return {"kind": "features", "extractor": identity(conf["model"]), **({"preprocessing": pre} if pre else {})}
+    glob = conf.get("global") and {"global": retrieval.settings(conf["global"]["aggregation"])}
+    return {"kind": "features", "extractor": identity(conf["model"]), **({"preprocessing": pre} if pre else {}),
+            **(glob or {})}
 
 
 def summary(output, names, todo, skipped, counts, seconds) -> str:
@@ -224,6 +246,6 @@ def main(conf, images, output, names: Optional[List[str]] = None, device: str = 
         conf, names, todo, skipped = prepare(conf, images, output, names, device, overwrite, skip_bad_images, shard)
         start = time.time()
         counts = extract_into(load(conf, device), images, todo, output, progress,
-                              conf.get("preprocessing")) if todo else []
+                              conf.get("preprocessing"), conf.get("global")) if todo else []
     print(summary(output, names, todo, skipped, counts, time.time() - start))
     return output

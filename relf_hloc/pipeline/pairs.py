@@ -1,6 +1,8 @@
-"""Image pairs to match: exhaustive, sequential (a window of k), or queries to database.
+"""Image pairs to match: exhaustive, sequential (a window of k), queries to database, or by
+retrieval (each image with its K most similar by global descriptor; ``relf_hloc.retrieval``).
 
     relf-hloc pairs --images DIR --output pairs.txt [--mode sequential --window 5]
+    relf-hloc pairs --features feats.h5 --output pairs.txt --mode retrieval --num-matched 10 [--queries q.txt]
 """
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-from .. import io
+from .. import io, retrieval
 from ..images import list_images
 
 Pair = Tuple[str, str]
@@ -45,10 +47,35 @@ def read_query_names(path) -> List[str]:
     return names
 
 
+def by_retrieval(features, names: List[str], num_matched: int, queries=None, db_descriptors=None) -> List[Pair]:
+    """Mode ``retrieval``: each image of ``names`` with its ``num_matched`` most similar others
+    (global descriptors of ``features``); with ``queries``, each query with its most similar
+    database images (the other images of ``features``, or those of ``db_descriptors``)."""
+    if features is None:
+        raise ValueError("--mode retrieval needs --features: a features file with global descriptors "
+                         "(relf-hloc extract --global)")
+    if num_matched is None or num_matched < 1:
+        raise ValueError(f"--num-matched must be at least 1, got {num_matched}")
+    if queries is None:
+        return retrieval.collection_pairs(*retrieval.read_global(features, names), num_matched)
+    query_names = read_query_names(queries)
+    missing = [q for q in query_names if q not in set(names)]
+    if missing:
+        raise KeyError(f"{queries}: {len(missing)} query image(s) not in {features}, e.g. '{missing[0]}'")
+    db_file = db_descriptors or features
+    database = [n for n in io.list_names(db_file) if n not in set(query_names)]
+    if not database:
+        raise ValueError(f"{db_file}: no database images besides the queries")
+    return retrieval.query_pairs(*retrieval.read_global(features, query_names),
+                                 *retrieval.read_global(db_file, database), num_matched)
+
+
 def main(output, images=None, mode: str = "exhaustive", window: int = 5,
-         names: Optional[List[str]] = None, features=None, queries=None) -> Path:
+         names: Optional[List[str]] = None, features=None, queries=None,
+         num_matched: Optional[int] = None, db_descriptors=None) -> Path:
     """Write pairs of ``names`` (or of the images in ``images``, or of a features file);
-    mode ``query``: each query of the ``queries`` file with every other image."""
+    mode ``query``: each query of the ``queries`` file with every other image; mode
+    ``retrieval``: see ``by_retrieval``."""
     if names is None:
         names = list_images(images) if images is not None else io.list_names(features)
     io.check_names(names, images or features)
@@ -65,8 +92,10 @@ def main(output, images=None, mode: str = "exhaustive", window: int = 5,
             raise KeyError(f"{queries}: {len(missing)} query image(s) not in {images or features}, "
                            f"e.g. '{missing[0]}'")
         pairs = to_database(query_names, names)
+    elif mode == "retrieval":
+        pairs = by_retrieval(features, names, num_matched, queries, db_descriptors)
     else:
-        raise ValueError(f"unknown pairs mode '{mode}' (exhaustive, sequential or query)")
+        raise ValueError(f"unknown pairs mode '{mode}' (exhaustive, sequential, query or retrieval)")
     io.write_pairs(output, pairs)
     print(f"pairs: {len(pairs)} {mode} pairs of {len(names)} images -> {output}")
     return Path(output)

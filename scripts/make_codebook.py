@@ -1,0 +1,76 @@
+"""Learn the retrieval codebook (PCA + k-means centroids) shipped as
+relf_hloc/weights/retrieval_codebook.npz, from RELF descriptors of the training images.
+
+    nice python scripts/make_codebook.py --images ../shared/data/train_images \
+        --output relf_hloc/weights/retrieval_codebook.npz \
+        --unaligned-output outputs/retrieval/codebook_unaligned.npz
+
+One network pass per image gives both the group-aligned descriptors (the shipped codebook)
+and, with --unaligned-output, the unaligned equivariant vectors (a codebook for the
+benchmark's no-aligning baseline only; not shipped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from relf_hloc.confs import get_conf
+from relf_hloc.features import load_extractor
+from relf_hloc.images import list_images, read_image
+from relf_hloc.retrieval import learn_codebook
+
+
+def sample(images: Path, count: int, keypoints: int, seed: int):
+    """(aligned [M, D], unaligned [M, D]) descriptors of ``count`` seeded images."""
+    conf = get_conf("relf-fast")["model"]
+    relf = load_extractor({**conf, "max_keypoints": keypoints})
+    names = list_images(images)
+    names = [names[i] for i in np.random.default_rng(seed).choice(len(names), count, replace=False)]
+    aligned, unaligned = [], []
+    for i, name in enumerate(names):
+        rgb = read_image(images / name)
+        kpts, _ = relf.detector(rgb, name)
+        if len(kpts) == 0:
+            continue
+        tensor = torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0
+        vectors = relf.describe(tensor, torch.from_numpy(kpts).float())
+        aligned.append(relf.align(vectors)[0].numpy())
+        unaligned.append(F.normalize(vectors, dim=1).numpy())
+        print(f"{i + 1}/{count} {name}: {len(kpts)} keypoints", flush=True)
+    return np.concatenate(aligned), np.concatenate(unaligned)
+
+
+def save(path: Path, book: dict, command: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **{k: v.astype(np.float16) for k, v in book.items()}, command=np.array(command))
+    print(f"{path}: PCA {book['components'].shape}, centroids {book['centroids'].shape}")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--images", type=Path, default=Path("../shared/data/train_images"))
+    p.add_argument("--output", type=Path, default=Path("relf_hloc/weights/retrieval_codebook.npz"))
+    p.add_argument("--unaligned-output", type=Path, help="also a codebook of unaligned vectors (benchmark only)")
+    p.add_argument("--count", type=int, default=80, help="training images (seeded sample)")
+    p.add_argument("--keypoints", type=int, default=400, help="keypoints per image")
+    p.add_argument("--dim", type=int, default=64, help="PCA dimensions")
+    p.add_argument("--k", type=int, default=32, help="k-means centroids")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    torch.set_num_threads(2)
+    aligned, unaligned = sample(args.images, args.count, args.keypoints, args.seed)
+    command = "python " + " ".join(sys.argv)
+    save(args.output, learn_codebook(aligned, args.dim, args.k, args.seed), command)
+    if args.unaligned_output:
+        save(args.unaligned_output, learn_codebook(unaligned, args.dim, args.k, args.seed), command)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
