@@ -379,10 +379,16 @@ def test_case(name, tmp_path):
 def case_classes() -> dict:
     """{case: its class}, the ``# --- N. class`` heading above each case in this file."""
     lines = Path(__file__).read_text().splitlines()
-    headings = [(i, line.split("---")[-1].strip()) for i, line in enumerate(lines, 1)
-                if line.startswith("# ----") and line.split("---")[-1].strip()[:1].isdigit()]
+    headings = [(i, line.lstrip("# -").strip()) for i, line in enumerate(lines, 1)
+                if line.startswith("# ----") and line.lstrip("# -")[:1].isdigit()]
     return {name: max((h for h in headings if h[0] < fn.__code__.co_firstlineno), default=(0, "other"))[1]
             for name, fn in CASES.items()}
+
+
+def test_every_case_has_a_class():
+    classes = case_classes()
+    assert set(classes) == set(CASES) and "other" not in classes.values()
+    assert classes["truncated_jpeg"] == "3. truncated images"
 
 
 if __name__ == "__main__":
