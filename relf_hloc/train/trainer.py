@@ -38,7 +38,8 @@ from tqdm import tqdm
 from .. import __version__ as code_version
 from ..confs import DEFAULT_WEIGHTS
 from ..features.checkpoint import load_checkpoint, load_model_state, save_checkpoint
-from ..features.reresnet import NORMALIZATION, ReResNet18, export_plain, normalize_image, sample_fused
+from ..features.backbones import build_backbone, fused_channels
+from ..features.reresnet import NORMALIZATION, export_plain, normalize_image, sample_fused
 from ..images import list_images
 from ..io import atomic_write, write_text
 from . import data as pair_data
@@ -53,7 +54,8 @@ default_conf = {
         "num_val_images": 20,                    # held back from training for validation
         **{k: v for k, v in pair_data.default_conf.items() if k != "groups"},
     },
-    "model": {"G": 16, "widths": [64, 128, 256, 512],
+    "model": {"backbone": "reresnet18",  # or wrn16_8 (features.backbones)
+              "G": 16, "widths": [64, 128, 256, 512],
               "init_weights": None,   # start from these weights (a checkpoint, or 'shipped'): fine-tuning
               "detector": False,      # with the learned detector head (losses.detector_loss)
               "projection": 0},       # > 0: a projection head for loss.regression_weight (teacher's size)
@@ -221,8 +223,8 @@ def config_differences(old: dict, new: dict, where: str = "") -> list:
 
 
 def model_meta(conf: dict, step: int, metrics: Optional[dict] = None) -> dict:
-    return {"G": conf["model"]["G"], "widths": list(conf["model"]["widths"]),
-            "channels": sum(conf["model"]["widths"]) + conf["model"]["widths"][0],
+    return {"backbone": conf["model"]["backbone"], "G": conf["model"]["G"], "widths": list(conf["model"]["widths"]),
+            "channels": fused_channels(conf["model"]["backbone"], conf["model"]["widths"]),
             "normalization": NORMALIZATION, "code_version": code_version,
             "detector": bool(conf["model"]["detector"]), "projection": int(conf["model"]["projection"]),
             "train_config": conf, "step": step, "metrics": metrics or {}}
@@ -356,7 +358,7 @@ def restore(model, optimizer, scheduler, conf: dict, resume, output: Path, log: 
     """Initial weights (``model.init_weights``: fine-tuning) or a resumed run's full state
     (weights, optimiser, schedule, step, best score; logs truncated to its step).
     Returns (step, best score)."""
-    expect = {"G": conf["model"]["G"], "widths": conf["model"]["widths"]}
+    expect = {"backbone": conf["model"]["backbone"], "G": conf["model"]["G"], "widths": conf["model"]["widths"]}
     init = conf["model"]["init_weights"]
     if init and not resume:  # a resumed run has its own weights
         init = DEFAULT_WEIGHTS if init == "shipped" else Path(init)
@@ -440,8 +442,8 @@ def train(conf: dict, output, resume=None, stop_step: Optional[int] = None) -> P
     generator, val_generator = pair_generators(conf)
 
     torch.manual_seed(conf["seed"])  # identical initial weights on every rank
-    model = ReResNet18(conf["model"]["G"], conf["model"]["widths"], conf["model"]["detector"],
-                       conf["model"]["projection"])
+    model = build_backbone(conf["model"]["backbone"], conf["model"]["G"], conf["model"]["widths"],
+                           conf["model"]["detector"], conf["model"]["projection"])
     model = model.to(device).train()
     frozen = tconf["freeze_backbone"]
     if frozen:
