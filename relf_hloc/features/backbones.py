@@ -25,4 +25,4 @@ def build_backbone(name: str, G: int = 16, widths: Sequence[int] = WIDTHS, detec
 
 def fused_channels(name: str, widths: Sequence[int] = WIDTHS) -> int:
     """Descriptor size of a backbone (1024 for reresnet18, 896 for wrn16_8 at the default widths)."""
-    return sum(widths[1:]) + (widths[0] if name == "reresnet18" else 0)
+    return sum(widths) + widths[0] if name == "reresnet18" else sum(widths[1:])  # stem fused, or not

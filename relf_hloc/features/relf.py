@@ -37,7 +37,8 @@ from ..geometry import parabola_offset
 from .checkpoint import CheckpointError, load_checkpoint, load_model_state
 from . import weights_tag
 from .detectors import LEARNED_DETECTOR, load_detector, pyramid_peaks
-from .reresnet import NORMALIZATION, WIDTHS, ReResNet18, export_plain, normalize_image, sample_fused
+from .backbones import DEFAULT_BACKBONE, build_backbone, fused_channels
+from .reresnet import NORMALIZATION, WIDTHS, export_plain, normalize_image, sample_fused
 
 def pyramid_sizes(h: int, w: int, max_size: Optional[int] = 1024, min_size: int = 256,
                   step: float = 2 ** 0.25, snap: Optional[int] = 16) -> List[Tuple[int, int]]:
@@ -144,16 +145,16 @@ def multi_candidate(vectors: torch.Tensor, G: int, ratio: Optional[float] = 0.6,
 
 @functools.lru_cache(maxsize=4)
 def exported_network(weights: Optional[str], G: int = 16, widths: Tuple[int, ...] = WIDTHS,
-                     detector: bool = False) -> torch.nn.Module:
+                     detector: bool = False, backbone: str = DEFAULT_BACKBONE) -> torch.nn.Module:
     """The exported plain-torch network on the CPU, built once per process (e2cnn's bases
-    take seconds); callers take a copy. weights: a checkpoint path, or None for a seeded
-    random initialisation. ``detector``: with the learned detector head (the weights must
-    hold one)."""
+    take seconds); callers take a copy. weights: a checkpoint path (of that ``backbone``),
+    or None for a seeded random initialisation. ``detector``: with the learned detector
+    head (the weights must hold one)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        model = ReResNet18(G, widths, detector)
+        model = build_backbone(backbone, G, widths, detector)
     if weights is not None:
-        state, meta, _ = load_checkpoint(weights, expect={"G": G, "widths": list(widths),
+        state, meta, _ = load_checkpoint(weights, expect={"backbone": backbone, "G": G, "widths": list(widths),
                                                           "normalization": NORMALIZATION})
         if detector and not meta.get("detector"):
             raise CheckpointError(f"{weights}: these weights have no learned detector; use weights "
@@ -167,6 +168,7 @@ def exported_network(weights: Optional[str], G: int = 16, widths: Tuple[int, ...
 class RELF(torch.nn.Module):
     default_conf = {
         "name": "relf",
+        "backbone": DEFAULT_BACKBONE,  # or wrn16_8 (features.backbones; the weights must match)
         "G": 16,
         "max_keypoints": MAX_KEYPOINTS,
         "detector": {"name": "sift"},  # keypoints when none are given (relf_hloc.features.detectors),
@@ -202,7 +204,8 @@ class RELF(torch.nn.Module):
             self.detector = None
         else:
             self.detector = load_detector({"max_keypoints": conf["max_keypoints"], **conf["detector"]})
-        network = lambda: exported_network(weights, conf["G"], WIDTHS, learned)  # noqa: E731  (built once)
+        network = lambda: exported_network(weights, conf["G"], WIDTHS, learned,  # noqa: E731  (built once)
+                                           conf["backbone"])
         self.head = copy.deepcopy(network().detector) if learned else None
         if conf["backend"] == "torch":
             self.net = copy.deepcopy(network())
@@ -212,6 +215,8 @@ class RELF(torch.nn.Module):
             if conf["backend"] not in onnx.BACKENDS:
                 raise ValueError(f"unknown RELF backend '{conf['backend']}'; choose one of {onnx.BACKENDS}")
             tag = weights_tag(weights, weights is None)
+            if conf["backbone"] != DEFAULT_BACKBONE:  # random weights of two backbones share a tag
+                tag = f"{conf['backbone']}-{tag}"
             self.net = onnx.OrtNetwork(onnx.model_file(weights, tag, conf["backend"], network))
 
     @property
@@ -321,4 +326,4 @@ class RELF(torch.nn.Module):
 
     @property
     def channels(self) -> int:
-        return sum(WIDTHS) + WIDTHS[0]
+        return fused_channels(self.conf["backbone"], WIDTHS)
