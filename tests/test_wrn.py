@@ -109,3 +109,46 @@ def test_checkpoints_record_the_backbone(tmp_path, model):
     assert load_checkpoint(old)[1]["backbone"] == "reresnet18"
     with pytest.raises(ValueError, match="unknown backbone 'vgg'"):
         build_backbone("vgg")
+
+
+def test_onnx_backends(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime", reason="ONNX Runtime is an optional extra")
+    from relf_hloc.features import onnx
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    image = (np.random.default_rng(2).random((81, 97, 3)) * 255).astype(np.uint8)
+    kpts = np.random.default_rng(3).uniform([4, 4], [92, 76], (60, 2)).astype(np.float32)
+    ref = RELF(WRN).extract(image, kpts)
+    fp32 = RELF({**WRN, "backend": "onnxruntime"}).extract(image, kpts)
+    assert (fp32["descriptors"] * ref["descriptors"]).sum(1).min() > 0.9999
+    int8 = RELF({**WRN, "backend": "onnxruntime-int8"}).extract(image, kpts)
+    assert np.median((int8["descriptors"] * ref["descriptors"]).sum(1)) > 0.95
+    assert all(p.name.startswith("relf-wrn16_8-untrained-") for p in onnx.cache_dir().iterdir())
+
+
+def test_wrn_conf_passes_through_the_hloc_plugin():
+    """hloc hands the conf's model dict to the wrapper: the backbone goes through."""
+    from relf_hloc.confs import confs
+    from relf_hloc.hloc_plugin import build_extractor_class
+
+    class BaseModel(torch.nn.Module):  # hloc.utils.base_model.BaseModel as it behaves
+        default_conf = {}
+
+        def __init__(self, conf):
+            super().__init__()
+            self.conf = {**self.default_conf, **conf}
+            self._init(self.conf)
+
+        def forward(self, data):
+            return self._forward(data)
+
+    conf = {**confs["relf-wrn"]["model"], "random_weights": True, "pyramid": None, "max_keypoints": 40}
+    assert conf["backbone"] == "wrn16_8"
+    image = torch.from_numpy(skimage_image())[None]
+    out = build_extractor_class(BaseModel)(conf).eval()({"image": image})
+    assert out["descriptors"].shape[:2] == (1, 896) and out["keypoints"].shape[1] > 0
+
+
+def skimage_image():
+    import cv2
+    import skimage.data
+    return cv2.resize(skimage.data.astronaut(), (129, 97)).transpose(2, 0, 1).astype(np.float32) / 255

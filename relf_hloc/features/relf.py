@@ -165,6 +165,13 @@ def exported_network(weights: Optional[str], G: int = 16, widths: Tuple[int, ...
     return export_plain(model).requires_grad_(False)
 
 
+def network_tag(weights: Optional[str], backbone: str = DEFAULT_BACKBONE) -> str:
+    """Cache tag of an exported network: the weights' content (``weights_tag``), and the
+    backbone unless ReResNet-18 (random weights of two backbones would share 'untrained')."""
+    tag = weights_tag(weights, weights is None)
+    return tag if backbone == DEFAULT_BACKBONE else f"{backbone}-{tag}"
+
+
 class RELF(torch.nn.Module):
     default_conf = {
         "name": "relf",
@@ -214,9 +221,7 @@ class RELF(torch.nn.Module):
             from . import onnx  # ONNX Runtime is optional: imported only for its backends
             if conf["backend"] not in onnx.BACKENDS:
                 raise ValueError(f"unknown RELF backend '{conf['backend']}'; choose one of {onnx.BACKENDS}")
-            tag = weights_tag(weights, weights is None)
-            if conf["backbone"] != DEFAULT_BACKBONE:  # random weights of two backbones share a tag
-                tag = f"{conf['backbone']}-{tag}"
+            tag = network_tag(weights, conf["backbone"])
             self.net = onnx.OrtNetwork(onnx.model_file(weights, tag, conf["backend"], network))
 
     @property
