@@ -46,8 +46,8 @@ def pyramid_sizes(h: int, w: int, max_size: Optional[int] = 1024, min_size: int 
 
     The longer side is first brought to ``max_size`` (up or down), then divided
     by ``step`` while it stays >= ``min_size`` (the paper's sizes). With
-    ``snap`` each side is then moved to the nearest ``snap * k + 1``: the
-    network's four stride-2 stages sample such a grid symmetrically, so every
+    ``snap`` each side is then moved to the nearest ``snap * k + 1``: ReResNet-18's four
+    stride-2 stages (Re-WRN-16-8's three) sample such a grid symmetrically, so every
     level stays exactly equivariant to 90-degree turns (the paper's sizes are
     not). ``max_size=None`` gives the original size only.
     """

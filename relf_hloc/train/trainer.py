@@ -39,7 +39,7 @@ from .. import __version__ as code_version
 from ..confs import DEFAULT_WEIGHTS
 from ..features.checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from ..features.backbones import build_backbone, fused_channels
-from ..features.reresnet import NORMALIZATION, export_plain, normalize_image, sample_fused
+from ..features.reresnet import NORMALIZATION, ReResNet18, export_plain, normalize_image, sample_fused  # noqa: F401  (tests)
 from ..images import list_images
 from ..io import atomic_write, write_text
 from . import data as pair_data
