@@ -25,6 +25,8 @@ SFM_KEYPOINTS = {"relf": 4096, "opencv": 8192}  # extraction for SfM and localiz
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "relf_c16.pth"
 # the same network with the learned detector head (trained on the frozen DEFAULT_WEIGHTS)
 DETECTOR_WEIGHTS = Path(__file__).resolve().parent / "weights" / "relf_c16_det.pth"
+# the Re-WideResNet-16-8 backbone (descriptors of 896; README "Backbones": undertrained)
+WRN_WEIGHTS = Path(__file__).resolve().parent / "weights" / "relf_wrn16_8.pth"
 
 # snap: level sides moved to 16k + 1, exactly equivariant to 90-degree turns;
 # None gives the paper's exact sizes (see relf_hloc.features.relf.pyramid_sizes)
@@ -74,6 +76,10 @@ confs = {
     "relf-det": _relf("feats-relf-det", detector={"name": "learned"}, weights=str(DETECTOR_WEIGHTS)),
     "relf-det-fast": _relf("feats-relf-det-fast", pyramid=FAST_PYRAMID, detector={"name": "learned"},
                            weights=str(DETECTOR_WEIGHTS)),
+    # the Re-WideResNet-16-8 backbone, as relf and relf-fast
+    "relf-wrn": _relf("feats-relf-wrn", backbone="wrn16_8", weights=str(WRN_WEIGHTS)),
+    "relf-wrn-fast": _relf("feats-relf-wrn-fast", pyramid=FAST_PYRAMID, backbone="wrn16_8",
+                           weights=str(WRN_WEIGHTS)),
     # classical baselines (OpenCV), each with its own detector
     **{name: _opencv(name) for name in OPENCV_METHODS},
     # matchers: mutual nearest neighbour (RELF's protocol), and with Lowe's ratio test

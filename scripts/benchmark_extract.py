@@ -1,9 +1,10 @@
 """Per-image extraction time, split into detection, network, aligning and writing.
 
     python scripts/benchmark_extract.py [--confs relf,relf-fast,relf-single] [--device cpu] [--threads 1]
+        [--backbones reresnet18,wrn16_8] [--backends torch,onnxruntime] [--sizes 640x480]
 
 For 640x480 and 1024x768 images (skimage's astronaut, resized) with 2000 SIFT
-keypoints. Aligning is timed against the naive per-keypoint ``torch.roll`` loop
+keypoints, for every conf, backbone (the conf's own by default) and network backend. Aligning is timed against the naive per-keypoint ``torch.roll`` loop
 of the original code, in the same run, and the ratio is printed.
 """
 
@@ -18,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from relf_hloc import io
-from relf_hloc.confs import get_conf
+from relf_hloc.confs import WRN_WEIGHTS, get_conf
 from relf_hloc.features.detectors import detect_sift
 from relf_hloc.features.relf import RELF, group_align
 from relf_hloc.features.reresnet import ReResNet18, fuse_dense, normalize_image
@@ -58,6 +59,22 @@ def timed(fn, repeats=1):
     return best, result
 
 
+def extractors(args):
+    """(row label, RELF) of every conf x backbone x backend; a WRN row of a conf that names
+    the shipped ReResNet-18 weights takes the shipped WRN weights."""
+    for conf_name in args.confs.split(","):
+        conf = {k: v for k, v in get_conf(conf_name)["model"].items() if k != "name"}
+        for backbone in (args.backbones or conf.get("backbone", "reresnet18")).split(","):
+            weights = conf.get("weights") if backbone == conf.get("backbone", "reresnet18") else None
+            if backbone == "wrn16_8" and weights is None:
+                weights = str(WRN_WEIGHTS)
+            for backend in args.backends.split(","):
+                relf = RELF({**conf, "backbone": backbone, "weights": weights, "backend": backend,
+                             "random_weights": args.random_weights}).to(args.device)
+                label = " ".join([conf_name] + [x for x in (backbone, backend) if x not in ("reresnet18", "torch")])
+                yield label, relf
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--confs", default="relf,relf-fast,relf-single")
@@ -69,6 +86,9 @@ def main():
                         help="also time the unoptimised network path (e2cnn modules + dense fusion)")
     parser.add_argument("--random-weights", action="store_true",
                         help="time an untrained network (same cost as trained weights)")
+    parser.add_argument("--backbones", default=None, help="e.g. reresnet18,wrn16_8 (default: each conf's)")
+    parser.add_argument("--backends", default="torch", help="e.g. torch,onnxruntime,onnxruntime-int8")
+    parser.add_argument("--sizes", default="640x480,1024x768")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -83,11 +103,9 @@ def main():
         torch.manual_seed(0)  # the seeded initialisation of RELF's random weights
         equivariant = ReResNet18().eval().to(args.device)
     tmp = Path(tempfile.mkdtemp())
-    for conf_name in args.confs.split(","):
-        conf = {k: v for k, v in get_conf(conf_name)["model"].items() if k != "name"}
-        relf = RELF({**conf, "random_weights": args.random_weights}).to(args.device)
+    for conf_name, relf in extractors(args):
         G = relf.conf["G"]
-        for w, h in [(640, 480), (1024, 768)]:
+        for w, h in [tuple(map(int, size.split("x"))) for size in args.sizes.split(",")]:
             image = cv2.resize(base, (w, h), interpolation=cv2.INTER_AREA)
             t_det, (kpts, scores, _) = timed(lambda: detect_sift(image, args.keypoints, 0.005))
             tensor = torch.from_numpy(image).permute(2, 0, 1).float().div(255).to(args.device)
@@ -102,7 +120,7 @@ def main():
             t_write, _ = timed(lambda: io.write_features(tmp / "f.h5", "img", feats))
             levels = len(relf.pyramid_levels(h, w))
             total = t_det + t_net + t_align + t_write
-            if args.reference:
+            if args.reference and relf.conf["backbone"] == "reresnet18":
                 t_ref, ref_vectors = timed(lambda: reference_describe(
                     equivariant, tensor, k, relf.pyramid_levels(h, w)))
                 assert torch.allclose(ref_vectors, vectors, atol=1e-3)

@@ -10,8 +10,9 @@ import argparse
 from pathlib import Path
 
 from ..confs import DEFAULT_WEIGHTS
-from ..features import onnx, weights_tag
-from ..features.relf import WIDTHS, exported_network
+from ..features import onnx
+from ..features.checkpoint import load_checkpoint
+from ..features.relf import WIDTHS, exported_network, network_tag
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     weights = str(args.weights or DEFAULT_WEIGHTS)
-    path = onnx.model_file(weights, weights_tag(weights), args.backend,
-                           lambda: exported_network(weights, 16, WIDTHS), args.outputs)
+    backbone = load_checkpoint(weights)[1]["backbone"]
+    path = onnx.model_file(weights, network_tag(weights, backbone), args.backend,
+                           lambda: exported_network(weights, 16, WIDTHS, backbone=backbone), args.outputs)
     print(f"export: {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0

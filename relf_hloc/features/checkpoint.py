@@ -2,11 +2,13 @@
 
 Format (a ``torch.save`` dict):
     {"format": "relf-hloc/1",
-     "state_dict": parameters and batch-norm buffers of ReResNet18 (train-mode
+     "state_dict": parameters and batch-norm buffers of the backbone (train-mode
                    keys: e2cnn's cached ``filter``/``expanded_bias`` are dropped),
-     "meta": {"G": 16, "widths": [64, 128, 256, 512], "normalization": "imagenet",
+     "meta": {"backbone": "reresnet18", "G": 16, "widths": [64, 128, 256, 512],
+              "normalization": "imagenet",
               "code_version": "0.1.0", "train_config": {...}, "step": int,
               "metrics": {...}, ...}}
+A checkpoint without "backbone" (written before there were two) holds reresnet18.
 Loading checks the metadata against what the caller expects and names the
 mismatch. Writes are atomic (temporary file + rename).
 """
@@ -19,7 +21,7 @@ from typing import Dict, Optional, Tuple
 import torch
 
 from ..io import atomic_write
-from .reresnet import ReResNet18
+from .backbones import DEFAULT_BACKBONE, build_backbone
 
 FORMAT = "relf-hloc/1"
 REQUIRED_META = ("G", "widths", "normalization", "code_version")
@@ -71,8 +73,8 @@ def save_checkpoint(path, model: torch.nn.Module, meta: dict, half: bool = False
 def save_weights(path, state: Dict[str, torch.Tensor], meta: dict) -> Path:
     """Write a state dict as shipped weights (float16, model weights only), after loading it
     into the model that ``meta`` describes (so weights that do not fit are never written)."""
-    model = ReResNet18(meta["G"], meta["widths"], detector=bool(meta.get("detector")),
-                       projection=int(meta.get("projection", 0)))
+    model = build_backbone(meta.get("backbone", DEFAULT_BACKBONE), meta["G"], meta["widths"],
+                           detector=bool(meta.get("detector")), projection=int(meta.get("projection", 0)))
     return save_checkpoint(path, load_model_state(model, state), meta, half=True)
 
 
@@ -91,7 +93,7 @@ def load_checkpoint(path, expect: Optional[dict] = None) -> Tuple[Dict[str, torc
         raise CheckpointError(f"{path}: not a readable checkpoint ({e})") from e
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a relf-hloc checkpoint (format {FORMAT} expected)")
-    meta = ckpt["meta"]
+    meta = {"backbone": DEFAULT_BACKBONE, **ckpt["meta"]}
     for key, value in (expect or {}).items():
         have = meta.get(key)
         if (list(have) if isinstance(have, (list, tuple)) else have) != \

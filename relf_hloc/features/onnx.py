@@ -43,10 +43,12 @@ def cache_dir() -> Path:
 
 
 def export_onnx(net: torch.nn.Module, path: Path) -> Path:
-    """The plain network as ONNX (input 'image' [1, 3, H, W], outputs f0..f4), atomically."""
+    """The plain network as ONNX (input 'image' [1, 3, H, W], outputs f0, f1...: one per map
+    of the backbone), atomically."""
     x = torch.zeros(1, 3, *CALIBRATION_SIZE)
     with atomic_write(path) as tmp, torch.no_grad():
-        torch.onnx.export(net, (x,), str(tmp), input_names=["image"], output_names=[f"f{i}" for i in range(5)],
+        names = [f"f{i}" for i in range(len(net(x[..., :33, :33])))]
+        torch.onnx.export(net, (x,), str(tmp), input_names=["image"], output_names=names,
                           dynamic_axes={"image": {2: "h", 3: "w"}}, opset_version=17, dynamo=False)
     return path
 

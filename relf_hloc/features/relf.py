@@ -34,10 +34,11 @@ import torch.nn.functional as F
 from ..confs import DEFAULT_WEIGHTS, DETECTOR_WEIGHTS, MAX_KEYPOINTS, PAPER_PYRAMID
 from ..geometry import parabola_offset
 from . import weights_tag
+from .backbones import DEFAULT_BACKBONE, build_backbone, fused_channels
 from .base import Extractor
 from .checkpoint import CheckpointError, load_checkpoint, load_model_state
 from .detectors import load_detector
-from .reresnet import NORMALIZATION, WIDTHS, ReResNet18, export_plain, normalize_image, sample_fused
+from .reresnet import NORMALIZATION, WIDTHS, export_plain, normalize_image, sample_fused
 
 
 def pyramid_sizes(h: int, w: int, max_size: Optional[int] = 1024, min_size: int = 256,
@@ -46,8 +47,8 @@ def pyramid_sizes(h: int, w: int, max_size: Optional[int] = 1024, min_size: int 
 
     The longer side is first brought to ``max_size`` (up or down), then divided
     by ``step`` while it stays >= ``min_size`` (the paper's sizes). With
-    ``snap`` each side is then moved to the nearest ``snap * k + 1``: the
-    network's four stride-2 stages sample such a grid symmetrically, so every
+    ``snap`` each side is then moved to the nearest ``snap * k + 1``: ReResNet-18's four
+    stride-2 stages (Re-WRN-16-8's three) sample such a grid symmetrically, so every
     level stays exactly equivariant to 90-degree turns (the paper's sizes are
     not). ``max_size=None`` gives the original size only.
     """
@@ -145,16 +146,16 @@ def multi_candidate(vectors: torch.Tensor, G: int, ratio: Optional[float] = 0.6,
 
 @functools.lru_cache(maxsize=4)
 def exported_network(weights: Optional[str], G: int = 16, widths: Tuple[int, ...] = WIDTHS,
-                     detector: bool = False) -> torch.nn.Module:
+                     detector: bool = False, backbone: str = DEFAULT_BACKBONE) -> torch.nn.Module:
     """The exported plain-torch network on the CPU, built once per process (e2cnn's bases
-    take seconds); callers take a copy. weights: a checkpoint path, or None for a seeded
-    random initialisation. ``detector``: with the learned detector head (the weights must
-    hold one)."""
+    take seconds); callers take a copy. weights: a checkpoint path (of that ``backbone``),
+    or None for a seeded random initialisation. ``detector``: with the learned detector
+    head (the weights must hold one)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        model = ReResNet18(G, widths, detector)
+        model = build_backbone(backbone, G, widths, detector)
     if weights is not None:
-        state, meta, _ = load_checkpoint(weights, expect={"G": G, "widths": list(widths),
+        state, meta, _ = load_checkpoint(weights, expect={"backbone": backbone, "G": G, "widths": list(widths),
                                                           "normalization": NORMALIZATION})
         if detector and not meta.get("detector"):
             raise CheckpointError(f"{weights}: these weights have no learned detector; use weights "
@@ -163,6 +164,13 @@ def exported_network(weights: Optional[str], G: int = 16, widths: Tuple[int, ...
                  if not k.startswith("projection.") and (detector or not k.startswith("detector."))}
         load_model_state(model, state)
     return export_plain(model).requires_grad_(False)
+
+
+def network_tag(weights: Optional[str], backbone: str = DEFAULT_BACKBONE) -> str:
+    """Cache tag of an exported network: the weights' content (``weights_tag``), and the
+    backbone unless ReResNet-18 (random weights of two backbones would share 'untrained')."""
+    tag = weights_tag(weights, weights is None)
+    return tag if backbone == DEFAULT_BACKBONE else f"{backbone}-{tag}"
 
 
 class RELF(Extractor, torch.nn.Module):
@@ -174,6 +182,7 @@ class RELF(Extractor, torch.nn.Module):
 
     default_conf = {
         "name": "relf",
+        "backbone": DEFAULT_BACKBONE,  # or wrn16_8 (features.backbones; the weights must match)
         "G": 16,
         "max_keypoints": MAX_KEYPOINTS,
         "detector": {"name": "sift"},  # relf_hloc.features.detectors: sift, file, or learned (the
@@ -192,7 +201,8 @@ class RELF(Extractor, torch.nn.Module):
         conf = self.conf
         weights = self.weights_path()
         learned = conf["detector"]["name"] == "learned"
-        network = lambda: exported_network(weights, conf["G"], WIDTHS, learned)  # noqa: E731  (built once)
+        network = lambda: exported_network(weights, conf["G"], WIDTHS, learned,  # noqa: E731  (built once)
+                                           conf["backbone"])
         self.detector = load_detector({"max_keypoints": conf["max_keypoints"], **conf["detector"]},
                                       **({"head": copy.deepcopy(network().detector)} if learned else {}))
         if conf["backend"] == "torch":
@@ -202,7 +212,7 @@ class RELF(Extractor, torch.nn.Module):
             from . import onnx  # ONNX Runtime is optional: imported only for its backends
             if conf["backend"] not in onnx.BACKENDS:
                 raise ValueError(f"unknown RELF backend '{conf['backend']}'; choose one of {onnx.BACKENDS}")
-            tag = weights_tag(weights, weights is None)
+            tag = network_tag(weights, conf["backbone"])
             self.net = onnx.OrtNetwork(onnx.model_file(weights, tag, conf["backend"], network))
 
     def weights_path(self) -> Optional[str]:
@@ -308,4 +318,4 @@ class RELF(Extractor, torch.nn.Module):
     @property
     def channels(self) -> int:
         """Descriptor size: the fused channels of the backbone."""
-        return sum(WIDTHS) + WIDTHS[0]
+        return fused_channels(self.conf["backbone"], WIDTHS)

@@ -72,7 +72,8 @@ def match_into(conf, pairs, todo, digests, features: Path, output: Path, progres
         d0, d1 = descriptors(name0), descriptors(name1)
         if d0.shape[1] != d1.shape[1] and len(d0) and len(d1):
             raise ValueError(f"{features}: descriptor sizes differ between '{name0}' "
-                             f"({d0.shape[1]}) and '{name1}' ({d1.shape[1]})")
+                             f"({d0.shape[1]}) and '{name1}' ({d1.shape[1]}): features of other "
+                             "extractors or backbones cannot be matched")
         m0, s0 = matcher.match(d0, d1)
         io.write_matches(output, name0, name1, m0, s0, (digests[name0], digests[name1]))
         n_matches.append(int((m0 > -1).sum()))

@@ -36,7 +36,8 @@ from tqdm import tqdm
 from .. import __version__ as code_version
 from ..confs import DEFAULT_WEIGHTS, ConfigError, differences, merge
 from ..features.checkpoint import load_checkpoint, load_model_state, save_checkpoint
-from ..features.reresnet import NORMALIZATION, ReResNet18, export_plain, normalize_image, sample_fused
+from ..features.backbones import build_backbone, fused_channels
+from ..features.reresnet import NORMALIZATION, ReResNet18, export_plain, normalize_image, sample_fused  # noqa: F401  (tests)
 from ..images import list_images
 from ..io import atomic_write, write_text
 from . import data as pair_data
@@ -51,7 +52,8 @@ default_conf = {
         "num_val_images": 20,                    # held back from training for validation
         **{k: v for k, v in pair_data.default_conf.items() if k != "groups"},
     },
-    "model": {"G": 16, "widths": [64, 128, 256, 512],
+    "model": {"backbone": "reresnet18",  # or wrn16_8 (features.backbones)
+              "G": 16, "widths": [64, 128, 256, 512],
               "init_weights": None,   # start from these weights (a checkpoint, or 'shipped'): fine-tuning
               "detector": False,      # with the learned detector head (losses.detector_loss)
               "projection": 0},       # > 0: a projection head for loss.regression_weight (teacher's size)
@@ -196,8 +198,8 @@ def setup_distributed(device_kind: str):
 
 def model_meta(conf: dict, step: int, metrics: Optional[dict] = None) -> dict:
     """The checkpoint metadata of the network of ``conf`` at ``step``."""
-    return {"G": conf["model"]["G"], "widths": list(conf["model"]["widths"]),
-            "channels": sum(conf["model"]["widths"]) + conf["model"]["widths"][0],
+    return {"backbone": conf["model"]["backbone"], "G": conf["model"]["G"], "widths": list(conf["model"]["widths"]),
+            "channels": fused_channels(conf["model"]["backbone"], conf["model"]["widths"]),
             "normalization": NORMALIZATION, "code_version": code_version,
             "detector": bool(conf["model"]["detector"]), "projection": int(conf["model"]["projection"]),
             "train_config": conf, "step": step, "metrics": metrics or {}}
@@ -331,7 +333,7 @@ def restore(model, optimizer, scheduler, conf: dict, resume, output: Path, log: 
     """Initial weights (``model.init_weights``: fine-tuning) or a resumed run's full state
     (weights, optimiser, schedule, step, best score; logs truncated to its step).
     Returns (step, best score)."""
-    expect = {"G": conf["model"]["G"], "widths": conf["model"]["widths"]}
+    expect = {"backbone": conf["model"]["backbone"], "G": conf["model"]["G"], "widths": conf["model"]["widths"]}
     init = conf["model"]["init_weights"]
     if init and not resume:  # a resumed run has its own weights
         init = DEFAULT_WEIGHTS if init == "shipped" else Path(init)
@@ -403,8 +405,8 @@ def build_model(conf: dict, device: torch.device, world: int) -> torch.nn.Module
     """The network of ``model`` (seeded: identical initial weights on every rank), in training
     mode; with ``train.freeze_backbone`` only the detector head trains."""
     torch.manual_seed(conf["seed"])
-    model = ReResNet18(conf["model"]["G"], conf["model"]["widths"], conf["model"]["detector"],
-                       conf["model"]["projection"]).to(device).train()
+    model = build_backbone(conf["model"]["backbone"], conf["model"]["G"], conf["model"]["widths"],
+                           conf["model"]["detector"], conf["model"]["projection"]).to(device).train()
     if conf["train"]["freeze_backbone"]:
         if model.detector is None or not conf["model"]["init_weights"]:
             raise ValueError("train.freeze_backbone trains the detector head on given weights: "
