@@ -247,3 +247,28 @@ def test_config_differences():
     old = {"a": 1, "b": {"c": [1, 2], "d": "x"}}
     new = {"a": 1, "b": {"c": (1, 2), "d": "y"}, "e": 0}
     assert differences(old, new) == ["b.d: 'x' -> 'y'", "e: None -> 0"]
+
+
+def test_a_new_objective_is_one_registry_entry(image_dir, monkeypatch):  # noqa: F811
+    """The trainer sums every enabled objective (``objectives.OBJECTIVES``): a new one changes the
+    total by its own total and adds its named parts, with no change to the trainer."""
+    from relf_hloc.train import objectives
+
+    class Constant:
+        def enabled(self, step):
+            return True
+
+        def losses(self, step):
+            return {"total": torch.tensor(2.5), "constant": torch.tensor(1.0)}
+
+    conf = tiny_conf(image_dir)
+    generator, _ = trainer.pair_generators(conf)
+    batch = {k: v[None] for k, v in generator.sample(0).items()}
+    model = trainer.build_model(conf, torch.device("cpu"), 1)
+    nothing = torch.autocast("cpu", enabled=False)
+    base = trainer.training_step(model, batch, conf, "cpu", nothing)
+    monkeypatch.setitem(objectives.OBJECTIVES, "constant", Constant())
+    more = trainer.training_step(model, batch, conf, "cpu", nothing)
+    assert more["constant"] == 1.0 and "constant" not in base
+    assert torch.isclose(more["total"], base["total"] + 2.5)
+    assert set(objectives.OBJECTIVES) == {"descriptor", "teacher", "detector", "constant"}

@@ -37,12 +37,12 @@ from .. import __version__ as code_version
 from ..confs import DEFAULT_WEIGHTS, ConfigError, differences, merge
 from ..features.checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from ..features.backbones import build_backbone, fused_channels
-from ..features.reresnet import NORMALIZATION, ReResNet18, export_plain, normalize_image, sample_fused  # noqa: F401  (tests)
+from ..features.reresnet import NORMALIZATION, ReResNet18, export_plain, normalize_image  # noqa: F401  (tests)
 from ..images import list_images
 from ..io import atomic_write, write_text
 from . import data as pair_data
 from .losses import default_conf as loss_defaults
-from .losses import detector_loss, distill_loss, relf_loss, reliability_loss
+from .objectives import Step, total_losses
 from .validation import build_val_sets, validate
 
 default_conf = {
@@ -206,65 +206,17 @@ def model_meta(conf: dict, step: int, metrics: Optional[dict] = None) -> dict:
 
 
 def training_step(model, batch: dict, conf: dict, device, autocast, trunk=None) -> Dict[str, torch.Tensor]:
-    """Losses of one batch; both views go through the network in one forward. With a
-    frozen ``trunk`` (train.freeze_backbone) only the detector head learns."""
-    G = conf["model"]["G"]
+    """Losses of one batch: both views go through the network in one forward, then every
+    objective that applies (``objectives``) adds its losses. With a frozen ``trunk``
+    (train.freeze_backbone) only the detector head learns."""
     images = torch.cat([batch["image1"], batch["image2"]]).to(device, non_blocking=True)
-    B = batch["image1"].shape[0]
-    losses = {}
     with autocast:
         if trunk is None:
             feats = model(normalize_image(images))
         else:
             with torch.no_grad():
                 feats = trunk(normalize_image(images))
-    if trunk is None:
-        kpts = torch.cat([batch["kpts1"], batch["kpts2"]]).to(device, non_blocking=True)
-        vectors = sample_fused(feats, kpts, images.shape[-2:]).float()  # [2B, K, C*G]
-        vec1 = vectors[:B].reshape(-1, vectors.shape[-1])
-        vec2 = vectors[B:].reshape(-1, vectors.shape[-1])
-        losses = relf_loss(vec1, vec2, batch["shift"].reshape(-1).to(device), G, conf["loss"])
-        if "teacher_mask" in batch:
-            losses = add_parts(losses, teacher_losses(model, feats, batch, images.shape[-2:], conf, device))
-    head = getattr(model, "module", model).detector
-    if head is not None:
-        logits = head([f.float() for f in feats])
-        det = detector_loss(logits[:B], logits[B:], batch["H"].to(device), conf["loss"])
-        if conf["loss"]["reliability_weight"]:
-            points = torch.cat([batch["points1"], batch["points2"]]).to(device)
-            with torch.no_grad():
-                pv = sample_fused(feats, points, images.shape[-2:]).float()
-            parts = [reliability_loss(logits[b], pv[b], pv[B + b], points[b], G,
-                                      conf["loss"]["reliability_kappa"]) for b in range(B)]
-            for key in parts[0]:
-                det[key] = torch.stack([part[key] for part in parts]).mean()
-            det["total"] = det["total"] + conf["loss"]["reliability_weight"] * det["reliability"]
-        losses = {**losses, **det, "total": det["total"] + losses.get("total", 0)}
-    return losses
-
-
-def add_parts(losses: Dict[str, torch.Tensor], parts: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Losses with more named parts, their ``total`` added to the total."""
-    return {**losses, **parts, "total": losses["total"] + parts.pop("total", 0)} if parts else losses
-
-
-def teacher_losses(model, feats, batch: dict, hw, conf: dict, device) -> Dict[str, torch.Tensor]:
-    """``losses.distill_loss`` over the pairs of the batch (those with >= 8 teacher points)."""
-    G, B = conf["model"]["G"], batch["teacher_mask"].shape[0]
-    kpts = torch.cat([batch["teacher_kpts1"], batch["teacher_kpts2"]]).to(device)
-    vectors = sample_fused(feats, kpts, hw).float()
-    projection = getattr(model, "module", model).projection
-    parts = []
-    for b in range(B):
-        m = batch["teacher_mask"][b].to(device)
-        if m.sum() >= 8:
-            parts.append(distill_loss(vectors[b][m], vectors[B + b][m], batch["teacher_shift"][b].to(device)[m],
-                                      batch["teacher_desc"][b].to(device)[m], G, conf["loss"], projection))
-    if not parts:  # the same columns on every row of train.csv: NaN where nothing was taught
-        nan = torch.tensor(float("nan"), device=device)
-        return {"total": torch.zeros((), device=device), "relational": nan,
-                **({"regression": nan} if projection is not None else {})}
-    return {k: torch.stack([p[k] for p in parts]).mean() for k in parts[0]}
+    return total_losses(Step(model, feats, batch, conf, device, frozen=trunk is not None))
 
 
 def optimize_step(model, optimizer, scheduler, batch: dict, conf: dict, device, autocast, trunk=None
