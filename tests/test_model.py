@@ -13,11 +13,9 @@ from relf_hloc.features.reresnet import ReResNet18, export_plain, fuse_dense, sa
 G = 16
 
 
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    m = ReResNet18(G)
-    # non-trivial batch-norm statistics, so that folding them into the convs is tested
+def random_bn_statistics(m: torch.nn.Module) -> torch.nn.Module:
+    """The model in eval mode with non-trivial batch-norm statistics, so that folding them into
+    the convs (or keeping them as plain BatchNorm2d) is tested."""
     for bn in m.modules():
         if isinstance(bn, torch.nn.modules.batchnorm._BatchNorm):
             bn.running_mean.uniform_(-0.5, 0.5)
@@ -25,6 +23,12 @@ def model():
             bn.weight.data.uniform_(0.5, 1.5)
             bn.bias.data.uniform_(-0.2, 0.2)
     return m.eval()
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return random_bn_statistics(ReResNet18(G))
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,8 @@ from relf_hloc.features.relf import RELF, exported_network
 from relf_hloc.features.reresnet import export_plain, fuse_dense
 from relf_hloc.features.rewrn import ReWRN16_8
 
+from test_model import random_bn_statistics, rot90_keypoints
+
 G = 16
 WRN = {"random_weights": True, "backbone": "wrn16_8", "pyramid": None}
 
@@ -19,25 +21,12 @@ WRN = {"random_weights": True, "backbone": "wrn16_8", "pyramid": None}
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    m = ReWRN16_8(G)
-    # non-trivial batch-norm statistics: folded into convs, or kept as plain BatchNorm2d
-    for bn in m.modules():
-        if isinstance(bn, torch.nn.modules.batchnorm._BatchNorm):
-            bn.running_mean.uniform_(-0.5, 0.5)
-            bn.running_var.uniform_(0.5, 2.0)
-            bn.weight.data.uniform_(0.5, 1.5)
-            bn.bias.data.uniform_(-0.2, 0.2)
-    return m.eval()
+    return random_bn_statistics(ReWRN16_8(G))
 
 
 @pytest.fixture(scope="module")
 def plain(model):
     return export_plain(model)
-
-
-def rot90_keypoints(kpts, W):
-    """Where torch.rot90(k=1, dims=(2, 3)) sends pixel (x, y) of a W-wide image."""
-    return np.stack([kpts[:, 1], W - 1 - kpts[:, 0]], 1)
 
 
 def test_export_equals_equivariant_model(model, plain):
