@@ -173,3 +173,30 @@ def test_teacher_configs_load():
         assert conf["model"]["init_weights"] == "shipped" and conf["train"]["max_steps"] == 800
         if conf["loss"]["regression_weight"]:
             assert conf["model"]["projection"] == 128
+
+
+def test_projected_descriptor_option(tmp_path):
+    """``descriptor_dim``: the checkpoint's learned projection, unit vectors of that size; still
+    invariant to a 90-degree turn (the projection acts on the aligned descriptor); weights without
+    a projection, or with another size, are an error naming the file."""
+    from relf_hloc.features.checkpoint import CheckpointError, save_checkpoint
+    from relf_hloc.features.relf import RELF
+    from relf_hloc.features.reresnet import ReResNet18
+
+    torch.manual_seed(0)
+    meta = {"G": 16, "widths": [64, 128, 256, 512], "normalization": "imagenet", "code_version": "test"}
+    with_head = save_checkpoint(tmp_path / "proj.pth", ReResNet18(16, projection=32), meta)
+    image = (np.random.default_rng(0).random((97, 97, 3)) * 255).astype(np.uint8)
+    image = cv2.GaussianBlur(image, (5, 5), 2)
+    kpts = np.array([[40.0, 50.0], [60.0, 30.0], [48.0, 48.0]], np.float32)
+    relf = RELF({"weights": str(with_head), "pyramid": None, "descriptor_dim": 32, "subbin": False})
+    a = relf.extract(image, kpts)
+    b = relf.extract(np.ascontiguousarray(np.rot90(image)), np.stack([kpts[:, 1], 96 - kpts[:, 0]], 1))
+    assert a["descriptors"].shape == (3, 32)
+    np.testing.assert_allclose(np.linalg.norm(a["descriptors"], axis=1), 1, atol=1e-5)
+    np.testing.assert_allclose((a["descriptors"] * b["descriptors"]).sum(1), 1, atol=1e-4)
+    with pytest.raises(CheckpointError, match="proj.pth: its projection gives 32-d descriptors, not 128"):
+        RELF({"weights": str(with_head), "pyramid": None, "descriptor_dim": 128})
+    plain = save_checkpoint(tmp_path / "plain.pth", ReResNet18(16), meta)
+    with pytest.raises(CheckpointError, match="plain.pth: these weights have no learned projection"):
+        RELF({"weights": str(plain), "pyramid": None, "descriptor_dim": 32})

@@ -166,6 +166,23 @@ def exported_network(weights: Optional[str], G: int = 16, widths: Tuple[int, ...
     return export_plain(model).requires_grad_(False)
 
 
+def projection_of(weights: Optional[str], dim: Optional[int]) -> Optional[torch.nn.Linear]:
+    """The checkpoint's learned projection of aligned descriptors to ``dim`` (``model.projection``
+    in training, by distillation), or None for ``dim`` None; weights without one are an error."""
+    if not dim:
+        return None
+    state = load_checkpoint(weights)[0] if weights else {}
+    if "projection.weight" not in state:
+        raise CheckpointError(f"{weights}: these weights have no learned projection; descriptor_dim needs "
+                              "weights trained with model.projection (a teacher's regression)")
+    weight = state["projection.weight"].float()
+    if weight.shape[0] != dim:
+        raise CheckpointError(f"{weights}: its projection gives {weight.shape[0]}-d descriptors, not {dim}")
+    layer = torch.nn.Linear(weight.shape[1], weight.shape[0])
+    layer.weight.data, layer.bias.data = weight, state["projection.bias"].float()
+    return layer.requires_grad_(False)
+
+
 def network_tag(weights: Optional[str], backbone: str = DEFAULT_BACKBONE) -> str:
     """Cache tag of an exported network: the weights' content (``weights_tag``), and the
     backbone unless ReResNet-18 (random weights of two backbones would share 'untrained')."""
@@ -193,6 +210,8 @@ class RELF(Extractor, torch.nn.Module):
         "backend": "torch",            # or onnxruntime, onnxruntime-int8 (CPU; relf_hloc.features.onnx)
         "weights": None,               # checkpoint path; None = the shipped weights
         "random_weights": False,       # untrained network: for tests only
+        "descriptor_dim": None,        # e.g. 128: the weights' learned projection of the aligned
+                                       # descriptor (trained by distillation), L2-normalised
     }
 
     def __init__(self, conf: Optional[dict] = None):
@@ -205,6 +224,7 @@ class RELF(Extractor, torch.nn.Module):
                                            conf["backbone"])
         self.detector = load_detector({"max_keypoints": conf["max_keypoints"], **conf["detector"]},
                                       **({"head": copy.deepcopy(network().detector)} if learned else {}))
+        self.projection = projection_of(weights, conf["descriptor_dim"])
         if conf["backend"] == "torch":
             self.net = copy.deepcopy(network())
             self.net.detector = None
@@ -304,6 +324,8 @@ class RELF(Extractor, torch.nn.Module):
             vectors = self.pool(levels if levels is not None else self.pyramid(image.to(self.device)),
                                 kpts.to(self.device), hw)
             desc, index, ori = (t.to(image.device) for t in self.align(vectors))
+            if self.projection is not None:
+                desc = F.normalize(self.projection(desc.to(self.projection.weight.device)), dim=1).to(image.device)
         else:
             desc, index = image.new_zeros((0, self.channels)), torch.zeros(0, dtype=torch.long, device=image.device)
             ori = image.new_zeros(0)
@@ -317,5 +339,5 @@ class RELF(Extractor, torch.nn.Module):
 
     @property
     def channels(self) -> int:
-        """Descriptor size: the fused channels of the backbone."""
-        return fused_channels(self.conf["backbone"], WIDTHS)
+        """Descriptor size: the fused channels of the backbone, or ``descriptor_dim``."""
+        return self.conf["descriptor_dim"] or fused_channels(self.conf["backbone"], WIDTHS)
