@@ -9,7 +9,7 @@ aggregations are offered (compared in README "Retrieval"):
 - ``vlad``: descriptors projected by PCA to ``d`` dimensions, hard-assigned to ``k`` k-means
   centroids, residuals summed per centroid, intra-normalised, signed square root, L2
   (``k * d`` dimensions). The PCA and centroids (the *codebook*) are learned on
-  ``/work/shared/data/train_images`` by ``scripts/make_codebook.py`` and ship as
+  ``../shared/data/train_images`` by ``scripts/make_codebook.py`` and ship as
   ``weights/retrieval_codebook.npz`` (float16).
 
 The global descriptor is written by ``relf-hloc extract --global`` into each image's group of

@@ -385,7 +385,7 @@ def ordered(rows: List[dict]) -> List[dict]:
 def write_report(results: dict, path: Path) -> None:
     results = {**results, **{k: ordered(results.get(k, [])) for k in ("recall", "sfm")}}
     commands = results.get("commands", []) + [results.get("scaling_command", "-")]
-    text = ["Made by these runs (from /work/wt-retrieval, with PYTHONPATH=.; each part resumes from the "
+    text = ["Made by these runs (from the repository root; each part resumes from the "
             "features cached in OUTPUTS; `--parts report` rewrites this file):", "",
             *(f"    {c}" for c in commands), "",
             "Recall of the overlapping pairs (%; module doc of the script for the definition), "

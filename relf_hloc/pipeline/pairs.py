@@ -47,6 +47,15 @@ def read_query_names(path) -> List[str]:
     return names
 
 
+def queries_among(queries, names: List[str], where) -> List[str]:
+    """The names of the ``queries`` file, every one of them among ``names`` (those of ``where``)."""
+    query_names = read_query_names(queries)
+    missing = [q for q in query_names if q not in set(names)]
+    if missing:
+        raise KeyError(f"{queries}: {len(missing)} query image(s) not in {where}, e.g. '{missing[0]}'")
+    return query_names
+
+
 def by_retrieval(features, names: List[str], num_matched: int, queries=None, db_descriptors=None) -> List[Pair]:
     """Mode ``retrieval``: each image of ``names`` with its ``num_matched`` most similar others
     (global descriptors of ``features``); with ``queries``, each query with its most similar
@@ -54,14 +63,11 @@ def by_retrieval(features, names: List[str], num_matched: int, queries=None, db_
     if features is None:
         raise ValueError("--mode retrieval needs --features: a features file with global descriptors "
                          "(relf-hloc extract --global)")
-    if num_matched is None or num_matched < 1:
+    if num_matched is None or num_matched < 1:  # an option's range, before any file is read
         raise ValueError(f"--num-matched must be at least 1, got {num_matched}")
     if queries is None:
         return retrieval.collection_pairs(*retrieval.read_global(features, names), num_matched)
-    query_names = read_query_names(queries)
-    missing = [q for q in query_names if q not in set(names)]
-    if missing:
-        raise KeyError(f"{queries}: {len(missing)} query image(s) not in {features}, e.g. '{missing[0]}'")
+    query_names = queries_among(queries, names, features)
     db_file = db_descriptors or features
     database = [n for n in io.list_names(db_file) if n not in set(query_names)]
     if not database:
@@ -86,12 +92,7 @@ def main(output, images=None, mode: str = "exhaustive", window: int = 5,
     elif mode == "query":
         if queries is None:
             raise ValueError("--mode query needs --queries (a queries file: one image name per line)")
-        query_names = read_query_names(queries)
-        missing = [q for q in query_names if q not in set(names)]
-        if missing:
-            raise KeyError(f"{queries}: {len(missing)} query image(s) not in {images or features}, "
-                           f"e.g. '{missing[0]}'")
-        pairs = to_database(query_names, names)
+        pairs = to_database(queries_among(queries, names, images or features), names)
     elif mode == "retrieval":
         pairs = by_retrieval(features, names, num_matched, queries, db_descriptors)
     else:
