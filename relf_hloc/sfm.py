@@ -78,12 +78,12 @@ def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window:
         seconds[step] = round(time.time() - t0, 2)
         return out
 
-    distributed_or_not = {"ray": ray, "workers": workers, "device": device, "overwrite": overwrite}
-    timed("extract", extract_step, conf, image_dir, feats_path, names, **distributed_or_not)
+    engine = {"ray": ray, "workers": workers, "device": device, "overwrite": overwrite}
+    timed("extract", extract_step, conf, image_dir, feats_path, names, **engine)
     timed("pairs", pairs_step.main, pairs_path, mode=pairs, window=window, names=names, features=feats_path,
           num_matched=num_matched)
     report["pairs"]["count"] = len(read_pairs(pairs_path))
-    timed("match", match_step, matcher, pairs_path, feats_path, matches_path, **distributed_or_not)
+    timed("match", match_step, matcher, pairs_path, feats_path, matches_path, **engine)
     colmap = dict(camera_mode=camera_mode, image_options=image_options, mapper_options=mapper_options,
                   cameras=cameras, mapper_attempts=mapper_attempts, verbose=verbose)
     return reconstruct(report, report_path, start, image_dir, outputs, names, files, **colmap)
