@@ -10,7 +10,11 @@ For each RELF conf and variant (a checkpoint, and optional conf overrides such a
 - HPatches MMA@5: the shared viewpoint pairs, same protocol;
 - an SfM proxy: median fundamental-matrix inliers per pair (USAC-MAGSAC, 1 px) of the matches
   of the first 5 Sacre Coeur photos (mutual NN for RELF, ratio 0.8 for SIFT), 10 pairs
-  (``--sacre-images 10``: all 10 photos, 45 pairs).
+  (``--sacre-images 10``: all 10 photos, 45 pairs);
+- rotated fountain-P11 AUC@5: relative pose (essential matrix, USAC, 1 px) of all 55 pairs of
+  Strecha fountain-P11 with every image rolled by a seeded random angle, at 640 px and 2000
+  keypoints (``relf-hloc benchmark pose --scene .../fountain-P11 --format strecha --rotation
+  random --seed 0 --metrics pose``: the same figure).
 RELF describes the SIFT keypoints (as ``relf-hloc compare --relf-keypoints sift``). Prints a
 markdown table (and writes it to --output).
 """
@@ -23,13 +27,15 @@ import time
 from pathlib import Path
 
 
-from relf_hloc.confs import BENCHMARK_KEYPOINTS, default_matcher, extractor_conf, with_options
+from relf_hloc.confs import BENCHMARK_KEYPOINTS, MAX_KEYPOINTS, default_matcher, extractor_conf, with_options
 from relf_hloc.benchmarks.compare import homography_sets, score
+from relf_hloc.datasets import scenes
+from relf_hloc.eval.poses import pose_summary, relative_pose_records
 from relf_hloc.eval.homography import summarize
 from relf_hloc.eval.matches import median_verified_inliers
 from relf_hloc.features import features_tag
 from relf_hloc.images import list_images
-from relf_hloc.io import write_text
+from relf_hloc.io import write_pairs, write_text
 from relf_hloc.pipeline import extract, match, pairs as pairs_step
 
 
@@ -68,6 +74,19 @@ def sfm_inliers(images: Path, names, conf, cache: Path) -> float:
     return median_verified_inliers(features, matches, pairs_step.exhaustive(names))
 
 
+def rotated_pose_auc(scene_dir: Path, conf, cache: Path) -> float:
+    """Relative-pose AUC@5 over all pairs of the scene rolled by seeded random angles (seed 0,
+    640 px), as the pose benchmark's rotated variant."""
+    _, scene = scenes.rotated_variant(scenes.read_scene(scene_dir, "strecha"), cache, "random", 0, 640)
+    features = cache / f"{features_tag(conf)}.h5"
+    extract.main(conf, scene.image_dir, features, names=scene.names, progress=False)
+    pairs = pairs_step.exhaustive(scene.names)
+    write_pairs(cache / "pairs.txt", pairs)
+    matches = cache / f"matches-{features_tag(conf)}.h5"
+    match.main(default_matcher(conf), cache / "pairs.txt", features, matches, progress=False)
+    return pose_summary(relative_pose_records(scene, pairs, features, matches, 1.0))["auc"]["5"]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", nargs="+", default=["shipped"])
@@ -78,6 +97,7 @@ def main(argv=None) -> int:
     parser.add_argument("--cache", type=Path, default=Path("outputs/score"))
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--sacre-images", type=int, default=5, help="Sacre Coeur photos of the SfM proxy")
+    parser.add_argument("--no-pose", action="store_true", help="skip the rotated fountain-P11 column")
     parser.add_argument("--no-sift", action="store_true", help="skip the SIFT row")
     args = parser.parse_args(argv)
     sets = homography_sets(args.data / "hpatches", args.cache)
@@ -85,8 +105,11 @@ def main(argv=None) -> int:
     sacre_names = list_images(sacre)[:args.sacre_images]
     rows = [] if args.no_sift else [("SIFT", extractor_conf("sift", BENCHMARK_KEYPOINTS))]
     rows += [row for name in args.confs for row in variants(args, name)]
-    lines = ["| variant | " + " | ".join(f"{name} MMA@5" for name in sets) + " | Sacre Coeur F-inliers/pair (median) | s |",
-             "|---|" + "---|" * (len(sets) + 2)]
+    fountain = None if args.no_pose else args.data / "strecha" / "fountain-P11"
+    pose_column = " | rotated fountain-P11 AUC@5" if fountain else ""
+    lines = ["| variant | " + " | ".join(f"{name} MMA@5" for name in sets)
+             + f" | Sacre Coeur F-inliers/pair (median){pose_column} | s |",
+             "|---|" + "---|" * (len(sets) + 2 + bool(fountain))]
     for label, conf in rows:
         t0 = time.time()
         cache = args.cache / "features"
@@ -94,7 +117,9 @@ def main(argv=None) -> int:
                   for name, (root, layout, pairs) in sets.items()]
         sfm_conf = with_options(conf, max_keypoints=2000)
         inl = sfm_inliers(sacre, sacre_names, sfm_conf, cache / f"sacre-{len(sacre_names)}")
-        lines.append(f"| {label} | " + " | ".join(f"{s:.2f}" for s in scores) + f" | {inl:.1f} | {time.time() - t0:.0f} |")
+        pose = (f" | {rotated_pose_auc(fountain, with_options(conf, max_keypoints=MAX_KEYPOINTS), cache / 'fountain-rotated'):.1f}"
+                if fountain else "")
+        lines.append(f"| {label} | " + " | ".join(f"{s:.2f}" for s in scores) + f" | {inl:.1f}{pose} | {time.time() - t0:.0f} |")
         print(lines[-1], flush=True)
     table = "\n".join(lines) + "\n"
     print(table)
