@@ -8,6 +8,8 @@ For each RELF conf and variant (a checkpoint, and optional conf overrides such a
 - Roto-360-layout MMA@5: HPatches image 1 of every shared sequence rotated every 10 degrees
   (``relf-hloc make-roto360``), the paper's protocol (mutual NN, 1500 SIFT keypoints);
 - HPatches MMA@5: the shared viewpoint pairs, same protocol;
+- Roto-360-layout MMA@3 at multiples of 90 degrees (where the network is exactly equivariant)
+  and at every other angle: means over the angles;
 - an SfM proxy: median fundamental-matrix inliers per pair (USAC-MAGSAC, 1 px) of the matches
   of the first 5 Sacre Coeur photos (mutual NN for RELF, ratio 0.8 for SIFT), 10 pairs
   (``--sacre-images 10``: all 10 photos, 45 pairs);
@@ -31,7 +33,7 @@ from relf_hloc.confs import BENCHMARK_KEYPOINTS, MAX_KEYPOINTS, default_matcher,
 from relf_hloc.benchmarks.compare import homography_sets, score
 from relf_hloc.datasets import scenes
 from relf_hloc.eval.poses import pose_summary, relative_pose_records
-from relf_hloc.eval.homography import summarize
+from relf_hloc.eval.homography import group_summaries, summarize
 from relf_hloc.eval.matches import median_verified_inliers
 from relf_hloc.features import features_tag
 from relf_hloc.images import list_images
@@ -74,6 +76,15 @@ def sfm_inliers(images: Path, names, conf, cache: Path) -> float:
     return median_verified_inliers(features, matches, pairs_step.exhaustive(names))
 
 
+def grid_mma3(records) -> str:
+    """'on / off': mean MMA@3 over the angles that are multiples of 90 degrees (0 excluded) and over
+    the others, of Roto-360-layout records (their group is the angle)."""
+    per_angle = {int(g): s["mma"]["3"] for g, s in group_summaries(records).items()}
+    on = [v for a, v in per_angle.items() if a % 90 == 0 and a % 360]
+    off = [v for a, v in per_angle.items() if a % 90]
+    return f"{sum(on) / len(on):.2f} / {sum(off) / len(off):.2f}"
+
+
 def rotated_pose_auc(scene_dir: Path, conf, cache: Path) -> float:
     """Relative-pose AUC@5 over all pairs of the scene rolled by seeded random angles (seed 0,
     640 px), as the pose benchmark's rotated variant."""
@@ -108,18 +119,21 @@ def main(argv=None) -> int:
     fountain = None if args.no_pose else args.data / "strecha" / "fountain-P11"
     pose_column = " | rotated fountain-P11 AUC@5" if fountain else ""
     lines = ["| variant | " + " | ".join(f"{name} MMA@5" for name in sets)
+             + " | Roto-360 MMA@3 at 90-degree multiples / other angles"
              + f" | Sacre Coeur F-inliers/pair (median){pose_column} | s |",
-             "|---|" + "---|" * (len(sets) + 2 + bool(fountain))]
+             "|---|" + "---|" * (len(sets) + 3 + bool(fountain))]
     for label, conf in rows:
         t0 = time.time()
         cache = args.cache / "features"
-        scores = [summarize(score(conf, root, pairs, cache / name, progress=False)[0])["mma"]["5"]
-                  for name, (root, layout, pairs) in sets.items()]
+        records = {name: score(conf, root, pairs, cache / name, progress=False)[0]
+                   for name, (root, layout, pairs) in sets.items()}
+        scores = [summarize(r)["mma"]["5"] for r in records.values()]
         sfm_conf = with_options(conf, max_keypoints=2000)
         inl = sfm_inliers(sacre, sacre_names, sfm_conf, cache / f"sacre-{len(sacre_names)}")
-        pose = (f" | {rotated_pose_auc(fountain, with_options(conf, max_keypoints=MAX_KEYPOINTS), cache / 'fountain-rotated'):.1f}"
-                if fountain else "")
-        lines.append(f"| {label} | " + " | ".join(f"{s:.2f}" for s in scores) + f" | {inl:.1f}{pose} | {time.time() - t0:.0f} |")
+        pose_conf = with_options(conf, max_keypoints=MAX_KEYPOINTS)
+        pose = f" | {rotated_pose_auc(fountain, pose_conf, cache / 'fountain-rotated'):.1f}" if fountain else ""
+        lines.append(f"| {label} | " + " | ".join(f"{s:.2f}" for s in scores) + f" | {grid_mma3(records['Roto-360'])}"
+                     f" | {inl:.1f}{pose} | {time.time() - t0:.0f} |")
         print(lines[-1], flush=True)
     table = "\n".join(lines) + "\n"
     print(table)
