@@ -26,11 +26,15 @@ def read_csv(path: Path):
 
 
 def moving_average(values: np.ndarray, window: int) -> np.ndarray:
-    """Trailing mean over ``window`` steps (shorter at the start)."""
-    cumsum = np.cumsum(np.insert(values, 0, 0.0))
+    """Trailing mean over ``window`` steps (shorter at the start) of the steps that have a value
+    (a teacher loss is empty on pairs without teacher points)."""
+    valid = np.isfinite(values)
+    cumsum = np.cumsum(np.insert(np.where(valid, values, 0.0), 0, 0.0))
+    count = np.cumsum(np.insert(valid, 0, False))
     idx = np.arange(1, len(values) + 1)
     start = np.maximum(idx - window, 0)
-    return (cumsum[idx] - cumsum[start]) / (idx - start)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (cumsum[idx] - cumsum[start]) / (count[idx] - count[start])
 
 
 def plot(run_dir: Path, output: Path, smooth: int, throughput_from: int = 0) -> Path:
@@ -41,8 +45,10 @@ def plot(run_dir: Path, output: Path, smooth: int, throughput_from: int = 0) -> 
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
     ax = axes[0]
     for key, label in (("total", "total"), ("desc", "descriptor (InfoNCE)"),
-                       ("ori_kl", "orientation KL"), ("ori_entropy", "orientation entropy")):
-        ax.plot(steps, moving_average(train[key], smooth), label=label)
+                       ("ori_kl", "orientation KL"), ("ori_entropy", "orientation entropy"),
+                       ("relational", "teacher relational"), ("regression", "teacher regression")):
+        if key in train:
+            ax.plot(steps, moving_average(train[key], smooth), label=label)
     ax.set_yscale("log")
     ax.set_title(f"training losses (mean of {smooth} steps)")
     ax.set_xlabel("step")
