@@ -25,10 +25,13 @@ for step in $STEPS; do
                 > outputs/refresh/relf9.log 2>&1 ;;
         demo)  # README demo table: outputs/demo/report.json
             nice relf-hloc demo > outputs/refresh/demo.log 2>&1 ;;
-        pose)  # results/pose/fountain-P11 and results/pose/templeSparseRing
+        pose)  # results/pose/fountain-P11, fountain-P11-pyramids and templeSparseRing
             nice relf-hloc benchmark pose --scene "$DATA/strecha/fountain-P11" --format strecha \
                 --rotation random --seed 0 --methods relf-fast,sift --outputs results/pose/fountain-P11 \
                 --work outputs/pose-work/fountain-P11 > outputs/refresh/pose.log 2>&1
+            nice relf-hloc benchmark pose --scene "$DATA/strecha/fountain-P11" --format strecha \
+                --rotation random --seed 0 --methods relf,relf-fast,sift --outputs results/pose/fountain-P11-pyramids \
+                --work outputs/pose-work/fountain-P11-pyramids >> outputs/refresh/pose.log 2>&1
             nice relf-hloc benchmark pose --scene "$DATA/middlebury/templeSparseRing" --format middlebury \
                 --rotation random --seed 0 --methods relf-fast,sift --sfm-max-seconds 120 \
                 --outputs results/pose/templeSparseRing --work outputs/pose-work/templeSparseRing \
