@@ -37,7 +37,7 @@ from relf_hloc.eval.homography import group_summaries, summarize
 from relf_hloc.eval.matches import median_verified_inliers
 from relf_hloc.features import features_tag
 from relf_hloc.images import list_images
-from relf_hloc.io import write_pairs, write_text
+from relf_hloc.io import write_text
 from relf_hloc.pipeline import extract, match, pairs as pairs_step
 
 
@@ -66,14 +66,20 @@ def variants(args, name: str):
     return out
 
 
-def sfm_inliers(images: Path, names, conf, cache: Path) -> float:
-    """Median F-matrix inliers (USAC-MAGSAC, 1 px) over all pairs of ``names``."""
+def extract_and_match(images: Path, names, conf, cache: Path):
+    """Features and matches (the conf's default matcher) of all pairs of ``names``, in ``cache``
+    (resumable): (features path, matches path, pairs)."""
     features = cache / f"{features_tag(conf)}.h5"
     extract.main(conf, images, features, names=names, progress=False)
     pairs_path = pairs_step.main(cache / "pairs.txt", names=names)
     matches = cache / f"matches-{features_tag(conf)}.h5"
     match.main(default_matcher(conf), pairs_path, features, matches, progress=False)
-    return median_verified_inliers(features, matches, pairs_step.exhaustive(names))
+    return features, matches, pairs_step.exhaustive(names)
+
+
+def sfm_inliers(images: Path, names, conf, cache: Path) -> float:
+    """Median F-matrix inliers (USAC-MAGSAC, 1 px) over all pairs of ``names``."""
+    return median_verified_inliers(*extract_and_match(images, names, conf, cache))
 
 
 def grid_mma3(records) -> str:
@@ -89,12 +95,7 @@ def rotated_pose_auc(scene_dir: Path, conf, cache: Path) -> float:
     """Relative-pose AUC@5 over all pairs of the scene rolled by seeded random angles (seed 0,
     640 px), as the pose benchmark's rotated variant."""
     _, scene = scenes.rotated_variant(scenes.read_scene(scene_dir, "strecha"), cache, "random", 0, 640)
-    features = cache / f"{features_tag(conf)}.h5"
-    extract.main(conf, scene.image_dir, features, names=scene.names, progress=False)
-    pairs = pairs_step.exhaustive(scene.names)
-    write_pairs(cache / "pairs.txt", pairs)
-    matches = cache / f"matches-{features_tag(conf)}.h5"
-    match.main(default_matcher(conf), cache / "pairs.txt", features, matches, progress=False)
+    features, matches, pairs = extract_and_match(scene.image_dir, scene.names, conf, cache)
     return pose_summary(relative_pose_records(scene, pairs, features, matches, 1.0))["auc"]["5"]
 
 
@@ -117,21 +118,19 @@ def main(argv=None) -> int:
     rows = [] if args.no_sift else [("SIFT", extractor_conf("sift", BENCHMARK_KEYPOINTS))]
     rows += [row for name in args.confs for row in variants(args, name)]
     fountain = None if args.no_pose else args.data / "strecha" / "fountain-P11"
-    pose_column = " | rotated fountain-P11 AUC@5" if fountain else ""
-    lines = ["| variant | " + " | ".join(f"{name} MMA@5" for name in sets)
-             + " | Roto-360 MMA@3 at 90-degree multiples / other angles"
-             + f" | Sacre Coeur F-inliers/pair (median){pose_column} | s |",
-             "|---|" + "---|" * (len(sets) + 3 + bool(fountain))]
+    columns = (["variant"] + [f"{name} MMA@5" for name in sets]
+               + ["Roto-360 MMA@3 at 90-degree multiples / other angles", "Sacre Coeur F-inliers/pair (median)"]
+               + ["rotated fountain-P11 AUC@5"] * bool(fountain) + ["s"])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for label, conf in rows:
         t0 = time.time()
         cache = args.cache / "features"
         records = {name: score(conf, root, pairs, cache / name, progress=False)[0]
                    for name, (root, layout, pairs) in sets.items()}
         scores = [summarize(r)["mma"]["5"] for r in records.values()]
-        sfm_conf = with_options(conf, max_keypoints=2000)
-        inl = sfm_inliers(sacre, sacre_names, sfm_conf, cache / f"sacre-{len(sacre_names)}")
-        pose_conf = with_options(conf, max_keypoints=MAX_KEYPOINTS)
-        pose = f" | {rotated_pose_auc(fountain, pose_conf, cache / 'fountain-rotated'):.1f}" if fountain else ""
+        two_view_conf = with_options(conf, max_keypoints=MAX_KEYPOINTS)
+        inl = sfm_inliers(sacre, sacre_names, two_view_conf, cache / f"sacre-{len(sacre_names)}")
+        pose = f" | {rotated_pose_auc(fountain, two_view_conf, cache / 'fountain-rotated'):.1f}" if fountain else ""
         lines.append(f"| {label} | " + " | ".join(f"{s:.2f}" for s in scores) + f" | {grid_mma3(records['Roto-360'])}"
                      f" | {inl:.1f}{pose} | {time.time() - t0:.0f} |")
         print(lines[-1], flush=True)
