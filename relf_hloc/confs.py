@@ -68,6 +68,10 @@ confs = {
     "relf-mid": _relf("feats-relf-mid", pyramid=MID_PYRAMID),
     # one level at the original resolution
     "relf-single": _relf("feats-relf-single", pyramid=None),
+    # RELF with RootSIFT at the keypoint's scale in RELF's orientation (half of the similarity)
+    "relf-rs": _relf("feats-relf-rs", rootsift=0.5),
+    "relf-fast-rs": _relf("feats-relf-fast-rs", pyramid=FAST_PYRAMID, rootsift=0.5),
+    "relf-fast-rs7": _relf("feats-relf-fast-rs7", pyramid=FAST_PYRAMID, rootsift=0.7),
     # multi-candidate extraction (one descriptor per strong orientation bin)
     "relf-multi": _relf("feats-relf-multi", multi_candidate=MULTI_CANDIDATE),
     "relf-fast-multi": _relf("feats-relf-fast-multi", pyramid=FAST_PYRAMID,
@@ -88,6 +92,7 @@ confs = {
     # RELF with a loose ratio test, or a similarity floor (compared in README, "SfM on real photos")
     "relf-ratio": _nn("matches-relf-ratio", ratio_threshold=0.95),
     "relf-floor": _nn("matches-relf-floor", min_score=0.8),
+    "ratio-0.9": _nn("matches-ratio-0.9", ratio_threshold=0.9),
 }
 EXTRACTORS = [k for k, v in confs.items() if "preprocessing" in v]
 MATCHERS = [k for k, v in confs.items() if "preprocessing" not in v]

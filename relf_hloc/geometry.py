@@ -179,6 +179,20 @@ def relative_pose(R0: np.ndarray, t0: np.ndarray, R1: np.ndarray, t1: np.ndarray
     return R, np.asarray(t1, float) - R @ np.asarray(t0, float)
 
 
+def epipolar_distance(kpts0: np.ndarray, kpts1: np.ndarray, K0: np.ndarray, K1: np.ndarray,
+                      R: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Symmetric epipolar distance [M] (px) of matched pixels [M, 2] under x1 = R x0 + t:
+    the mean of the distance of x1 to the epipolar line of x0 and of x0 to that of x1."""
+    tx = np.array([[0, -t[2], t[1]], [t[2], 0, -t[0]], [-t[1], t[0], 0]], np.float64)
+    F = np.linalg.inv(K1).T @ tx @ R @ np.linalg.inv(K0)
+    h0 = np.concatenate([kpts0, np.ones((len(kpts0), 1))], 1)
+    h1 = np.concatenate([kpts1, np.ones((len(kpts1), 1))], 1)
+    l1, l0 = h0 @ F.T, h1 @ F  # lines in image 1 and image 0
+    algebraic = np.abs(np.sum(h1 * l1, 1))
+    return 0.5 * algebraic * (1 / np.maximum(np.hypot(l1[:, 0], l1[:, 1]), 1e-12)
+                              + 1 / np.maximum(np.hypot(l0[:, 0], l0[:, 1]), 1e-12))
+
+
 def relative_pose_error(R_est: np.ndarray, t_est: np.ndarray, R_gt: np.ndarray, t_gt: np.ndarray,
                         ignore_sign: bool = False) -> Tuple[float, float]:
     """(rotation error, translation direction error) in degrees of a relative pose.

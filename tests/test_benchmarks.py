@@ -413,3 +413,29 @@ def test_compare_relf_multi_candidate_duplicates_points(tmp_path):
     top1 = results["RELF top-1 (relf-single, SIFT kpts, untrained)"]
     multi = results["RELF multi-candidate (relf-fast-multi, SIFT kpts, untrained)"]
     assert multi["total_points"] > top1["total_points"]
+
+
+def test_localisation_error_of_known_offsets():
+    """Median / p90 of the error and mean signed offset of the matches within 10 px; the
+    12 px match is left out; a verified homography keeps the consistent matches."""
+    kpts0 = np.array([[10.0, 20.0], [30.0, 40.0], [50.0, 60.0], [70.0, 80.0]])
+    kpts1 = warp_points(H_GRAFFITI, kpts0) + [[0.5, 0], [0, 2.5], [2.7, 3.6], [12, 0]]
+    matches = np.array([[0, 0], [1, 1], [2, 2], [3, 3]])
+    near = metrics.error_stats(metrics.offsets(kpts0, kpts1, matches, H_GRAFFITI)[:3])
+    # errors 0.5, 2.5, 4.5: median 2.5, p90 = 2.5 + 0.8 x 2 = 4.1; mean offsets (3.2 / 3, 6.1 / 3)
+    assert near == pytest.approx({"median": 2.5, "p90": 4.1, "dx": 3.2 / 3, "dy": 6.1 / 3})
+    assert metrics.localisation_error(kpts0, kpts1, matches, H_GRAFFITI)["matches"] == pytest.approx(near)
+    assert metrics.error_stats(np.zeros((0, 2))) is None
+    # 30 matches on a grid, shifted by (0.3, -0.2) px, and 5 gross outliers: the verified inliers
+    # are the shifted ones, their offset is the shift
+    grid = np.stack(np.meshgrid(np.arange(20, 300, 50.0), np.arange(20, 250, 50.0)), -1).reshape(-1, 2)
+    k1 = warp_points(H_GRAFFITI, grid) + [0.3, -0.2]
+    k1[:5] += [[80, 5], [-60, 40], [30, 90], [-70, -70], [50, -30]]
+    m = np.stack([np.arange(len(grid))] * 2, 1)
+    err = metrics.localisation_error(grid, k1, m, H_GRAFFITI)
+    assert err["inliers"] == pytest.approx({"median": 0.3606, "p90": 0.3606, "dx": 0.3, "dy": -0.2}, abs=1e-3)
+    assert metrics.summarize([{"precision": {str(t): 0.0 for t in metrics.THRESHOLDS}, "matches": 1,
+                               "points0": 1, "points1": 1, "loc_error": err},
+                              {"precision": {str(t): 0.0 for t in metrics.THRESHOLDS}, "matches": 0,
+                               "points0": 1, "points1": 1, "loc_error": {"matches": None, "inliers": None}}]
+                             )["loc_error"]["inliers"] == pytest.approx(err["inliers"])

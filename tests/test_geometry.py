@@ -109,3 +109,13 @@ def test_pose_auc_hand_computed():
     # failed pairs (inf) lower recall everywhere
     assert geometry.pose_auc([0.0, np.inf], thresholds=(10,))[10] == pytest.approx(50.0)
     assert geometry.pose_auc([np.inf], thresholds=(10,))[10] == 0.0
+
+
+def test_epipolar_distance_of_a_sideways_camera():
+    """A camera moved along x (x1 = x0 + t, K = I * f): epipolar lines are the rows, so the
+    distance of a match is its row difference, in pixels."""
+    K = np.array([[500.0, 0, 320], [0, 500, 240], [0, 0, 1]])
+    k0 = np.array([[100.0, 50], [300, 200], [10, 400]])
+    k1 = k0 + [[-40, 0], [-7, 1.5], [-90, -3]]
+    d = geometry.epipolar_distance(k0, k1, K, K, np.eye(3), np.array([1.0, 0, 0]))
+    np.testing.assert_allclose(d, [0, 1.5, 3], atol=1e-9)

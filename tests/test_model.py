@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from relf_hloc.features.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from relf_hloc.features.relf import (RELF, group_align, exported_network, multi_candidate, shift_groups, subbin_offset,
+from relf_hloc.features.relf import (RELF, group_align, rootsift_at, exported_network, multi_candidate, shift_groups, subbin_offset,
                                   pyramid_sizes, roll_groups)
 from relf_hloc.features.reresnet import ReResNet18, export_plain, fuse_dense, sample_fused
 
@@ -242,3 +242,30 @@ def test_weights_tag_names_the_checkpoint_content(tmp_path):
     assert weights_tag(a, random_weights=True) == "untrained"
     with pytest.raises(FileNotFoundError, match="missing.pth"):
         weights_tag(tmp_path / "missing.pth")
+
+
+def test_rootsift_part_keeps_rot90_invariance_and_weights_the_dot_product():
+    """RELF + RootSIFT (at SIFT's scale, in RELF's orientation): 1024 + 128 dimensions, unit
+    length, dot product = (1 - w) RELF's + w RootSIFT's, and still invariant to a 90-degree turn."""
+    image = np.ascontiguousarray(skimage.data.astronaut()[100:260, 150:350])
+    rotated = np.ascontiguousarray(np.rot90(image))
+    plain = RELF({"random_weights": True, "pyramid": None, "max_keypoints": 200})
+    both = RELF({"random_weights": True, "pyramid": None, "max_keypoints": 200, "rootsift": 0.3})
+    a, b = plain.extract(image), both.extract(image)
+    assert b["descriptors"].shape == (len(a["keypoints"]), 1152) and both.channels == 1152
+    np.testing.assert_allclose(np.linalg.norm(b["descriptors"], axis=1), 1, atol=1e-5)
+    np.testing.assert_allclose(b["descriptors"][:, :1024], a["descriptors"] * 0.7 ** 0.5, atol=1e-6)
+    assert (b["scales"] > 0).all()
+    k1 = rot90_keypoints(b["keypoints"], image.shape[1])
+    r = both.extract(rotated, k1, scales=b["scales"])
+    assert np.median((b["descriptors"] * r["descriptors"]).sum(1)) > 0.95
+    # the RootSIFT part turns with its orientation (exactly, by 90 degrees), not without it
+    upright = rootsift_at(image, b["keypoints"], b["scales"], b["orientations"])
+    turned = rootsift_at(rotated, k1, b["scales"], b["orientations"] + 90)
+    assert (turned * upright).sum(1).min() > 0.999
+    fixed = rootsift_at(rotated, k1, b["scales"], b["orientations"])
+    assert np.median((fixed * upright).sum(1)) < 0.6
+    with pytest.raises(ValueError, match="needs each keypoint's scale"):
+        both.extract(image, b["keypoints"])
+    with pytest.raises(ValueError, match="rootsift: a share in"):
+        RELF({"random_weights": True, "rootsift": 1.5})

@@ -36,7 +36,7 @@ from ..features import features_tag
 from ..features.opencv import unavailable_reason
 from ..io import write_json
 from ..pipeline import extract
-from .homography import format_ori_acc, write_report
+from .homography import format_loc_error, format_ori_acc, write_report
 
 BASELINE_LABELS = {"sift": "SIFT", "rootsift": "RootSIFT", "orb": "ORB", "akaze": "AKAZE"}
 DEFAULT_METHODS = (*OPENCV_METHODS, "relf-fast", "relf-fast-multi")
@@ -113,7 +113,9 @@ def compare_on(dataset: Path, layout: str, out_dir: Path, features_dir: Path, op
         ori = res.get("ori_acc")
         print(f"compare: {out_dir.name} {name}: MMA@3 {res['mma']['3']:.2f} @5 {res['mma']['5']:.2f} "
               f"@10 {res['mma']['10']:.2f}, {res['pred_matches']:.1f} matches, {res['total_points']:.1f} points"
-              + (f", orientation within one bin: {format_ori_acc(res)} % (matches / GT)" if ori else ""))
+              + (f", orientation within one bin: {format_ori_acc(res)} % (matches / GT)" if ori else "")
+              + f", localisation error (median / p90 (dx, dy) px) of matches <= 10 px {format_loc_error(res, 'matches')}"
+              f", of verified inliers {format_loc_error(res, 'inliers')}")
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "results.json", {"dataset": str(root), "layout": layout, "command": opts["command"],
                                           "options": opts, "methods": results})

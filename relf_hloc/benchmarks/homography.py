@@ -24,17 +24,25 @@ def format_ori_acc(summary: dict) -> str:
     return " / ".join("-" if ori.get(k) is None else f"{ori[k]:.1f}" for k in ("matches", "gt"))
 
 
+def format_loc_error(summary: dict, kind: str) -> str:
+    """'median / p90 (dx, dy)' in px of a summary's localisation error of ``kind`` ('matches'
+    or 'inliers'), '-' where undefined."""
+    e = (summary.get("loc_error") or {}).get(kind)
+    return "-" if not e else f"{e['median']:.2f} / {e['p90']:.2f} ({e['dx']:+.2f}, {e['dy']:+.2f})"
+
+
 def _row(label: str, summary: dict) -> str:
     mma = " | ".join(f"{summary['mma'][str(t)]:.2f}" for t in TABLE_THRESHOLDS)
     return (f"| {label} | {summary['pairs']} | {mma} | {summary['pred_matches']:.1f} | "
-            f"{summary['total_points']:.1f} | {format_ori_acc(summary)} |")
+            f"{summary['total_points']:.1f} | {format_ori_acc(summary)} | {format_loc_error(summary, 'matches')} | "
+            f"{format_loc_error(summary, 'inliers')} |")
 
 
 def results_markdown(results_by_method: Dict[str, dict]) -> str:
     """Markdown tables: one row per method (and per HPatches group); per-angle MMA for Roto-360."""
     header = ("| method | pairs | " + " | ".join(f"MMA@{t}" for t in TABLE_THRESHOLDS)
-              + " | pred. match | total points | ori. ±1 bin matches / GT |\n|---|---|"
-              + "---|" * (len(TABLE_THRESHOLDS) + 3))
+              + " | pred. match | total points | ori. ±1 bin matches / GT | loc. error of matches <= 10 px "
+              "| loc. error of verified inliers |\n|---|---|" + "---|" * (len(TABLE_THRESHOLDS) + 5))
     rows = []
     for label, res in results_by_method.items():
         rows.append(_row(label, res))
@@ -61,7 +69,10 @@ PROTOCOL_NOTE = ("Mutual nearest neighbours of L2-normalised descriptors (no rat
                  "total points = mean (N0 + N1) / 2 keypoints per pair, duplicates included; "
                  "ori. ±1 bin = % of keypoint pairs whose orientation turn is within one bin (22.5°) "
                  "of the true rotation, over the predicted matches / over ground-truth correspondences "
-                 "(nearest keypoint within 3 px), mean over pairs.")
+                 "(nearest keypoint within 3 px), mean over pairs; loc. error = median / 90th percentile of "
+                 "the distance (px) of kpts1 from H(kpts0), with the mean signed offset (dx, dy) in px, of the "
+                 "matches within 10 px of the truth and of the inliers of a USAC-MAGSAC homography (3 px), "
+                 "mean over pairs.")
 
 
 def write_report(output_dir, results_by_method: Dict[str, dict], title: str, footer: str = "") -> None:

@@ -15,7 +15,8 @@ def results_markdown(results: dict) -> str:
     """The results table of a pose benchmark run (markdown)."""
     cols = ["variant", "method", "AUC@5", "@10", "@20", "AUC@10 by rotation 0-45/45-90/90-135/135-180",
             "reg.", "points", "track", "reproj px", "med. rot deg", "med. pos %", "(2deg,2%)", "(5deg,5%)",
-            "loc (1deg,1%)", "loc (5deg,5%)", "s/img extr.", "s/pair match", "total s"]
+            "loc (1deg,1%)", "loc (5deg,5%)", "epipolar px of matches <= 10 px (median / p90)",
+            "of inliers", "s/img extr.", "s/pair match", "total s"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
 
     def f(x, fmt="{:.1f}"):
@@ -33,10 +34,17 @@ def results_markdown(results: dict) -> str:
                      f(r.get("reprojection_px"), "{:.2f}"), f(r.get("median_rot_err_deg"), "{:.2f}"),
                      f(r.get("median_pos_err_pct"), "{:.2f}"), f(r.get("within_2deg_2pct")),
                      f(r.get("within_5deg_5pct")), f(loc.get("recall_1deg_1pct")),
-                     f(loc.get("recall_5deg_5pct")), f(r["speed"]["extract_s_per_image"], "{:.2f}"),
+                     f(loc.get("recall_5deg_5pct")), epi(r, "matches"), epi(r, "inliers"),
+                     f(r["speed"]["extract_s_per_image"], "{:.2f}"),
                      f(r["speed"]["match_s_per_pair"], "{:.4f}"), f(r["speed"]["total_s"])]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def epi(r: dict, kind: str) -> str:
+    """'median / p90' of a method's epipolar localisation error of ``kind``, '-' where undefined."""
+    e = (r.get("epi_error") or {}).get(kind)
+    return "-" if not e else f"{e['median']:.2f} / {e['p90']:.2f}"
 
 
 def plot_results(results: dict, output: Path) -> List[Path]:

@@ -18,6 +18,13 @@ degrees, is within one bin of the local rotation of H at the keypoint. ``matches
 the predicted mutual matches; ``gt``: over ground-truth correspondences (each keypoint of
 image 0 and its nearest keypoint of image 1 within 3 px of H(x)), whatever the descriptors.
 
+``loc_error`` is the localisation error of the matches against the ground truth, the signed
+offset kpts1[j] - H(kpts0[i]) of each match: over the mutual matches within ``LOC_WITHIN`` px
+(the approximately right ones) and over the inliers of a homography verified by USAC-MAGSAC at
+``VERIFY_PX``, each as median and 90th percentile of the error (px) and mean signed offset in
+x and y (px), means over pairs. A systematic offset shows a coordinate-convention defect; a
+spread, a descriptor that finds the right place but not the right pixel.
+
 Tables, plots and the ``relf-hloc evaluate homography`` command are in
 ``relf_hloc.benchmarks.homography``.
 """
@@ -27,6 +34,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -39,6 +47,9 @@ THRESHOLDS = tuple(range(1, 11))
 TABLE_THRESHOLDS = (1, 3, 5, 10)
 ORI_BINS = 16  # orientation accuracy counts bins of 360/16 degrees, RELF's C16 group
 GT_RADIUS = 3.0  # px: ground-truth correspondence radius for the orientation accuracy
+LOC_WITHIN = 10.0  # px: matches this close to the ground truth count in the localisation error
+VERIFY_PX = 3.0  # px: USAC-MAGSAC homography threshold of the verified inliers
+LOC_KEYS = ("median", "p90", "dx", "dy")
 
 
 def match_precisions(kpts0: np.ndarray, kpts1: np.ndarray, matches: np.ndarray,
@@ -52,6 +63,44 @@ def match_precisions(kpts0: np.ndarray, kpts1: np.ndarray, matches: np.ndarray,
     errors = np.linalg.norm(warp_points(H, kpts0[matches[:, 0]].astype(np.float64))
                             - kpts1[matches[:, 1]], axis=1)
     return np.array([(errors <= t).mean() * 100 for t in thresholds])
+
+
+def offsets(kpts0: np.ndarray, kpts1: np.ndarray, matches: np.ndarray, H: np.ndarray) -> np.ndarray:
+    """Signed ground-truth offsets [M, 2] of matches [M, 2]: kpts1[j] - H(kpts0[i])."""
+    if len(matches) == 0:
+        return np.zeros((0, 2))
+    return kpts1[matches[:, 1]] - warp_points(H, kpts0[matches[:, 0]].astype(np.float64))
+
+
+def error_stats(offset: np.ndarray) -> Optional[Dict[str, float]]:
+    """{median, p90} of the error (px) and mean signed offset {dx, dy} of offsets [M, 2];
+    None without any."""
+    if len(offset) == 0:
+        return None
+    error = np.linalg.norm(offset, axis=1)
+    return {"median": float(np.median(error)), "p90": float(np.percentile(error, 90)),
+            "dx": float(offset[:, 0].mean()), "dy": float(offset[:, 1].mean())}
+
+
+def verified_inliers(kpts0: np.ndarray, kpts1: np.ndarray, matches: np.ndarray,
+                     threshold: float = VERIFY_PX) -> np.ndarray:
+    """The matches [K, 2] that are inliers of a homography fitted by USAC-MAGSAC (empty
+    under 4 matches or when none is found)."""
+    if len(matches) < 4:
+        return matches[:0]
+    _, mask = cv2.findHomography(kpts0[matches[:, 0]], kpts1[matches[:, 1]], cv2.USAC_MAGSAC, threshold,
+                                 confidence=0.9999, maxIters=10000)
+    return matches[:0] if mask is None else matches[mask.ravel().astype(bool)]
+
+
+def localisation_error(kpts0: np.ndarray, kpts1: np.ndarray, matches: np.ndarray,
+                       H: np.ndarray) -> Dict[str, Optional[Dict[str, float]]]:
+    """``error_stats`` of the matches within ``LOC_WITHIN`` px of the ground truth, and of the
+    verified inliers (all of them)."""
+    offset = offsets(kpts0, kpts1, matches, H)
+    near = offset[np.linalg.norm(offset, axis=1) <= LOC_WITHIN]
+    return {"matches": error_stats(near),
+            "inliers": error_stats(offsets(kpts0, kpts1, verified_inliers(kpts0, kpts1, matches), H))}
 
 
 def orientation_accuracy(ori0: np.ndarray, ori1: np.ndarray, kpts0: np.ndarray, pairs: np.ndarray,
@@ -168,7 +217,8 @@ def evaluate_pairs(pairs: Sequence[HomographyPair], features) -> List[dict]:
         record = {"name0": pair.name0, "name1": pair.name1, "sequence": pair.sequence,
                   "group": pair.group, "matches": int(len(matches)),
                   "points0": int(len(kpts0)), "points1": int(len(kpts1)),
-                  "precision": {str(t): float(p) for t, p in zip(THRESHOLDS, precision)}}
+                  "precision": {str(t): float(p) for t, p in zip(THRESHOLDS, precision)},
+                  "loc_error": localisation_error(kpts0, kpts1, matches, pair.H)}
         size0, size1 = cache.sizes[pair.name0], cache.sizes[pair.name1]
         if size0 and size1:
             record["repeatability"] = repeatability(kpts0, kpts1, pair.H, size0, size1)
@@ -191,12 +241,23 @@ def summarize(records: Sequence[dict]) -> dict:
     reps = [r.get("repeatability") for r in records]
     if all("repeatability" in r for r in records) and any(v is not None for v in reps):
         summary["repeatability"] = float(np.mean([v for v in reps if v is not None]))
+    if all("loc_error" in r for r in records):
+        summary["loc_error"] = mean_loc_error([r["loc_error"] for r in records])
     if all("ori_acc" in r for r in records):  # mean over the pairs where it is defined
         summary["ori_acc"] = {}
         for key in ("matches", "gt"):
             values = [r["ori_acc"][key] for r in records if r["ori_acc"][key] is not None]
             summary["ori_acc"][key] = float(np.mean(values)) if values else None
     return summary
+
+
+def mean_loc_error(per_pair: Sequence[dict]) -> Dict[str, Optional[Dict[str, float]]]:
+    """Each ``localisation_error`` statistic averaged over the pairs where it is defined."""
+    out = {}
+    for kind in ("matches", "inliers"):
+        stats = [p[kind] for p in per_pair if p.get(kind)]
+        out[kind] = {k: float(np.mean([s[k] for s in stats])) for k in LOC_KEYS} if stats else None
+    return out
 
 
 def group_summaries(records: Sequence[dict]) -> Dict[str, dict]:

@@ -3,6 +3,10 @@
 - Relative pose of image pairs from hloc features + matches: essential matrix with known
   intrinsics, error = max(rotation, translation-direction) error, AUC at 5/10/20 degrees,
   overall and per bin of in-plane rotation between the two views.
+- Localisation error of the matches: their symmetric epipolar distance (px) under the
+  ground-truth relative pose, median and 90th percentile over the matches within
+  ``LOC_WITHIN`` px and over the inliers of the estimated pose (within the RANSAC threshold of
+  its epipolar lines), means over pairs (``epi_error``).
 - Camera poses (an SfM model, localized queries): :func:`score_poses`, the one scoring
   convention of the project. With ``align`` the estimated camera centres are first mapped
   to the ground truth by a similarity (Umeyama). Per camera: rotation error (degrees) and
@@ -26,6 +30,7 @@ from ..datasets.scenes import Scene, inplane_rotation_difference
 THRESHOLDS = (5, 10, 20)
 ROTATION_BINS = ((0, 45), (45, 90), (90, 135), (135, 180))
 WITHIN = ((2.0, 2.0), (5.0, 5.0))  # (degrees, % of scene size)
+LOC_WITHIN = 10.0  # px: matches this close to their true epipolar line count in ``epi_error``
 Poses = Dict[str, Tuple[np.ndarray, np.ndarray]]  # name -> world-to-camera (R [3, 3], t [3])
 
 
@@ -88,12 +93,33 @@ def relative_pose_records(scene: Scene, pairs: Sequence[Tuple[str, str]], featur
                                      threshold_px)
         rec = {"pair": [n0, n1], "rotation_diff": round(inplane_rotation_difference(v0, v1), 3),
                "matches": int(len(m)), "inliers": 0, "err_R": math.inf, "err_t": math.inf}
+        k0, k1 = keypoints[n0][m[:, 0]], keypoints[n1][m[:, 1]]
+        error = geometry.epipolar_distance(k0, k1, v0.K, v1.K, R_gt, t_gt)
+        inliers = np.zeros(len(m), bool)
         if est is not None:
             R, t, rec["inliers"] = est
             rec["err_R"], rec["err_t"] = geometry.relative_pose_error(R, t, R_gt, t_gt, ignore_sign=True)
+            inliers = geometry.epipolar_distance(k0, k1, v0.K, v1.K, R, t) <= threshold_px
+        rec["epi_error"] = {"matches": error_stats(error[error <= LOC_WITHIN]), "inliers": error_stats(error[inliers])}
         rec["error"] = max(rec["err_R"], rec["err_t"])
         records.append(rec)
     return records
+
+
+def error_stats(error: np.ndarray) -> Optional[Dict[str, float]]:
+    """{median, p90} (px) of errors [M]; None without any."""
+    if len(error) == 0:
+        return None
+    return {"median": float(np.median(error)), "p90": float(np.percentile(error, 90))}
+
+
+def mean_epi_error(records: Sequence[dict]) -> Dict[str, Optional[Dict[str, float]]]:
+    """Each ``epi_error`` statistic of the records averaged over the pairs where it is defined."""
+    out = {}
+    for kind in ("matches", "inliers"):
+        stats = [r["epi_error"][kind] for r in records if r.get("epi_error", {}).get(kind)]
+        out[kind] = {k: round(float(np.mean([s[k] for s in stats])), 3) for k in ("median", "p90")} if stats else None
+    return out
 
 
 def rotation_bin(angle: float) -> str:
@@ -116,7 +142,8 @@ def pose_summary(records: Sequence[dict]) -> dict:
     return {"auc": auc(records), "auc_by_rotation": by_bin, "pairs": len(records),
             "failed_pairs": sum(not math.isfinite(r["error"]) for r in records),
             "matches_per_pair": round(float(np.mean([r["matches"] for r in records])), 1),
-            "inliers_per_pair": round(float(np.mean([r["inliers"] for r in records])), 1)}
+            "inliers_per_pair": round(float(np.mean([r["inliers"] for r in records])), 1),
+            "epi_error": mean_epi_error(records)}
 
 
 def model_poses(rec) -> Poses:

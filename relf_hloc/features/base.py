@@ -17,9 +17,10 @@ implements ``forward`` (and ``describe`` for given keypoints), an OpenCV method 
 
 A **keypoint detector** holds ``default_conf`` and is called on one image:
 
-    detector(image uint8 [H, W, 3] RGB, name=None) -> (keypoints [N, 2] float32, scores [N] float32)
+    detector(image uint8 [H, W, 3] RGB, name=None)
+        -> {"keypoints": [N, 2] float32, "keypoint_scores": [N] float32, optional "scales": [N]}
 
-strongest first. A detector that scores the feature maps of an extractor's own network pass
+strongest first (``scales``: the keypoint's size in pixels, OpenCV's ``KeyPoint.size``). A detector that scores the feature maps of an extractor's own network pass
 (RELF's learned head) has ``uses_maps = True`` and is called with those maps instead.
 """
 
@@ -39,8 +40,9 @@ class Detector(Configurable):
 
     uses_maps = False
 
-    def __call__(self, image: np.ndarray, name: Optional[str] = None):
-        """(keypoints [N, 2] float32, scores [N] float32) of one uint8 RGB image, strongest first."""
+    def __call__(self, image: np.ndarray, name: Optional[str] = None) -> Dict[str, np.ndarray]:
+        """{keypoints [N, 2], keypoint_scores [N], optional scales [N]} of one uint8 RGB image,
+        strongest first."""
         raise NotImplementedError
 
 
@@ -64,9 +66,11 @@ class Extractor(Configurable):
         raise ValueError(f"{self.conf.get('name', type(self).__name__)} describes its own keypoints only")
 
     def extract(self, image, keypoints: Optional[np.ndarray] = None,
-                scores: Optional[np.ndarray] = None, name: Optional[str] = None) -> Dict[str, np.ndarray]:
+                scores: Optional[np.ndarray] = None, name: Optional[str] = None,
+                scales: Optional[np.ndarray] = None) -> Dict[str, np.ndarray]:
         """One image (uint8 [H, W, 3] RGB, or a float tensor [3, H, W] in [0, 1]) as numpy arrays:
-        by default ``forward`` (or ``describe`` for given keypoints) on it as a batched tensor."""
+        by default ``forward`` (or ``describe`` for given keypoints, and their ``scales``) on it
+        as a batched tensor."""
         import torch
         if isinstance(image, torch.Tensor):  # float [3, H, W] in [0, 1]
             tensor = image.float()
@@ -77,7 +81,8 @@ class Extractor(Configurable):
         data = {"image": tensor[None], "name": name}
         if keypoints is not None:
             data["keypoints"] = torch.from_numpy(np.asarray(keypoints, np.float32).reshape(1, -1, 2))
-            if scores is not None:
-                data["keypoint_scores"] = torch.from_numpy(np.asarray(scores, np.float32))[None]
+            for key, value in (("keypoint_scores", scores), ("scales", scales)):
+                if value is not None:
+                    data[key] = torch.from_numpy(np.asarray(value, np.float32))[None]
         pred = self.describe(data) if keypoints is not None else self.forward(data)
         return {FILE_KEYS.get(k, k): v[0].cpu().numpy() for k, v in pred.items()}

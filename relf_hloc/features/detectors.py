@@ -1,7 +1,9 @@
 """Keypoint detectors, by name: ``load_detector({"name": ..., ...})`` (``base.Detector``).
 
-- ``sift``: OpenCV's DoG (``opencv.create_sift``), one keypoint per location (rotation covariant);
-- ``file``: the keypoints of an hloc features file (any detector's), by image name;
+- ``sift``: OpenCV's DoG (``opencv.create_sift``), one keypoint per location (rotation covariant),
+  with its scale;
+- ``file``: the keypoints of an hloc features file (any detector's), by image name, with their
+  scales where the file has them;
 - ``learned``: RELF's own head, which scores the feature maps of the network pass that also
   describes (``uses_maps``); ``score_peaks`` / ``pyramid_peaks`` turn its score maps into keypoints.
 
@@ -11,7 +13,7 @@ A new detector is a ``base.Detector`` subclass with ``default_conf`` and ``__cal
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -47,14 +49,15 @@ def detect_sift(image: np.ndarray, max_keypoints: Optional[int] = MAX_KEYPOINTS,
 
 
 class SIFTDetector(Detector):
-    """OpenCV's DoG keypoints (``detect_sift``), one per location."""
+    """OpenCV's DoG keypoints (``detect_sift``), one per location, with OpenCV's size as scale."""
 
     default_conf = {"name": "sift", "max_keypoints": MAX_KEYPOINTS, "contrast_threshold": SIFT_CONTRAST}
 
-    def __call__(self, image: np.ndarray, name: Optional[str] = None):
-        """(keypoints, scores) of the strongest ``max_keypoints`` DoG extrema."""
-        kpts, scores, _ = detect_sift(image, self.conf["max_keypoints"], self.conf["contrast_threshold"])
-        return kpts, scores
+    def __call__(self, image: np.ndarray, name: Optional[str] = None) -> Dict[str, np.ndarray]:
+        """The strongest ``max_keypoints`` DoG extrema."""
+        kpts, scores, cv_kpts = detect_sift(image, self.conf["max_keypoints"], self.conf["contrast_threshold"])
+        return {"keypoints": kpts, "keypoint_scores": scores,
+                "scales": np.array([k.size for k in cv_kpts], np.float32)}
 
 
 class FileDetector(Detector):
@@ -68,22 +71,23 @@ class FileDetector(Detector):
         if not self.conf["path"]:
             raise ValueError("the 'file' detector needs 'path': an hloc features file")
 
-    def __call__(self, image: Optional[np.ndarray], name: Optional[str] = None):
-        """(keypoints, scores) stored for image ``name`` (scores 1 where the file has none)."""
+    def __call__(self, image: Optional[np.ndarray], name: Optional[str] = None) -> Dict[str, np.ndarray]:
+        """The keypoints stored for image ``name`` (scores 1 where the file has none; scales
+        where it has them)."""
         if name is None:
             raise ValueError("the 'file' detector reads keypoints by image name; none was given")
         path = self.conf["path"]
-        feats = io.read_features(path, name, keys=["keypoints"])
-        kpts = feats["keypoints"].astype(np.float32)
-        try:
-            scores = io.read_features(path, name, keys=["scores"])["scores"].astype(np.float32)
-        except io.FormatError:
-            scores = np.ones(len(kpts), np.float32)
+        kpts = io.read_features(path, name, keys=["keypoints"])["keypoints"].astype(np.float32)
+        out = {"keypoints": kpts, "keypoint_scores": np.ones(len(kpts), np.float32)}
+        for key, stored in (("keypoint_scores", "scores"), ("scales", "scales")):
+            try:
+                out[key] = io.read_features(path, name, keys=[stored])[stored].astype(np.float32)
+            except io.FormatError:
+                pass
         if self.conf["unique"]:
             _, first = np.unique(kpts, axis=0, return_index=True)
-            keep = np.sort(first)
-            kpts, scores = kpts[keep], scores[keep]
-        return kpts, scores
+            out = {k: v[np.sort(first)] for k, v in out.items()}
+        return out
 
 
 def score_peaks(logits: torch.Tensor, radius: int, threshold: float, border: int = 2
@@ -150,11 +154,12 @@ class LearnedDetector(Detector, torch.nn.Module):
                              "through RELF ({'detector': {'name': 'learned'}}) with such weights")
         self.head = head
 
-    def __call__(self, levels: List, image_hw: Tuple[int, int]):
-        """(keypoints [N, 2], scores [N], scales [N]) from the head's score maps of every level."""
+    def __call__(self, levels: List, image_hw: Tuple[int, int]) -> Dict[str, torch.Tensor]:
+        """Keypoints [N, 2], keypoint_scores [N] and scales [N] from the head's score maps of every level."""
         scores = [(self.head([f.float() for f in feats])[0], hw) for feats, hw in levels]
-        return pyramid_peaks(scores, image_hw, self.conf["max_keypoints"], self.conf["radius"],
-                             self.conf["threshold"])
+        kpts, scores, scales = pyramid_peaks(scores, image_hw, self.conf["max_keypoints"], self.conf["radius"],
+                                             self.conf["threshold"])
+        return {"keypoints": kpts, "keypoint_scores": scores, "scales": scales}
 
 
 DETECTORS = {"sift": SIFTDetector, "file": FileDetector, "learned": LearnedDetector}

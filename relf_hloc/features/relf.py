@@ -28,6 +28,8 @@ import warnings
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -38,6 +40,7 @@ from .backbones import DEFAULT_BACKBONE, build_backbone, fused_channels
 from .base import Extractor
 from .checkpoint import CheckpointError, load_checkpoint, load_model_state
 from .detectors import load_detector
+from .opencv import create_sift, normalise_float
 from .reresnet import NORMALIZATION, WIDTHS, export_plain, normalize_image, sample_fused
 
 
@@ -212,6 +215,8 @@ class RELF(Extractor, torch.nn.Module):
         "random_weights": False,       # untrained network: for tests only
         "descriptor_dim": None,        # e.g. 128: the weights' learned projection of the aligned
                                        # descriptor (trained by distillation), L2-normalised
+        "rootsift": None,              # e.g. 0.5: append RootSIFT at the keypoint's scale in RELF's
+                                       # orientation, with this share of the dot product (add_rootsift)
     }
 
     def __init__(self, conf: Optional[dict] = None):
@@ -220,6 +225,9 @@ class RELF(Extractor, torch.nn.Module):
         conf = self.conf
         weights = self.weights_path()
         learned = conf["detector"]["name"] == "learned"
+        if conf["rootsift"] is not None and not (0 < conf["rootsift"] < 1 and not learned):
+            raise ValueError(f"RELF option rootsift: a share in (0, 1) with the 'sift' or 'file' detector "
+                             f"(their scales are SIFT's), got {conf['rootsift']!r} with '{conf['detector']['name']}'")
         network = lambda: exported_network(weights, conf["G"], WIDTHS, learned,  # noqa: E731  (built once)
                                            conf["backbone"])
         self.detector = load_detector({"max_keypoints": conf["max_keypoints"], **conf["detector"]},
@@ -303,13 +311,10 @@ class RELF(Extractor, torch.nn.Module):
         image = self.image_of(data)
         if self.detector.uses_maps:  # one network pass per level detects and describes
             levels = list(self.pyramid(image.to(self.device)))
-            kpts, scores, scales = self.detector(levels, image.shape[-2:])
-            detected = {"keypoints": kpts, "keypoint_scores": scores, "scales": scales}
+            detected = self.detector(levels, image.shape[-2:])
         else:
             levels = None
-            rgb = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-            kpts, scores = self.detector(rgb, data.get("name"))
-            detected = {"keypoints": torch.from_numpy(kpts), "keypoint_scores": torch.from_numpy(scores)}
+            detected = {k: torch.from_numpy(v) for k, v in self.detector(to_uint8(image), data.get("name")).items()}
         return self.describe({"image": data["image"], **{k: v[None] for k, v in detected.items()}}, levels)
 
     @torch.inference_mode()
@@ -326,6 +331,8 @@ class RELF(Extractor, torch.nn.Module):
             desc, index, ori = (t.to(image.device) for t in self.align(vectors))
             if self.projection is not None:
                 desc = F.normalize(self.projection(desc.to(self.projection.weight.device)), dim=1).to(image.device)
+            if self.conf["rootsift"]:
+                desc = self.add_rootsift(desc, image, kpts[index], data, index, ori)
         else:
             desc, index = image.new_zeros((0, self.channels)), torch.zeros(0, dtype=torch.long, device=image.device)
             ori = image.new_zeros(0)
@@ -337,7 +344,40 @@ class RELF(Extractor, torch.nn.Module):
             out["keypoint_index"] = index
         return {k: v[None] for k, v in out.items()}
 
+    def add_rootsift(self, desc: torch.Tensor, image: torch.Tensor, kpts: torch.Tensor, data: dict,
+                     index: torch.Tensor, ori: torch.Tensor) -> torch.Tensor:
+        """[desc, RootSIFT] weighted so that a dot product is (1 - w) x RELF's + w x RootSIFT's
+        (w = conf ``rootsift``), unit length. RootSIFT is computed at each keypoint's scale in
+        RELF's orientation, so it turns with the image as RELF does: the sum stays invariant."""
+        if "scales" not in data:
+            raise ValueError("RELF's 'rootsift' part needs each keypoint's scale: use the 'sift' detector, "
+                             "or keypoints from a features file that has 'scales'")
+        w = float(self.conf["rootsift"])
+        sift = rootsift_at(to_uint8(image), kpts.cpu().numpy(), data["scales"][0][index.cpu()].cpu().numpy(),
+                           ori.cpu().numpy() * 360.0 / self.conf["G"])
+        return torch.cat([desc * (1 - w) ** 0.5, torch.from_numpy(sift).to(desc) * w ** 0.5], 1)
+
     @property
     def channels(self) -> int:
-        """Descriptor size: the fused channels of the backbone, or ``descriptor_dim``."""
-        return self.conf["descriptor_dim"] or fused_channels(self.conf["backbone"], WIDTHS)
+        """Descriptor size: the fused channels of the backbone (or ``descriptor_dim``), and
+        RootSIFT's 128 with the ``rootsift`` part."""
+        dim = self.conf["descriptor_dim"] or fused_channels(self.conf["backbone"], WIDTHS)
+        return dim + 128 * bool(self.conf["rootsift"])
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """A [3, H, W] image in [0, 1] as uint8 [H, W, 3] RGB (what the OpenCV detectors take)."""
+    return (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+
+
+def rootsift_at(rgb: np.ndarray, kpts: np.ndarray, sizes: np.ndarray, degrees: np.ndarray) -> np.ndarray:
+    """RootSIFT descriptors [N, 128] (unit length) of uint8 RGB ``rgb`` at keypoints [N, 2] of
+    OpenCV sizes [N], oriented by ``degrees`` [N] (counter-clockwise as displayed, RELF's
+    convention; OpenCV's angle turns clockwise)."""
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    cv_kpts = [cv2.KeyPoint(float(x), float(y), float(s), float((360.0 - a) % 360.0))
+               for (x, y), s, a in zip(kpts, sizes, degrees)]
+    cv_kpts, sift = create_sift().compute(gray, cv_kpts)
+    if sift is None or len(cv_kpts) != len(kpts):
+        raise RuntimeError(f"OpenCV SIFT described {len(cv_kpts)} of {len(kpts)} keypoints")
+    return normalise_float(sift, "rootsift")

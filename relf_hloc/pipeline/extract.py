@@ -147,7 +147,7 @@ def preprocess(image: np.ndarray, conf: Optional[dict]):
 
 
 def prefetched(extractor, images: Path, names: List[str], preprocessing: Optional[dict] = None, depth: int = 2):
-    """(name, image, keypoints, scores, (original w, h), scale) of each image, decoded,
+    """(name, image, detected keypoints or {}, (original w, h), scale) of each image, decoded,
     preprocessed (and, for an extractor with its own ``detector``, detected) in a background
     thread up to ``depth`` images ahead, so that this work overlaps the network of the current
     image."""
@@ -157,8 +157,8 @@ def prefetched(extractor, images: Path, names: List[str], preprocessing: Optiona
     def load(name):
         original = read_image(images / name)
         image, scale = preprocess(original, preprocessing)
-        kpts, scores = detector(image, name) if detector is not None else (None, None)
-        return name, image, kpts, scores, (original.shape[1], original.shape[0]), scale
+        detected = detector(image, name) if detector is not None else {}
+        return name, image, detected, (original.shape[1], original.shape[0]), scale
 
     with ThreadPoolExecutor(1) as pool:
         queue = deque()
@@ -176,10 +176,11 @@ def extract_into(extractor, images: Path, names: List[str], output: Path, progre
     Keypoints are stored in the original image's pixels whatever the preprocessing.
     ``global_conf`` ({"aggregation": ...}): also a ``global_descriptor`` of the descriptors."""
     counts = []
-    for name, image, kpts, scores, size, (sx, sy) in tqdm(
+    for name, image, detected, size, (sx, sy) in tqdm(
             prefetched(extractor, images, names, preprocessing), total=len(names),
             desc="extract", unit="img", disable=not progress):
-        pred = extractor.extract(image, kpts, scores, name=name)
+        pred = extractor.extract(image, detected.get("keypoints"), detected.get("keypoint_scores"), name=name,
+                                 **({"scales": detected["scales"]} if "scales" in detected else {}))
         if (sx, sy) != (1.0, 1.0):  # pixel centres at integers: x = (x' + 0.5) * sx - 0.5
             pred["keypoints"] = ((pred["keypoints"] + 0.5) * np.array([sx, sy]) - 0.5).astype(np.float32)
             if "scales" in pred:
