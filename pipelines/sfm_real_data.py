@@ -53,12 +53,24 @@ def score_against_ground_truth(scene: scenes.Scene, sfm_dir: Path) -> Dict[str, 
     return {k: score[k] for k in ("median_rot_err_deg", "median_pos_err_pct")}
 
 
+def versus_colmap(run: dict, runs: List[dict]) -> str:
+    """'points x / reproj. x / rot. err. x' of a run against COLMAP alone's run on the same scene and
+    rotation ('-' without one, or where a figure is missing)."""
+    ref = next((r for r in runs if r["method"] == "colmap" and r["scene"] == run["scene"]
+                and r["variant"] == run["variant"]), None)
+    if ref is None or run is ref:
+        return "-"
+    keys = ("points", "mean_reprojection_error_px", "median_rot_err_deg")
+    return " / ".join(f"{run[k] / ref[k]:.2f}x" if run.get(k) and ref.get(k) else "-" for k in keys)
+
+
 def markdown(results: Dict) -> str:
     """One row per (scene, rotation, method, matcher): registered images per mapper seed, then
-    the first seed's model."""
+    the first seed's model, and its ratios to COLMAP alone's."""
     has_gt = any(r.get("median_rot_err_deg") is not None for r in results["runs"])
     head = ("| scene | rotation | method | matcher | registered per seed | points | track length | reproj. (px) |"
-            + (" rot. err. (deg) | pos. err. (%) |" if has_gt else "") + " verified inliers/pair | time (s) |")
+            + (" rot. err. (deg) | pos. err. (%) |" if has_gt else "") + " verified inliers/pair | time (s) |"
+            + " vs COLMAP alone: points / reproj." + (" / rot. err." if has_gt else "") + " |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
     for r in results["runs"]:
@@ -70,6 +82,8 @@ def markdown(results: Dict) -> str:
         if has_gt:
             cells += [fmt(r.get("median_rot_err_deg"), ".2f"), fmt(r.get("median_pos_err_pct"), ".2f")]
         cells += [f"{r['verified_inliers']:.0f}", f"{(r.get('seconds') or {}).get('total', 0):.0f}"]
+        ratio = versus_colmap(r, results["runs"])
+        cells.append(ratio if has_gt or ratio == "-" else ratio.rsplit(" / ", 1)[0])
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

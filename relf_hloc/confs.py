@@ -93,6 +93,8 @@ confs = {
     "relf-ratio": _nn("matches-relf-ratio", ratio_threshold=0.95),
     "relf-floor": _nn("matches-relf-floor", min_score=0.8),
     "ratio-0.9": _nn("matches-ratio-0.9", ratio_threshold=0.9),
+    "rr80": _nn("matches-rr80", ratio_threshold=0.8, ratio_radius=4.0),
+    "rr85": _nn("matches-rr85", ratio_threshold=0.85, ratio_radius=4.0),
 }
 EXTRACTORS = [k for k, v in confs.items() if "preprocessing" in v]
 MATCHERS = [k for k, v in confs.items() if "preprocessing" not in v]

@@ -77,16 +77,28 @@ def test_sfm_real_data_names_unknown_matchers(sfm_real_data):
 
 def test_sfm_real_data_table_has_a_row_per_method_and_matcher(sfm_real_data):
     module = sfm_real_data
-    run = {"scene": "sacre_coeur", "variant": "none", "label": "relf", "registered": 9, "total": 10,
-           "points": 300, "mean_track_length": 3.5, "mean_reprojection_error_px": 0.75, "seconds": {"total": 12.3}}
+    run = {"scene": "sacre_coeur", "variant": "none", "method": "relf", "label": "relf", "registered": 9,
+           "total": 10, "points": 300, "mean_track_length": 3.5, "mean_reprojection_error_px": 0.75,
+           "seconds": {"total": 12.3}}
+    colmap = {**run, "method": "colmap", "label": "colmap", "matcher": "COLMAP", "points": 600,
+              "mean_reprojection_error_px": 0.3, "median_rot_err_deg": 0.4, "median_pos_err_pct": 1.0,
+              "verified_inliers": 90.0, "registered_per_seed": {0: 10, 1: 10}}
     results = {"mapper_seeds": [0, 1], "runs": [
+        colmap,
         {**run, "matcher": "relf-nn", "verified_inliers": 53.0, "registered_per_seed": {0: 9, 1: 10}},
         {**run, "matcher": "relf-ratio", "verified_inliers": 41.5, "registered_per_seed": {0: 9, 1: 2},
-         "median_rot_err_deg": 0.514, "median_pos_err_pct": 1.25}]}
+         "median_rot_err_deg": 0.514, "median_pos_err_pct": 1.25},
+        {**run, "variant": "random", "matcher": "relf-nn", "verified_inliers": 50.0,
+         "registered_per_seed": {0: 9, 1: 9}}]}
     lines = module.markdown(results).splitlines()
-    assert lines[0].split("|")[4].strip() == "matcher" and len(lines) == 4
-    assert lines[2] == "| sacre_coeur | none | relf | relf-nn | 9 / 10 of 10 | 300 | 3.50 | 0.750 | - | - | 53 | 12 |"
-    assert lines[3].endswith("| relf-ratio | 9 / 2 of 10 | 300 | 3.50 | 0.750 | 0.51 | 1.25 | 42 | 12 |")
+    assert lines[0].split("|")[4].strip() == "matcher" and len(lines) == 6
+    assert lines[2].endswith("| COLMAP | 10 / 10 of 10 | 600 | 3.50 | 0.300 | 0.40 | 1.00 | 90 | 12 | - |")
+    # against COLMAP alone on the same scene and rotation: 300 / 600 points, 0.75 / 0.3 px, 0.514 / 0.4 deg
+    assert lines[3] == ("| sacre_coeur | none | relf | relf-nn | 9 / 10 of 10 | 300 | 3.50 | 0.750 | - | - | 53 | 12 "
+                        "| 0.50x / 2.50x / - |")
+    assert lines[4].endswith("| relf-ratio | 9 / 2 of 10 | 300 | 3.50 | 0.750 | 0.51 | 1.25 | 42 | 12 "
+                             "| 0.50x / 2.50x / 1.28x |")
+    assert lines[5].endswith("| 50 | 12 | - |")  # no COLMAP run on the rolled variant
 
 
 def test_sfm_real_data_knows_its_scenes(sfm_real_data):

@@ -69,7 +69,7 @@ def test_python_api_blocks_run_as_written(tmp_path):
     assert ns["sift"].extract(ns["image"])["descriptors"].shape[1] == 128
     # the 100 keypoints described again find themselves among all of them
     assert ns["matches0"].shape == (100,) and (ns["matches0"] == np.arange(100)).mean() > 0.95
-    assert np.all(ns["scores0"][ns["matches0"] == np.arange(100)] > 0.99)
+    assert np.all(ns["matched"]["matching_scores0"][ns["matches0"] == np.arange(100)] > 0.99)
 
 
 @pytest.mark.slow

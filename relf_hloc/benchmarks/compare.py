@@ -114,8 +114,8 @@ def compare_on(dataset: Path, layout: str, out_dir: Path, features_dir: Path, op
         print(f"compare: {out_dir.name} {name}: MMA@3 {res['mma']['3']:.2f} @5 {res['mma']['5']:.2f} "
               f"@10 {res['mma']['10']:.2f}, {res['pred_matches']:.1f} matches, {res['total_points']:.1f} points"
               + (f", orientation within one bin: {format_ori_acc(res)} % (matches / GT)" if ori else "")
-              + f", localisation error (median / p90 (dx, dy) px) of matches <= 10 px {format_loc_error(res, 'matches')}"
-              f", of verified inliers {format_loc_error(res, 'inliers')}")
+              + ", localisation error (median / p90 (dx, dy) px) of matches <= 10 px "
+              f"{format_loc_error(res, 'matches')}, of verified inliers {format_loc_error(res, 'inliers')}")
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "results.json", {"dataset": str(root), "layout": layout, "command": opts["command"],
                                           "options": opts, "methods": results})

@@ -169,7 +169,8 @@ def mutual_matches(desc0: np.ndarray, desc1: np.ndarray) -> np.ndarray:
     def normalise(d):
         return d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)
 
-    matches0, _ = load_matcher(PROTOCOL_MATCHER).match(normalise(desc0), normalise(desc1))
+    data = {"descriptors0": normalise(desc0), "descriptors1": normalise(desc1)}
+    matches0 = load_matcher(PROTOCOL_MATCHER)(data)["matches0"]
     idx = np.nonzero(matches0 >= 0)[0]
     return np.stack([idx, matches0[idx]], -1).astype(np.int64)
 

@@ -20,7 +20,8 @@ A **keypoint detector** holds ``default_conf`` and is called on one image:
     detector(image uint8 [H, W, 3] RGB, name=None)
         -> {"keypoints": [N, 2] float32, "keypoint_scores": [N] float32, optional "scales": [N]}
 
-strongest first (``scales``: the keypoint's size in pixels, OpenCV's ``KeyPoint.size``). A detector that scores the feature maps of an extractor's own network pass
+strongest first (``scales``: the keypoint's size in pixels, OpenCV's ``KeyPoint.size``). A
+detector that scores the feature maps of an extractor's own network pass
 (RELF's learned head) has ``uses_maps = True`` and is called with those maps instead.
 """
 

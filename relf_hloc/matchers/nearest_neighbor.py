@@ -1,9 +1,11 @@
 """Nearest-neighbour matching of L2-normalised descriptors (torch, CPU or GPU), with hloc's
-options: mutual check, Lowe's ratio test, a similarity floor."""
+options: mutual check, Lowe's ratio test, a similarity floor; and a ratio test whose rival is
+the best neighbour away from the first (``ratio_radius``): keypoints a pixel or two apart
+describe one place, so one is no rival of the other."""
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -11,12 +13,27 @@ import torch
 from . import Matcher
 
 
+RIVALS = 16  # neighbours searched for the ratio test's rival beyond ``ratio_radius``
+
+
+def rival_similarity(top: torch.Tensor, idx: torch.Tensor, kpts1: torch.Tensor, radius: float) -> torch.Tensor:
+    """[B]: the similarity of each row's best neighbour farther than ``radius`` px from its first
+    (``top``, ``idx`` [B, K]: the K best similarities and their columns), or of its K-th."""
+    pos = kpts1[idx]
+    far = (pos - pos[:, :1]).norm(dim=-1) > radius
+    far[:, 0] = False
+    far[:, -1] = True  # none farther among the K: the K-th stands in (a looser test)
+    return top.gather(1, far.float().argmax(1, keepdim=True))[:, 0]
+
+
 def mutual_nn(desc0, desc1, ratio: Optional[float] = None, min_score: Optional[float] = None,
-              mutual: bool = True, device: str = "cpu", block: int = 1024) -> Tuple[np.ndarray, np.ndarray]:
+              mutual: bool = True, device: str = "cpu", block: int = 1024, kpts1=None,
+              ratio_radius: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
     """Nearest neighbours of L2-normalised descriptors, by dot product.
 
     desc0 [N0, D], desc1 [N1, D] (numpy or torch). ratio: keep a match only if
-    its L2 distance is <= ratio x the distance to the second neighbour.
+    its L2 distance is <= ratio x the distance to the second neighbour (with ``ratio_radius``
+    and keypoints ``kpts1`` [N1, 2]: to the best neighbour farther than that from the first).
     min_score: minimum dot product. mutual: keep only mutual nearest neighbours. block: rows
     of the similarity matrix computed at once (memory: block x N1 floats).
     Returns matches0 [N0] (index into desc1, -1 for none) and scores0 [N0]
@@ -30,6 +47,9 @@ def mutual_nn(desc0, desc1, ratio: Optional[float] = None, min_score: Optional[f
     if n0 == 0 or d1.shape[0] == 0:
         return np.full(n0, -1, np.int64), np.zeros(n0, np.float32)
     k = 2 if ratio is not None and d1.shape[0] > 1 else 1
+    if k == 2 and ratio_radius:
+        k = min(RIVALS, d1.shape[0])
+        kpts1 = torch.as_tensor(np.asarray(kpts1), dtype=torch.float32, device=device)
     # row blocks of the similarity matrix: memory stays bounded (block x N1 floats) at any size
     tops, idxs = [], []
     col_best = torch.full((d1.shape[0],), -torch.inf, device=d0.device)
@@ -37,8 +57,10 @@ def mutual_nn(desc0, desc1, ratio: Optional[float] = None, min_score: Optional[f
     for start in range(0, n0, block):
         sim = d0[start:start + block] @ d1.T
         top, idx = sim.topk(k, dim=1)
+        if k > 2:  # the rival: the best neighbour away from the first
+            top = torch.stack([top[:, 0], rival_similarity(top, idx, kpts1, ratio_radius)], 1)
         tops.append(top)
-        idxs.append(idx)
+        idxs.append(idx[:, :2])
         best, arg = sim.max(0)
         better = best > col_best
         col_best = torch.where(better, best, col_best)
@@ -48,7 +70,7 @@ def mutual_nn(desc0, desc1, ratio: Optional[float] = None, min_score: Optional[f
     valid = torch.ones_like(best, dtype=torch.bool)
     if mutual:
         valid &= col_arg[nn01] == torch.arange(n0, device=d0.device)
-    if k == 2:  # distances of unit vectors: sqrt(2 - 2 cos)
+    if k >= 2:  # distances of unit vectors: sqrt(2 - 2 cos)
         dist = (2 - 2 * top.clamp(max=1)).clamp(min=0).sqrt()
         valid &= dist[:, 0] <= ratio * dist[:, 1]
     if min_score is not None:
@@ -62,7 +84,8 @@ class NearestNeighbor(Matcher):
     """Mutual nearest neighbours by dot product (``mutual_nn``) with hloc's options."""
 
     default_conf = {"name": "nearest_neighbor", "do_mutual_check": True, "ratio_threshold": None,
-                    "min_score": None, "device": "cpu"}
+                    "min_score": None, "device": "cpu",
+                    "ratio_radius": None}  # px: the ratio test's rival is the best neighbour this far away
 
     def __init__(self, conf: Optional[dict] = None):
         super().__init__(conf)
@@ -75,8 +98,10 @@ class NearestNeighbor(Matcher):
             raise RuntimeError(f"--device cuda: no CUDA device is available to torch {torch.__version__}; "
                                "use --device cpu")
 
-    def match(self, desc0, desc1) -> Tuple[np.ndarray, np.ndarray]:
-        """``mutual_nn`` with the conf's options."""
+    def __call__(self, data: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        """``mutual_nn`` with the conf's options (keypoints1 used only with ``ratio_radius``)."""
         c = self.conf
-        return mutual_nn(desc0, desc1, c["ratio_threshold"], c["min_score"], c["do_mutual_check"],
-                         c["device"])
+        matches0, scores0 = mutual_nn(data["descriptors0"], data["descriptors1"], c["ratio_threshold"],
+                                      c["min_score"], c["do_mutual_check"], c["device"],
+                                      kpts1=data.get("keypoints1"), ratio_radius=c["ratio_radius"])
+        return {"matches0": matches0, "matching_scores0": scores0}

@@ -22,7 +22,7 @@ import h5py
 from tqdm import tqdm
 
 from .. import io
-from ..matchers import load_matcher
+from ..matchers import PairReader, load_matcher
 from . import extract, match
 
 RETRIES = 3
@@ -167,17 +167,12 @@ class MatchWorker:
 
     def match(self, k: int, pairs: List, tmp: Path) -> None:
         """Match ``pairs`` into the shard's partial file (tests inject faults here)."""
-        cache = {}
-
-        def data(name):
-            if name not in cache:
-                cache[name] = (io.read_descriptors(self.features, name), io.features_digest(self.features, name))
-            return cache[name]
-
+        read, digests = PairReader(self.features), {}
         for a, b in pairs:
-            (d0, h0), (d1, h1) = data(a), data(b)
-            m0, s0 = self.matcher.match(d0, d1)
-            io.write_matches(tmp, a, b, m0, s0, (h0, h1))
+            pred = self.matcher(read(a, b))
+            for n in (a, b):
+                digests[n] = digests.get(n) or io.features_digest(self.features, n)
+            io.write_matches(tmp, a, b, pred["matches0"], pred["matching_scores0"], (digests[a], digests[b]))
 
 
 def extract_ray(conf, images, output, address: Optional[str] = None, workers: int = 2,

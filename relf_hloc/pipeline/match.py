@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from .. import io
 from ..confs import get_conf
-from ..matchers import load_matcher
+from ..matchers import PairReader, load_matcher
 from .extract import check_shard
 
 
@@ -58,25 +58,13 @@ def main(conf, pairs, features, output, overwrite: bool = False, shard=None, pro
 def match_into(conf, pairs, todo, digests, features: Path, output: Path, progress: bool) -> Path:
     """Match the pairs ``todo`` into ``output`` (``main``'s work once everything is checked)."""
     stale = sum(io.has_pair(output, *p) for p in todo)
-    matcher = load_matcher(conf["model"])
-    start, cache, n_matches = time.time(), {}, []
-
-    def descriptors(name):
-        if name not in cache:
-            if len(cache) > 64:
-                cache.clear()
-            cache[name] = io.read_descriptors(features, name)
-        return cache[name]
-
+    matcher, read = load_matcher(conf["model"]), PairReader(features)
+    start, n_matches = time.time(), []
     for name0, name1 in tqdm(todo, desc="match", unit="pair", disable=not progress):
-        d0, d1 = descriptors(name0), descriptors(name1)
-        if d0.shape[1] != d1.shape[1] and len(d0) and len(d1):
-            raise ValueError(f"{features}: descriptor sizes differ between '{name0}' "
-                             f"({d0.shape[1]}) and '{name1}' ({d1.shape[1]}): features of other "
-                             "extractors or backbones cannot be matched")
-        m0, s0 = matcher.match(d0, d1)
-        io.write_matches(output, name0, name1, m0, s0, (digests[name0], digests[name1]))
-        n_matches.append(int((m0 > -1).sum()))
+        pred = matcher(read(name0, name1))
+        io.write_matches(output, name0, name1, pred["matches0"], pred["matching_scores0"],
+                         (digests[name0], digests[name1]))
+        n_matches.append(int((pred["matches0"] > -1).sum()))
     mean = f"{np.mean(n_matches):.0f}" if n_matches else "-"
     print(f"match: {len(todo)} pair(s) matched" + (f" ({stale} stale: an image was extracted again)" if stale else "")
           + f", {len(pairs) - len(todo)} already in {output}, {mean} matches/pair, {time.time() - start:.1f} s")
