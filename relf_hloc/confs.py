@@ -68,10 +68,11 @@ confs = {
     "relf-mid": _relf("feats-relf-mid", pyramid=MID_PYRAMID),
     # one level at the original resolution
     "relf-single": _relf("feats-relf-single", pyramid=None),
-    # RELF with RootSIFT at the keypoint's scale in RELF's orientation (half of the similarity)
-    "relf-rs": _relf("feats-relf-rs", rootsift=0.5),
-    "relf-fast-rs": _relf("feats-relf-fast-rs", pyramid=FAST_PYRAMID, rootsift=0.5),
-    "relf-fast-rs7": _relf("feats-relf-fast-rs7", pyramid=FAST_PYRAMID, rootsift=0.7),
+    # RELF + RootSIFT (at each keypoint's scale, turned by RELF's orientation: half of the
+    # similarity) at COLMAP's 8192 keypoints: the SfM default (README "Precision")
+    "relf-rs": _relf("feats-relf-rs", rootsift=0.5, max_keypoints=SFM_KEYPOINTS["opencv"]),
+    "relf-fast-rs": _relf("feats-relf-fast-rs", pyramid=FAST_PYRAMID, rootsift=0.5,
+                          max_keypoints=SFM_KEYPOINTS["opencv"]),
     # multi-candidate extraction (one descriptor per strong orientation bin)
     "relf-multi": _relf("feats-relf-multi", multi_candidate=MULTI_CANDIDATE),
     "relf-fast-multi": _relf("feats-relf-fast-multi", pyramid=FAST_PYRAMID,
@@ -92,9 +93,9 @@ confs = {
     # RELF with a loose ratio test, or a similarity floor (compared in README, "SfM on real photos")
     "relf-ratio": _nn("matches-relf-ratio", ratio_threshold=0.95),
     "relf-floor": _nn("matches-relf-floor", min_score=0.8),
-    "ratio-0.9": _nn("matches-ratio-0.9", ratio_threshold=0.9),
-    "rr80": _nn("matches-rr80", ratio_threshold=0.8, ratio_radius=4.0),
-    "rr85": _nn("matches-rr85", ratio_threshold=0.85, ratio_radius=4.0),
+    # Lowe's 0.8 against the best neighbour 4 px away from the first (keypoints a pixel apart
+    # describe one place): strict, for symmetric scenes (README "Precision")
+    "nn-ratio-spaced": _nn("matches-nn-ratio-spaced", ratio_threshold=0.8, ratio_radius=4.0),
 }
 EXTRACTORS = [k for k, v in confs.items() if "preprocessing" in v]
 MATCHERS = [k for k, v in confs.items() if "preprocessing" not in v]

@@ -76,6 +76,8 @@ def global_descriptor(desc: np.ndarray, aggregation: str = DEFAULT_AGGREGATION, 
         return gem(desc) if len(desc) else np.zeros(desc.shape[1], np.float32)
     if aggregation == "vlad":
         book = load_codebook(codebook)
+        if desc.shape[1] == book["mean"].shape[0] + 128:  # RELF + RootSIFT (conf 'rootsift'): the RELF part
+            desc = desc[:, :-128] / np.maximum(np.linalg.norm(desc[:, :-128], axis=1, keepdims=True), 1e-12)
         if desc.shape[1] != book["mean"].shape[0]:
             raise ValueError(f"--global vlad: the codebook is for {book['mean'].shape[0]}-dimensional RELF "
                              f"descriptors, these have {desc.shape[1]} (use --global gem for other extractors)")

@@ -108,6 +108,15 @@ def test_relative_pose_records_from_files(tmp_path):
     [rec] = poses.relative_pose_records(scene, [("0.png", "1.png")], features, matches)
     assert rec["rotation_diff"] == pytest.approx(137, abs=5)  # roll plus the views' own
     assert rec["error"] < 0.5 and rec["inliers"] >= rec["matches"] - 20
+    # exact projections: the matches within 10 px of their epipolar lines, and the inliers, are
+    # exact (the 20 shuffled ones are either farther or land on their line by chance)
+    assert rec["epi_error"]["matches"]["median"] < 1e-3 and rec["epi_error"]["inliers"]["median"] < 1e-3
+    summary = poses.pose_summary([rec, {**rec, "epi_error": {"matches": {"median": 3.0, "p90": 5.0},
+                                                            "inliers": None}}])
+    assert summary["epi_error"]["matches"]["median"] == pytest.approx((rec["epi_error"]["matches"]["median"] + 3) / 2,
+                                                                      abs=1e-3)
+    assert summary["epi_error"]["inliers"] == {k: pytest.approx(v, abs=1e-3)
+                                               for k, v in rec["epi_error"]["inliers"].items()}
 
 
 def test_parse_methods():

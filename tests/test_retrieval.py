@@ -172,3 +172,18 @@ def test_hloc_pairs_from_retrieval_reads_the_file(folder, tmp_path):  # noqa: F8
     assert main(["pairs", "--features", str(feats), "--output", str(ours), "--mode", "retrieval",
                  "--num-matched", "2"]) == 0
     assert {frozenset(p) for p in io.read_pairs(theirs)} == {frozenset(p) for p in io.read_pairs(ours)}
+
+
+def test_vlad_of_relf_with_rootsift_is_vlad_of_its_relf_part():
+    """RELF + RootSIFT descriptors (1024 + 128) aggregate by their RELF part, re-normalised."""
+    from relf_hloc import retrieval
+    rng = np.random.default_rng(0)
+    relf = rng.normal(size=(50, 1024)).astype(np.float32)
+    relf /= np.linalg.norm(relf, axis=1, keepdims=True)
+    sift = np.abs(rng.normal(size=(50, 128))).astype(np.float32)
+    sift /= np.linalg.norm(sift, axis=1, keepdims=True)
+    both = np.concatenate([relf * 0.5 ** 0.5, sift * 0.5 ** 0.5], 1)
+    np.testing.assert_allclose(retrieval.global_descriptor(both, "vlad"), retrieval.global_descriptor(relf, "vlad"),
+                               atol=1e-5)
+    with pytest.raises(ValueError, match="codebook is for 1024-dimensional RELF descriptors, these have 900"):
+        retrieval.global_descriptor(relf[:, :900], "vlad")

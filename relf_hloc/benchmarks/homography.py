@@ -72,7 +72,7 @@ PROTOCOL_NOTE = ("Mutual nearest neighbours of L2-normalised descriptors (no rat
                  "(nearest keypoint within 3 px), mean over pairs; loc. error = median / 90th percentile of "
                  "the distance (px) of kpts1 from H(kpts0), with the mean signed offset (dx, dy) in px, of the "
                  "matches within 10 px of the truth and of the inliers of a USAC-MAGSAC homography (3 px), "
-                 "mean over pairs.")
+                 "median over pairs.")
 
 
 def write_report(output_dir, results_by_method: Dict[str, dict], title: str, footer: str = "") -> None:

@@ -14,11 +14,12 @@ from .options import add_colmap_arguments, add_ray_arguments, colmap_options_fro
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", type=Path, required=True, help="image folder")
     parser.add_argument("--outputs", type=Path, required=True, help="output folder")
-    parser.add_argument("--conf", default="relf",
-                        help=f"extractor conf ({', '.join(EXTRACTORS)}) or a .yaml file (default: relf)")
+    parser.add_argument("--conf", default="relf-fast-rs",
+                        help=f"extractor conf ({', '.join(EXTRACTORS)}) or a .yaml file (default: relf-fast-rs, "
+                             "RELF + RootSIFT at 8192 keypoints)")
     parser.add_argument("--matcher", default=None,
                         help=f"matcher conf ({', '.join(MATCHERS)}; default: relf-ratio for RELF, "
-                             "nn-ratio for the OpenCV methods)")
+                             "nn-ratio for the OpenCV methods; nn-ratio-spaced for symmetric scenes)")
     parser.add_argument("--max-keypoints", type=int, help="keypoints per image (default: the conf's)")
     parser.add_argument("--weights", type=Path, help="RELF checkpoint (default: shipped weights)")
     parser.add_argument("--random-weights", action="store_true",

@@ -22,7 +22,7 @@ image 0 and its nearest keypoint of image 1 within 3 px of H(x)), whatever the d
 offset kpts1[j] - H(kpts0[i]) of each match: over the mutual matches within ``LOC_WITHIN`` px
 (the approximately right ones) and over the inliers of a homography verified by USAC-MAGSAC at
 ``VERIFY_PX``, each as median and 90th percentile of the error (px) and mean signed offset in
-x and y (px), means over pairs. A systematic offset shows a coordinate-convention defect; a
+x and y (px), medians over pairs. A systematic offset shows a coordinate-convention defect; a
 spread, a descriptor that finds the right place but not the right pixel.
 
 Tables, plots and the ``relf-hloc evaluate homography`` command are in
@@ -243,7 +243,7 @@ def summarize(records: Sequence[dict]) -> dict:
     if all("repeatability" in r for r in records) and any(v is not None for v in reps):
         summary["repeatability"] = float(np.mean([v for v in reps if v is not None]))
     if all("loc_error" in r for r in records):
-        summary["loc_error"] = mean_loc_error([r["loc_error"] for r in records])
+        summary["loc_error"] = median_loc_error([r["loc_error"] for r in records])
     if all("ori_acc" in r for r in records):  # mean over the pairs where it is defined
         summary["ori_acc"] = {}
         for key in ("matches", "gt"):
@@ -252,12 +252,14 @@ def summarize(records: Sequence[dict]) -> dict:
     return summary
 
 
-def mean_loc_error(per_pair: Sequence[dict]) -> Dict[str, Optional[Dict[str, float]]]:
-    """Each ``localisation_error`` statistic averaged over the pairs where it is defined."""
+def median_loc_error(per_pair: Sequence[dict]) -> Dict[str, Optional[Dict[str, float]]]:
+    """Each ``localisation_error`` statistic, its median over the pairs where it is defined (a
+    pair whose verification found a wrong homography has inliers hundreds of pixels off: the
+    median over pairs is not theirs)."""
     out = {}
     for kind in ("matches", "inliers"):
         stats = [p[kind] for p in per_pair if p.get(kind)]
-        out[kind] = {k: float(np.mean([s[k] for s in stats])) for k in LOC_KEYS} if stats else None
+        out[kind] = {k: float(np.median([s[k] for s in stats])) for k in LOC_KEYS} if stats else None
     return out
 
 

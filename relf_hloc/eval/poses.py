@@ -6,7 +6,7 @@
 - Localisation error of the matches: their symmetric epipolar distance (px) under the
   ground-truth relative pose, median and 90th percentile over the matches within
   ``LOC_WITHIN`` px and over the inliers of the estimated pose (within the RANSAC threshold of
-  its epipolar lines), means over pairs (``epi_error``).
+  its epipolar lines), medians over pairs (``epi_error``).
 - Camera poses (an SfM model, localized queries): :func:`score_poses`, the one scoring
   convention of the project. With ``align`` the estimated camera centres are first mapped
   to the ground truth by a similarity (Umeyama). Per camera: rotation error (degrees) and
@@ -113,12 +113,12 @@ def error_stats(error: np.ndarray) -> Optional[Dict[str, float]]:
     return {"median": float(np.median(error)), "p90": float(np.percentile(error, 90))}
 
 
-def mean_epi_error(records: Sequence[dict]) -> Dict[str, Optional[Dict[str, float]]]:
-    """Each ``epi_error`` statistic of the records averaged over the pairs where it is defined."""
+def median_epi_error(records: Sequence[dict]) -> Dict[str, Optional[Dict[str, float]]]:
+    """Each ``epi_error`` statistic of the records, its median over the pairs where it is defined."""
     out = {}
     for kind in ("matches", "inliers"):
         stats = [r["epi_error"][kind] for r in records if r.get("epi_error", {}).get(kind)]
-        out[kind] = {k: round(float(np.mean([s[k] for s in stats])), 3) for k in ("median", "p90")} if stats else None
+        out[kind] = {k: round(float(np.median([s[k] for s in stats])), 3) for k in ("median", "p90")} if stats else None
     return out
 
 
@@ -143,7 +143,7 @@ def pose_summary(records: Sequence[dict]) -> dict:
             "failed_pairs": sum(not math.isfinite(r["error"]) for r in records),
             "matches_per_pair": round(float(np.mean([r["matches"] for r in records])), 1),
             "inliers_per_pair": round(float(np.mean([r["inliers"] for r in records])), 1),
-            "epi_error": mean_epi_error(records)}
+            "epi_error": median_epi_error(records)}
 
 
 def model_poses(rec) -> Poses:
