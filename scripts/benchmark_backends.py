@@ -46,7 +46,7 @@ def network_seconds(conf, images: Path) -> float:
         kpts = torch.from_numpy(detect_sift(image, conf["model"]["max_keypoints"])[0])
         tensor = torch.from_numpy(image).permute(2, 0, 1).float() / 255
         start = time.perf_counter()
-        relf.describe(tensor, kpts)
+        relf.describe({"image": tensor[None], "keypoints": kpts[None]})
         times.append(time.perf_counter() - start)
     return float(np.median(times[1:]))
 

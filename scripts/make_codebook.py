@@ -35,11 +35,11 @@ def sample(images: Path, count: int, keypoints: int, seed: int):
     aligned, unaligned = [], []
     for i, name in enumerate(names):
         rgb = read_image(images / name)
-        kpts, _ = relf.detector(rgb, name)
+        kpts = relf.detector(rgb, name)["keypoints"]
         if len(kpts) == 0:
             continue
         tensor = torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0
-        vectors = relf.describe(tensor, torch.from_numpy(kpts).float())
+        vectors = relf.pool(relf.pyramid(tensor), torch.from_numpy(kpts).float(), tensor.shape[-2:])
         aligned.append(relf.align(vectors)[0].numpy())
         unaligned.append(F.normalize(vectors, dim=1).numpy())
         print(f"{i + 1}/{count} {name}: {len(kpts)} keypoints", flush=True)
