@@ -69,7 +69,7 @@ confs = {
     # one level at the original resolution
     "relf-single": _relf("feats-relf-single", pyramid=None),
     # RELF + RootSIFT (at each keypoint's scale, turned by RELF's orientation: half of the
-    # similarity) at COLMAP's 8192 keypoints: the SfM default (README "Precision")
+    # similarity) at COLMAP's 8192 keypoints: relf-rs is the SfM default (README "Precision")
     "relf-rs": _relf("feats-relf-rs", rootsift=0.5, max_keypoints=SFM_KEYPOINTS["opencv"]),
     "relf-fast-rs": _relf("feats-relf-fast-rs", pyramid=FAST_PYRAMID, rootsift=0.5,
                           max_keypoints=SFM_KEYPOINTS["opencv"]),

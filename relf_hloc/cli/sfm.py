@@ -14,9 +14,9 @@ from .options import add_colmap_arguments, add_ray_arguments, colmap_options_fro
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", type=Path, required=True, help="image folder")
     parser.add_argument("--outputs", type=Path, required=True, help="output folder")
-    parser.add_argument("--conf", default="relf-fast-rs",
-                        help=f"extractor conf ({', '.join(EXTRACTORS)}) or a .yaml file (default: relf-fast-rs, "
-                             "RELF + RootSIFT at 8192 keypoints)")
+    parser.add_argument("--conf", default="relf-rs",
+                        help=f"extractor conf ({', '.join(EXTRACTORS)}) or a .yaml file (default: relf-rs, "
+                             "RELF + RootSIFT at 8192 keypoints; relf-fast-rs: 3 pyramid levels, faster)")
     parser.add_argument("--matcher", default=None,
                         help=f"matcher conf ({', '.join(MATCHERS)}; default: relf-ratio for RELF, "
                              "nn-ratio for the OpenCV methods; nn-ratio-spaced for symmetric scenes)")
