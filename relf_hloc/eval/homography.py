@@ -42,14 +42,13 @@ from ..datasets.homography import HomographyPair
 from ..geometry import local_rotation_deg, warp_points
 from ..io import read_features
 from ..matchers import load_matcher
+from .matches import LOC_WITHIN, error_stats, median_over_pairs
 
 THRESHOLDS = tuple(range(1, 11))
 TABLE_THRESHOLDS = (1, 3, 5, 10)
 ORI_BINS = 16  # orientation accuracy counts bins of 360/16 degrees, RELF's C16 group
 GT_RADIUS = 3.0  # px: ground-truth correspondence radius for the orientation accuracy
-LOC_WITHIN = 10.0  # px: matches this close to the ground truth count in the localisation error
 VERIFY_PX = 3.0  # px: USAC-MAGSAC homography threshold of the verified inliers
-LOC_KEYS = ("median", "p90", "dx", "dy")
 
 
 def match_precisions(kpts0: np.ndarray, kpts1: np.ndarray, matches: np.ndarray,
@@ -70,16 +69,6 @@ def offsets(kpts0: np.ndarray, kpts1: np.ndarray, matches: np.ndarray, H: np.nda
     if len(matches) == 0:
         return np.zeros((0, 2))
     return kpts1[matches[:, 1]] - warp_points(H, kpts0[matches[:, 0]].astype(np.float64))
-
-
-def error_stats(offset: np.ndarray) -> Optional[Dict[str, float]]:
-    """{median, p90} of the error (px) and mean signed offset {dx, dy} of offsets [M, 2];
-    None without any."""
-    if len(offset) == 0:
-        return None
-    error = np.linalg.norm(offset, axis=1)
-    return {"median": float(np.median(error)), "p90": float(np.percentile(error, 90)),
-            "dx": float(offset[:, 0].mean()), "dy": float(offset[:, 1].mean())}
 
 
 def verified_inliers(kpts0: np.ndarray, kpts1: np.ndarray, matches: np.ndarray,
@@ -243,24 +232,13 @@ def summarize(records: Sequence[dict]) -> dict:
     if all("repeatability" in r for r in records) and any(v is not None for v in reps):
         summary["repeatability"] = float(np.mean([v for v in reps if v is not None]))
     if all("loc_error" in r for r in records):
-        summary["loc_error"] = median_loc_error([r["loc_error"] for r in records])
+        summary["loc_error"] = median_over_pairs([r["loc_error"] for r in records])
     if all("ori_acc" in r for r in records):  # mean over the pairs where it is defined
         summary["ori_acc"] = {}
         for key in ("matches", "gt"):
             values = [r["ori_acc"][key] for r in records if r["ori_acc"][key] is not None]
             summary["ori_acc"][key] = float(np.mean(values)) if values else None
     return summary
-
-
-def median_loc_error(per_pair: Sequence[dict]) -> Dict[str, Optional[Dict[str, float]]]:
-    """Each ``localisation_error`` statistic, its median over the pairs where it is defined (a
-    pair whose verification found a wrong homography has inliers hundreds of pixels off: the
-    median over pairs is not theirs)."""
-    out = {}
-    for kind in ("matches", "inliers"):
-        stats = [p[kind] for p in per_pair if p.get(kind)]
-        out[kind] = {k: float(np.median([s[k] for s in stats])) for k in LOC_KEYS} if stats else None
-    return out
 
 
 def group_summaries(records: Sequence[dict]) -> Dict[str, dict]:

@@ -1,10 +1,11 @@
 """Matches without ground truth: the fundamental-matrix inliers that COLMAP's two-view
 verification would keep (USAC-MAGSAC, seeded by OpenCV's fixed RNG), the SfM proxy of the
-training study and the matcher comparison."""
+training study and the matcher comparison; and the statistics of the localisation error of
+matches that the benchmarks with ground truth report (``error_stats``, ``median_over_pairs``)."""
 
 from __future__ import annotations
 
-from typing import Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -34,3 +35,30 @@ def median_verified_inliers(features, matches, pairs: Sequence[Tuple[str, str]],
         m, _ = read_matches(matches, a, b)
         counts.append(int(verified_inliers(keypoints[a][m[:, 0]], keypoints[b][m[:, 1]], threshold_px).sum()))
     return float(np.median(counts))
+
+
+LOC_WITHIN = 10.0  # px: matches this close to the ground truth count in the localisation error
+
+
+def error_stats(offset: np.ndarray) -> Optional[Dict[str, float]]:
+    """{median, p90} (px) of match errors: signed offsets [M, 2] (then also their means {dx, dy})
+    or distances [M]; None without any."""
+    offset = np.asarray(offset, np.float64)
+    if len(offset) == 0:
+        return None
+    error = np.linalg.norm(offset, axis=1) if offset.ndim == 2 else offset
+    stats = {"median": float(np.median(error)), "p90": float(np.percentile(error, 90))}
+    if offset.ndim == 2:
+        stats.update(dx=float(offset[:, 0].mean()), dy=float(offset[:, 1].mean()))
+    return stats
+
+
+def median_over_pairs(per_pair: Sequence[dict]) -> Dict[str, Optional[Dict[str, float]]]:
+    """Each ``error_stats`` statistic of per-pair {"matches": stats, "inliers": stats}, its median
+    over the pairs where it is defined (a pair whose verification went wrong has inliers hundreds
+    of pixels off: the median over pairs is not theirs)."""
+    out = {}
+    for kind in ("matches", "inliers"):
+        stats = [p[kind] for p in per_pair if p.get(kind)]
+        out[kind] = {k: float(np.median([s[k] for s in stats])) for k in stats[0]} if stats else None
+    return out

@@ -26,11 +26,11 @@ import numpy as np
 
 from .. import geometry, io
 from ..datasets.scenes import Scene, inplane_rotation_difference
+from .matches import LOC_WITHIN, error_stats, median_over_pairs
 
 THRESHOLDS = (5, 10, 20)
 ROTATION_BINS = ((0, 45), (45, 90), (90, 135), (135, 180))
 WITHIN = ((2.0, 2.0), (5.0, 5.0))  # (degrees, % of scene size)
-LOC_WITHIN = 10.0  # px: matches this close to their true epipolar line count in ``epi_error``
 Poses = Dict[str, Tuple[np.ndarray, np.ndarray]]  # name -> world-to-camera (R [3, 3], t [3])
 
 
@@ -106,22 +106,6 @@ def relative_pose_records(scene: Scene, pairs: Sequence[Tuple[str, str]], featur
     return records
 
 
-def error_stats(error: np.ndarray) -> Optional[Dict[str, float]]:
-    """{median, p90} (px) of errors [M]; None without any."""
-    if len(error) == 0:
-        return None
-    return {"median": float(np.median(error)), "p90": float(np.percentile(error, 90))}
-
-
-def median_epi_error(records: Sequence[dict]) -> Dict[str, Optional[Dict[str, float]]]:
-    """Each ``epi_error`` statistic of the records, its median over the pairs where it is defined."""
-    out = {}
-    for kind in ("matches", "inliers"):
-        stats = [r["epi_error"][kind] for r in records if r.get("epi_error", {}).get(kind)]
-        out[kind] = {k: round(float(np.median([s[k] for s in stats])), 3) for k in ("median", "p90")} if stats else None
-    return out
-
-
 def rotation_bin(angle: float) -> str:
     """The label of the ``ROTATION_BINS`` bin holding ``angle`` (degrees)."""
     for lo, hi in ROTATION_BINS:
@@ -143,7 +127,7 @@ def pose_summary(records: Sequence[dict]) -> dict:
             "failed_pairs": sum(not math.isfinite(r["error"]) for r in records),
             "matches_per_pair": round(float(np.mean([r["matches"] for r in records])), 1),
             "inliers_per_pair": round(float(np.mean([r["inliers"] for r in records])), 1),
-            "epi_error": median_epi_error(records)}
+            "epi_error": median_over_pairs([r["epi_error"] for r in records if "epi_error" in r])}
 
 
 def model_poses(rec) -> Poses:
