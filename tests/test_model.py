@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from relf_hloc.features.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from relf_hloc.features.relf import (RELF, group_align, rootsift_at, exported_network, multi_candidate, shift_groups, subbin_offset,
-                                  pyramid_sizes, roll_groups)
+from relf_hloc.features.relf import (RELF, group_align, rootsift_at, exported_network, multi_candidate,
+                                  shift_groups, subbin_offset, pyramid_sizes, roll_groups)
 from relf_hloc.features.reresnet import ReResNet18, export_plain, fuse_dense, sample_fused
 
 G = 16
