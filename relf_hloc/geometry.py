@@ -153,6 +153,19 @@ def align_and_compare(R_est: np.ndarray, t_est: np.ndarray, R_gt: np.ndarray, t_
     }
 
 
+def similarity_from_poses(R_est: np.ndarray, t_est: np.ndarray, R_gt: np.ndarray, t_gt: np.ndarray
+                          ) -> Tuple[float, np.ndarray, np.ndarray]:
+    """Similarity ``X_gt = s R X_est + t`` from whole camera poses (N >= 2 world-to-camera
+    [N, 3, 3], [N, 3]): R is the rotation nearest to the mean of ``R_gt_i^T R_est_i`` (well posed
+    with cameras on a line, unlike centres alone), then s and t by least squares on the centres."""
+    M = np.einsum("nji,njk->ik", np.asarray(R_gt, float), np.asarray(R_est, float))
+    U, _, Vt = np.linalg.svd(M)
+    R = U @ np.diag([1.0, 1.0, np.linalg.det(U @ Vt)]) @ Vt
+    c_est, c_gt = camera_centres(R_est, t_est), camera_centres(R_gt, t_gt)
+    a, b = (c_est - c_est.mean(0)) @ R.T, c_gt - c_gt.mean(0)
+    s = float((a * b).sum() / max((a * a).sum(), 1e-300))
+    return s, R, c_gt.mean(0) - s * R @ c_est.mean(0)
+
 
 def align_named(estimated, gt, names, scale: float = None) -> Optional[Dict[str, np.ndarray]]:
     """``align_and_compare`` for the cameras ``names``, or None when they cannot be

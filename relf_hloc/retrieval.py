@@ -146,6 +146,21 @@ def read_global(path, names: Optional[Sequence[str]] = None) -> Tuple[List[str],
     return names, desc
 
 
+def global_descriptors(path, names: Sequence[str], aggregation: str) -> np.ndarray:
+    """Global descriptors [N, G] of ``names``: those the features file holds, else aggregated
+    (``aggregation``) from the images' local descriptors (a file extracted without --global)."""
+    with io.open_h5(path) as f:
+        stored = all(n in f and DATASET in f[n] for n in names)
+    if stored:
+        return read_global(path, names)[1]
+    return np.stack([global_descriptor(io.read_descriptors(path, n), aggregation) for n in names])
+
+
+def aggregation_for(conf: dict) -> str:
+    """The global descriptor of an extractor conf: VLAD over RELF's codebook, GeM for the others."""
+    return "vlad" if conf["model"]["name"] == "relf" else "gem"
+
+
 def top_k(scores: np.ndarray, k: int, invalid: Optional[np.ndarray] = None) -> List[Tuple[int, int]]:
     """(row, column) of the ``k`` best columns of each row of ``scores`` [Q, N] (best first),
     skipping ``invalid`` [Q, N] entries."""

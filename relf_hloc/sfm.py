@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from . import retrieval
 from .confs import default_matcher, get_conf, with_options
 from .features import features_tag
 from .images import image_size, list_images
@@ -180,7 +181,7 @@ def with_retrieval(conf: dict, pairs: str, num_matched: int) -> dict:
         raise ValueError(f"--num-matched must be at least 1, got {num_matched}")
     if conf.get("global"):
         return conf
-    return extract.with_global(conf, "vlad" if conf["model"]["name"] == "relf" else "gem")
+    return extract.with_global(conf, retrieval.aggregation_for(conf))
 
 
 def format_summary(report: Dict[str, Any]) -> str:

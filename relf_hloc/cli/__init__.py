@@ -24,6 +24,8 @@ COMMANDS = {
     "sfm": ("relf_hloc.cli.sfm",
             "run extract, pairs, match and COLMAP reconstruction on a folder; write the model and report.json"),
     "localize": ("relf_hloc.cli.localize", "localize query images against a COLMAP model (poses in hloc format + log)"),
+    "query": ("relf_hloc.cli.query",
+              "localize new photos against an sfm output: extract, retrieve, match, estimate poses (one call)"),
     "triangulate": ("relf_hloc.cli.triangulate", "triangulate 3D points from known camera poses (a COLMAP model)"),
     "visualize": ("relf_hloc.cli.visualize", "plot keypoints, matches (PNG) or a 3D model (plotly HTML)"),
     "make-roto360": ("relf_hloc.cli.make_roto360",

@@ -1,4 +1,5 @@
-"""``relf-hloc benchmark``: the command line of ``relf_hloc.benchmarks.pose``."""
+"""``relf-hloc benchmark``: the command lines of ``relf_hloc.benchmarks.pose`` and
+``relf_hloc.benchmarks.localization``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..benchmarks.pose import default_conf, main
+from ..benchmarks import localization, pose
 from ..confs import EXTRACTORS
 from ..datasets import scenes
 
@@ -15,12 +16,13 @@ from ..datasets import scenes
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``relf-hloc benchmark pose ...``: the pose benchmark as a nested subcommand."""
     sub = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
-    add_pose_arguments(sub.add_parser("pose", help=__doc__.splitlines()[0], description=__doc__.splitlines()[0],
-                                      formatter_class=parser.formatter_class))
+    for name, module, add in (("pose", pose, add_pose_arguments),
+                              ("localization", localization, add_localization_arguments)):
+        help_ = module.__doc__.splitlines()[0]
+        add(sub.add_parser(name, help=help_, description=help_, formatter_class=parser.formatter_class))
 
 
-def add_pose_arguments(parser: argparse.ArgumentParser) -> None:
-    d = default_conf
+def add_scene_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scene", required=True, type=Path, help="scene folder")
     parser.add_argument("--format", required=True, choices=scenes.FORMATS)
     parser.add_argument("--outputs", required=True, type=Path,
@@ -28,6 +30,28 @@ def add_pose_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--work", type=Path, default=None,
                         help="folder for the rotated images, features, matches and models "
                              "(default: OUTPUTS/work; reruns resume from it)")
+
+
+def add_localization_arguments(parser: argparse.ArgumentParser) -> None:
+    d = localization.default_conf
+    add_scene_arguments(parser)
+    parser.add_argument("--methods", default=d["methods"],
+                        help=f"comma list of extractor confs ({', '.join(EXTRACTORS)}) and 'colmap' (COLMAP's own "
+                             "SIFT features and matches)")
+    parser.add_argument("--every", default=d["every"],
+                        help="reference models of every N-th upright photo, a comma list (default: 2,3)")
+    parser.add_argument("--rotation", default=d["rotation"],
+                        help="query variants besides upright: random (any angle, enlarged canvas), 90 (multiples "
+                             "of 90 degrees); comma list (default: random,90)")
+    parser.add_argument("--seed", type=int, default=d["seed"], help="seed of the angles")
+    parser.add_argument("--max-size", type=int, default=d["max_size"], help="downscale images to this longer side")
+    parser.add_argument("--min-inliers", type=int, default=d["min_inliers"], help="PnP inliers to count as localized")
+    parser.add_argument("--device", default=d["device"], choices=["cpu", "cuda"])
+
+
+def add_pose_arguments(parser: argparse.ArgumentParser) -> None:
+    d = pose.default_conf
+    add_scene_arguments(parser)
     parser.add_argument("--rotation", default=d["rotation"],
                         help="none, 90 (multiples of 90), random (uniform [0, 360)) or a comma list "
                              "of angles; the upright scene is also run unless --no-upright")
@@ -62,15 +86,16 @@ def add_pose_arguments(parser: argparse.ArgumentParser) -> None:
 
 def command_line(args) -> str:
     """The command as typed (from the console entry point), else rebuilt from args."""
-    if sys.argv[1:3] == ["benchmark", "pose"]:
+    if sys.argv[1:3] == ["benchmark", args.benchmark]:
         return "relf-hloc " + shlex.join(sys.argv[1:])
     options = [f"--{k.replace('_', '-')}={','.join(v) if isinstance(v, list) else v}"
                for k, v in sorted(vars(args).items())
                if k not in ("command", "benchmark", "func") and v not in (None, False)]
-    return "relf-hloc benchmark pose " + shlex.join(options)
+    return f"relf-hloc benchmark {args.benchmark} " + shlex.join(options)
 
 
 def run(args) -> int:
-    conf = {k: getattr(args, k) for k in default_conf}
-    main(conf, args.scene, args.format, args.outputs, args.work, command_line(args))
+    module = {"pose": pose, "localization": localization}[args.benchmark]
+    conf = {k: getattr(args, k) for k in module.default_conf}
+    module.main(conf, args.scene, args.format, args.outputs, args.work, command_line(args))
     return 0

@@ -110,8 +110,9 @@ def correspondences_2d3d(rec: pycolmap.Reconstruction, query: str, db_names: Seq
 
 def localize_query(rec: pycolmap.Reconstruction, camera: pycolmap.Camera, keypoints: np.ndarray,
                    kpt_idx: np.ndarray, point_ids: np.ndarray, min_inliers: int,
-                   estimation_options: Dict[str, Any]) -> Dict[str, Any]:
-    """PnP for one query. keypoints [N, 2] in hloc pixels (centre at integers).
+                   estimation_options: Dict[str, Any], refine_focal: bool = False) -> Dict[str, Any]:
+    """PnP for one query. keypoints [N, 2] in hloc pixels (centre at integers); ``refine_focal``
+    (a guessed camera): the focal length is refined with the pose, in ``camera``.
     Returns a log entry; ``cam_from_world`` is set only when localized."""
     entry: Dict[str, Any] = {"num_2d3d": int(len(kpt_idx))}
     if len(kpt_idx) < max(min_inliers, 4):
@@ -121,7 +122,8 @@ def localize_query(rec: pycolmap.Reconstruction, camera: pycolmap.Camera, keypoi
     points3D = np.array([rec.points3D[int(j)].xyz for j in point_ids])
     ret = pycolmap.estimate_and_refine_absolute_pose(
         points2D, points3D, camera,
-        estimation_options=pycolmap.AbsolutePoseEstimationOptions(estimation_options))
+        estimation_options=pycolmap.AbsolutePoseEstimationOptions(estimation_options),
+        refinement_options=pycolmap.AbsolutePoseRefinementOptions(refine_focal_length=refine_focal))
     if ret is None:
         return {**entry, "status": "failed", "reason": "absolute pose estimation failed"}
     num_inliers = int(ret["num_inliers"])
@@ -192,7 +194,8 @@ def query_cameras(query_list, image_dir: Optional[Path], features: Path):
         cameras[name] = camera
     if guessed:
         print(f"WARNING: localize: no intrinsics given for {len(guessed)} query(ies) (e.g. '{guessed[0]}'): "
-              "cameras GUESSED from EXIF or a focal of 1.2 x the longer side; poses may be far off. Give "
+              "cameras GUESSED from EXIF or a focal of 1.2 x the longer side, the focal refined with the pose; "
+              "poses may be far off. Give "
               "them as 'name MODEL WIDTH HEIGHT PARAMS...' lines in the queries file "
               "(e.g. 'q.jpg SIMPLE_RADIAL 1024 768 880 512 384 0').", file=sys.stderr)
     check_image_sizes(features, {n: (c.width, c.height) for n, c in cameras.items()}, "query camera")
@@ -243,7 +246,9 @@ def main(model: Union[Path, pycolmap.Reconstruction], queries: Union[Path, Seque
     for name, camera in cameras.items():
         kpts = read_features(features, name, ["keypoints"])["keypoints"]
         kpt_idx, point_ids = correspondences_2d3d(rec, name, retrieval.get(name, []), matches)
-        entry = localize_query(rec, camera, kpts, kpt_idx, point_ids, min_inliers, options)
+        entry = localize_query(rec, camera, kpts, kpt_idx, point_ids, min_inliers, options, name in guessed) \
+            if retrieval.get(name) else {"num_2d3d": 0, "status": "failed",
+                                         "reason": "no database image to match (no pair names this query)"}
         entry["db_images"] = len(retrieval.get(name, []))
         entry["camera"] = {"model": camera.model.name, "width": camera.width, "height": camera.height,
                            "params": np.asarray(camera.params).round(4).tolist(),
