@@ -125,3 +125,26 @@ def test_localization_benchmark_on_a_rendered_scene(rendered, tmp_path):
     assert "| sift | every 2 | rolled-90 |" in text and (tmp_path / "recall.png").is_file()
     with pytest.raises(ValueError, match="--every 1: each density must be at least 2"):
         localization.main({**conf, "every": "1"}, rendered / "gt", "colmap", tmp_path)
+
+
+def test_hlocs_localize_sfm_runs_on_a_query_output(rendered, tmp_path):
+    """hloc's own localize_sfm takes the files of ``relf-hloc query`` (model, features, pairs,
+    matches) and finds the poses ``query`` found."""
+    hloc = pytest.importorskip("hloc.localize_sfm", reason="hloc is not installed (pip install --no-deps "
+                               "../shared/wheels/hloc-1.5-py3-none-any.whl)")
+    sfm_out, loc = tmp_path / "sfm", tmp_path / "loc"
+    assert cli.main(["sfm", "--images", str(rendered / "db"), "--outputs", str(sfm_out), "--conf", "sift",
+                     "--max-keypoints", "2000", "--matcher", "relf-nn"]) == 0
+    scene = render.read_scene(rendered)
+    queries = tmp_path / "queries.txt"
+    queries.write_text("".join(f"{n} PINHOLE 320 240 {scene[n].K[0, 0]} {scene[n].K[1, 1]} {scene[n].K[0, 2] + 0.5} "
+                               f"{scene[n].K[1, 2] + 0.5}\n" for n in ("view_01.png", "view_05.png")))
+    assert cli.main(["query", "--sfm", str(sfm_out), "--images", str(rendered / "queries"), "--outputs", str(loc),
+                     "--queries", str(queries)]) == 0
+    features = next(sfm_out.glob("feats-*.h5"))
+    hloc.main(sfm_out / "sfm", queries, loc / "pairs-query.txt", features, loc / "matches-query.h5",
+              tmp_path / "hloc.txt")
+    ours, theirs = read_poses(loc / "poses.txt"), read_poses(tmp_path / "hloc.txt")
+    assert set(ours) == set(theirs) == {"view_01.png", "view_05.png"}
+    for name in ours:
+        assert geometry.rotation_error_deg(ours[name].rotation.matrix(), theirs[name].rotation.matrix()) < 0.5
