@@ -69,3 +69,29 @@ def test_ray_equals_one_process_after_a_worker_dies(folder, tmp_path, capsys):  
     # a rerun has nothing left to do
     assert main(["extract", "--images", str(folder), "--output", str(out), *SIFT, "--ray"]) == 0
     assert "0 image(s) done, 5 already in" in capsys.readouterr().out
+
+
+def test_query_on_ray_equals_one_process(tmp_path, capsys):
+    """``relf-hloc query --ray``: the queries' extraction and matching split across actors (one
+    dies once), the same poses as in one process, and queries per second in the report."""
+    import json
+    import shutil
+
+    from relf_hloc.datasets import render
+    root = render.main(tmp_path / "scene", num_cameras=6, width=320, height=240)
+    for i, name in enumerate(sorted(p.name for p in (root / "images").iterdir())):
+        (root / ("db" if i % 2 == 0 else "queries")).mkdir(exist_ok=True)
+        shutil.copy(root / "images" / name, root / ("db" if i % 2 == 0 else "queries") / name)
+    assert main(["sfm", "--images", str(root / "db"), "--outputs", str(tmp_path / "sfm"), "--conf", "sift",
+                 "--max-keypoints", "1000", "--matcher", "relf-nn"]) == 0
+    runs = {}
+    for label, extra in (("one", []), ("ray", ["--ray", "--workers", "2"])):
+        if label == "ray":  # the features of the queries again, on the actors
+            shutil.copytree(tmp_path / "sfm", tmp_path / "sfm-ray")
+        sfm = tmp_path / ("sfm" if label == "one" else "sfm-ray")
+        assert main(["query", "--sfm", str(sfm), "--images", str(root / "queries"), "--outputs",
+                     str(tmp_path / label)] + extra) == 0, capsys.readouterr().err
+        runs[label] = (tmp_path / label / "poses.txt").read_text()
+        report = json.loads((tmp_path / label / "report.json").read_text())
+        assert report["localized"] >= 2 and report["queries_per_second"] > 0
+    assert runs["one"] == runs["ray"] and runs["one"].count("\n") >= 2
