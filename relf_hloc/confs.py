@@ -181,15 +181,26 @@ def load_registered(registry: dict, conf: dict, kind: str, **parts):
     return cls(conf, **parts)
 
 
+def read_yaml(path, what: str = "conf file") -> dict:
+    """The mapping of a YAML file (text as ``io.read_text`` reads it); a syntax error, an empty
+    file or a document that is not a mapping is an error naming the file."""
+    from .io.files import read_text  # here: relf_hloc.io imports this module
+    try:
+        data = yaml.safe_load(read_text(path, what))
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: the {what} is empty" if data is None else
+                         f"{path}: the {what} holds a {type(data).__name__}, not a mapping of settings (key: value)")
+    return data
+
+
 def get_conf(name_or_conf) -> dict:
     """A deep copy of a named conf; a dict is returned as a copy; a .yaml path is read."""
     if isinstance(name_or_conf, dict):
         return copy.deepcopy(name_or_conf)
     if str(name_or_conf).endswith((".yaml", ".yml")):
-        path = Path(name_or_conf)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: conf file not found")
-        return yaml.safe_load(path.read_text())
+        return read_yaml(name_or_conf)
     if name_or_conf not in confs:
         raise ValueError(f"unknown conf '{name_or_conf}'; choose one of {sorted(confs)} "
                          "or a .yaml file")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import List, Tuple
 
@@ -31,6 +32,12 @@ def list_images(root) -> List[str]:
     if not names:
         raise FileNotFoundError(f"{root}: no images ({', '.join(IMAGE_EXTENSIONS)}) found")
     return names
+
+
+def natural_key(name: str) -> List:
+    """Sort key of names in natural order, numbers by value: frame_2 before frame_10 (the order of
+    the frames of a video, whether or not their numbers are zero-padded)."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name)]
 
 
 def _check_file(path: Path) -> None:

@@ -28,7 +28,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 import h5py
 import numpy as np
 
-from .files import FormatError, deferred_signals, file_digest, refuse_if_written, write_text
+from .files import FormatError, deferred_signals, file_digest, read_lines, refuse_if_written, write_text
 
 KEYPOINT_DTYPES = (np.float32, np.float64)
 
@@ -71,8 +71,8 @@ def read_provenance(path) -> Optional[dict]:
 
 def check_names(names: Iterable[str], where) -> None:
     """Names hloc's formats cannot hold: whitespace (pairs files separate names by spaces), a
-    leading '#' (a comment line in pairs files), and names that ``/`` -> ``-`` makes equal (one
-    matches key for two pairs)."""
+    leading '#' (a comment line in pairs files), a leading '-' (an option to the command line), and
+    names that ``/`` -> ``-`` makes equal (one matches key for two pairs)."""
     names = list(names)
     bad = [n for n in names if any(c.isspace() for c in n)]
     if bad:
@@ -82,6 +82,10 @@ def check_names(names: Iterable[str], where) -> None:
     if bad:
         raise ValueError(f"{where}: image name(s) starting with '#' would be read as comments in pairs "
                          f"files (e.g. '{bad[0]}'); rename them")
+    bad = [n for n in names if n.startswith("-")]
+    if bad:
+        raise ValueError(f"{where}: image name(s) starting with '-' would be read as options by the command "
+                         f"line (visualize matches --pair cannot take them; e.g. '{bad[0]}'); rename them")
     flat: Dict[str, str] = {}
     for n in names:
         other = flat.setdefault(n.replace("/", "-"), n)
@@ -296,18 +300,11 @@ def has_pair(path, name0: str, name1: str) -> bool:
 
 
 def read_pairs(path) -> List[Tuple[str, str]]:
-    """Pairs file: one ``name0 name1`` per line (blank lines and # comments skipped)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: pairs file not found")
+    """Pairs file: one ``name0 name1`` per line (blank lines and # comments skipped; ``read_lines``)."""
     pairs = []
-    for i, line in enumerate(path.read_text().splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        parts = line.split()
+    for i, parts in read_lines(path, "pairs file"):
         if len(parts) != 2:
-            raise FormatError(f"{path}:{i}: expected 'name0 name1', got '{line}' "
+            raise FormatError(f"{path}:{i}: expected 'name0 name1', got '{' '.join(parts)}' "
                               "(image names cannot contain spaces)")
         if parts[0] == parts[1]:
             raise FormatError(f"{path}:{i}: pairs an image with itself ('{parts[0]}')")
