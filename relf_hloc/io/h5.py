@@ -153,10 +153,14 @@ def write_features(path, name: str, features: Dict[str, np.ndarray],
 
 def groups(f: h5py.File, leaf: str) -> Dict[str, h5py.Group]:
     """{path: group} of the groups of an open file holding ``leaf`` (``keypoints``: images of a
-    features file; ``matches0``: pairs of a matches file), sorted by path: the one HDF5 walker."""
+    features file; ``matches0``: pairs of a matches file), sorted by path: the one HDF5 walker.
+    In a features file this project wrote, only records marked ``COMPLETE`` (a torn write is no
+    record, for every reader: resuming, merging, listing)."""
+    marked = leaf == "keypoints" and PROVENANCE in f.attrs
     out: Dict[str, h5py.Group] = {}
     f.visititems(lambda name, obj: out.__setitem__(name, obj)
-                 if isinstance(obj, h5py.Group) and leaf in obj else None)
+                 if isinstance(obj, h5py.Group) and leaf in obj and (not marked or obj.attrs.get(COMPLETE))
+                 else None)
     return dict(sorted(out.items()))
 
 
@@ -172,10 +176,9 @@ def complete_names(path) -> Dict[str, Optional[str]]:
     """{name: image digest or None} of the images whose features are whole. A file this project
     wrote (with provenance) counts only records marked complete; a foreign hloc file, every
     image group holding keypoints."""
-    ours = read_provenance(path) is not None
     with open_h5(path) as f:
         return {name: None if g.attrs.get("image_digest") is None else str(g.attrs["image_digest"])
-                for name, g in groups(f, "keypoints").items() if not ours or g.attrs.get(COMPLETE)}
+                for name, g in groups(f, "keypoints").items()}
 
 
 def image_digest(path) -> str:
@@ -189,6 +192,9 @@ def read_features(path, name: str, keys: Optional[Iterable[str]] = None) -> Dict
         if name not in f or "keypoints" not in f[name]:
             raise KeyError(f"{path}: image '{name}' is not in this features file")
         grp = f[name]
+        if PROVENANCE in f.attrs and not grp.attrs.get(COMPLETE):
+            raise KeyError(f"{path}: the features of '{name}' are incomplete (a write was cut); rerun "
+                           "extract to complete the file")
         keys = list(grp.keys()) if keys is None else list(keys)
         missing = [k for k in keys if k not in grp]
         if missing:
