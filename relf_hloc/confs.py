@@ -171,6 +171,11 @@ def load_registered(registry: dict, conf: dict, kind: str, **parts):
     ``conf`` (and built on ``parts``, passed as keywords). Entries are classes or
     ``"module:Class"`` strings (imported when first used, so that, say, the OpenCV extractors
     never import torch)."""
+    return registered_class(registry, conf, kind)(conf, **parts)
+
+
+def registered_class(registry: dict, conf: dict, kind: str):
+    """The class that ``registry`` names for ``conf["name"]`` (see ``load_registered``)."""
     name = conf.get("name")
     if name not in registry:
         raise ValueError(f"unknown {kind} '{name}'; choose one of {sorted(registry)}")
@@ -178,7 +183,7 @@ def load_registered(registry: dict, conf: dict, kind: str, **parts):
     if isinstance(cls, str):
         module, _, attr = cls.partition(":")
         cls = getattr(importlib.import_module(module), attr)
-    return cls(conf, **parts)
+    return cls
 
 
 def read_yaml(path, what: str = "conf file") -> dict:
