@@ -187,11 +187,14 @@ def registered_class(registry: dict, conf: dict, kind: str):
 
 
 def read_yaml(path, what: str = "conf file") -> dict:
-    """The mapping of a YAML file (text as ``io.read_text`` reads it); a syntax error, an empty
-    file or a document that is not a mapping is an error naming the file."""
-    from .io.files import read_text  # here: relf_hloc.io imports this module
+    """The mapping of a YAML file (UTF-8 or UTF-16, with or without a byte-order mark: PyYAML reads
+    bytes so); a syntax error, an empty file or a document that is not a mapping is an error
+    naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: {what} not found")
     try:
-        data = yaml.safe_load(read_text(path, what))
+        data = yaml.safe_load(path.read_bytes())
     except yaml.YAMLError as e:
         raise ValueError(f"{path}: not valid YAML ({e})") from None
     if not isinstance(data, dict):

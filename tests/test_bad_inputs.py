@@ -40,10 +40,7 @@ def run(*argv):
     out, err = stdio.StringIO(), stdio.StringIO()
     start = time.time()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as e:
-            code = e.code
+        code = main([str(a) for a in argv])
     return code, out.getvalue(), err.getvalue(), time.time() - start
 
 

@@ -66,7 +66,10 @@ def main(argv=None) -> int:
     try:  # Ctrl-C while the command's modules import (the first second) ends like any other
         from ..checks import check_args
         parser = build_parser(argv)
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as e:  # argparse's usage errors (2) and --help (0), as an exit code
+            return int(e.code or 0)
         check_args(parser, args)
         return int(args.func(args) or 0)
     except (OSError, ValueError, KeyError, RuntimeError) as e:

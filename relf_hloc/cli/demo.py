@@ -8,6 +8,7 @@ from pathlib import Path
 from ..checks import input_path, number, output_path
 from ..confs import EXTRACTORS, MAX_KEYPOINTS
 from ..demo import METHODS, main
+from ..images import MIN_SIZE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,8 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--methods", default=",".join(METHODS),
                         help=f"comma-separated extractor confs, from {', '.join(EXTRACTORS)}")
     parser.add_argument("--num-cameras", type=number(int, low=2), default=12)
-    parser.add_argument("--width", type=number(int, low=64), default=640)
-    parser.add_argument("--height", type=number(int, low=64), default=480)
+    parser.add_argument("--width", type=number(int, low=MIN_SIZE), default=640)
+    parser.add_argument("--height", type=number(int, low=MIN_SIZE), default=480)
     parser.add_argument("--seed", type=number(int, low=0), default=0, help="scene seed (camera placement, rolls)")
     parser.add_argument("--max-keypoints", type=number(int, low=1), default=MAX_KEYPOINTS)
     parser.add_argument("--weights", type=input_path("checkpoint"),
