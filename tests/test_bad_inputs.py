@@ -125,7 +125,12 @@ def placeholder(tmp: Path, action):
     if isinstance(action.type, checks.PathArg):
         path = tmp / f"{action.type.role}-{action.dest}"
         if action.type.role == "input" and not path.exists():
-            path.mkdir() if action.type.kind in INPUT_FOLDERS else path.write_text("input\n")
+            if action.type.kind in INPUT_FOLDERS:
+                path.mkdir()
+            elif action.type.kind in ("features", "matches"):
+                h5py.File(path, "w").close()  # an empty hloc file
+            else:
+                path.write_text("input\n")
         return [path] * (action.nargs if isinstance(action.nargs, int) else 1) if action.nargs else path
     if action.choices:
         return list(action.choices)[0]
@@ -326,6 +331,50 @@ def rule3_cases() -> dict:
             for v in VARIANTS if not (a.type.kind == "conf" and v == "tabs")}  # YAML forbids tab indents
 
 
+# ---------------------------------------------------------------- 6. files agree with each other, by provenance and size
+def recorded(path: Path, kind: str, extractor: str, size=(40, 30)) -> Path:
+    """A features (or matches) file of ``extractor``, its one image 'a.jpg' extracted at ``size``."""
+    made = {"name": extractor, "max_keypoints": 300}
+    io.claim(path, {"kind": "features", "extractor": made} if kind == "features" else
+             {"kind": "matches", "matcher": {"name": "nearest_neighbor"}, "features": {"extractor": made}})
+    if kind == "features":
+        io.write_features(path, "a.jpg", {"keypoints": np.zeros((1, 2), np.float32), "scores": np.ones(1, np.float32),
+                                          "descriptors": np.ones((4, 1), np.float32), "image_size": np.array(size)})
+    return path
+
+
+def files_of_two_extractors(prefix, parser, first, second, tmp):
+    given = {first: recorded(tmp / "one.h5", first.type.kind, "sift"),
+             second: recorded(tmp / "two.h5", second.type.kind, "rootsift")}
+    result = run(*command_line(prefix, parser, tmp, given))
+    expect_error(result, "come from different extractors (rootsift and sift")
+    assert not list(tmp.glob("output-*"))
+
+
+def images_of_another_size(prefix, parser, folder, features, tmp):
+    (tmp / "im").mkdir()
+    cv2.imwrite(str(tmp / "im" / "a.jpg"), np.zeros((48, 64), np.uint8))
+    given = {folder: tmp / "im", features: recorded(tmp / "f.h5", "features", "sift", size=(40, 30))}
+    expect_error(run(*command_line(prefix, parser, tmp, given)), "'a.jpg' is 64x48, but its features in",
+                 "from a 40x30 image")
+
+
+def exclusive(parser, a, b) -> bool:
+    return any(a in g._group_actions and b in g._group_actions for g in parser._mutually_exclusive_groups)
+
+
+def rule6_cases() -> dict:
+    cases = {}
+    for prefix, parser in LEAVES:
+        files = [a for a in paths(parser, "input") if a.type.kind in ("features", "matches")]
+        cases.update({f"{label(prefix, a)} + {b.option_strings[0]} of two extractors":
+                      (files_of_two_extractors, prefix, parser, a, b) for a, b in zip(files, files[1:])})
+        cases.update({f"{label(prefix, a)} + {b.option_strings[0]} of another size": (images_of_another_size,
+                      prefix, parser, a, b) for a in paths(parser, "input") if a.type.kind == "images"
+                      for b in files if b.type.kind == "features" and not exclusive(parser, a, b)})
+    return cases
+
+
 # ---------------------------------------------------------------- 9. Ctrl-C at any moment
 def interrupted_while_importing(name, tmp, monkeypatch=None):
     import importlib
@@ -346,6 +395,7 @@ def rule9_cases() -> dict:
 GENERATED = {f"1/{k}": v for k, v in rule1_cases().items()}
 GENERATED.update({f"2/{k}": v for k, v in rule2_cases().items()})
 GENERATED.update({f"3/{k}": v for k, v in rule3_cases().items()})
+GENERATED.update({f"6/{k}": v for k, v in rule6_cases().items()})
 GENERATED.update({f"9/{k}": v for k, v in rule9_cases().items()})
 
 
@@ -363,6 +413,8 @@ def test_every_rule_walks_every_command():
     assert "1/extract --output = --keypoints-from" in GENERATED
     assert "1/localize --output over features" in GENERATED and "1/visualize model --output over features" in GENERATED
     assert "1/demo --outputs over pairs" in GENERATED
+    assert "6/localize --features + --matches of two extractors" in GENERATED
+    assert "6/visualize matches --images + --features of another size" in GENERATED
 
 
 # ---------------------------------------------------------------- 1. outputs never destroy an input or a file of another kind
