@@ -171,6 +171,11 @@ def load_registered(registry: dict, conf: dict, kind: str, **parts):
     ``conf`` (and built on ``parts``, passed as keywords). Entries are classes or
     ``"module:Class"`` strings (imported when first used, so that, say, the OpenCV extractors
     never import torch)."""
+    return registered_class(registry, conf, kind)(conf, **parts)
+
+
+def registered_class(registry: dict, conf: dict, kind: str):
+    """The class that ``registry`` names for ``conf["name"]`` (see ``load_registered``)."""
     name = conf.get("name")
     if name not in registry:
         raise ValueError(f"unknown {kind} '{name}'; choose one of {sorted(registry)}")
@@ -178,7 +183,24 @@ def load_registered(registry: dict, conf: dict, kind: str, **parts):
     if isinstance(cls, str):
         module, _, attr = cls.partition(":")
         cls = getattr(importlib.import_module(module), attr)
-    return cls(conf, **parts)
+    return cls
+
+
+def read_yaml(path, what: str = "conf file") -> dict:
+    """The mapping of a YAML file (UTF-8 or UTF-16, with or without a byte-order mark: PyYAML reads
+    bytes so); a syntax error, an empty file or a document that is not a mapping is an error
+    naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: {what} not found")
+    try:
+        data = yaml.safe_load(path.read_bytes())
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: the {what} is empty" if data is None else
+                         f"{path}: the {what} holds a {type(data).__name__}, not a mapping of settings (key: value)")
+    return data
 
 
 def get_conf(name_or_conf) -> dict:
@@ -186,10 +208,7 @@ def get_conf(name_or_conf) -> dict:
     if isinstance(name_or_conf, dict):
         return copy.deepcopy(name_or_conf)
     if str(name_or_conf).endswith((".yaml", ".yml")):
-        path = Path(name_or_conf)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: conf file not found")
-        return yaml.safe_load(path.read_text())
+        return read_yaml(name_or_conf)
     if name_or_conf not in confs:
         raise ValueError(f"unknown conf '{name_or_conf}'; choose one of {sorted(confs)} "
                          "or a .yaml file")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+import sys
 from pathlib import Path
 from typing import List, Tuple
 
@@ -20,17 +23,40 @@ class ImageError(ValueError):
 
 
 def list_images(root) -> List[str]:
-    """Image paths relative to ``root`` (POSIX, sorted): the names hloc and COLMAP use."""
+    """Image paths relative to ``root`` (POSIX, sorted): the names hloc and COLMAP use.
+
+    Symlinked subfolders are followed, as symlinked files are (a link back into a folder above
+    it is refused by name). Hidden files and folders (a leading '.', such as the AppleDouble
+    ``._name.jpg`` files macOS leaves beside copied images) are left out, with a note."""
     root = Path(root)
     if not root.exists():
         raise FileNotFoundError(f"{root}: image folder not found")
     if not root.is_dir():
         raise NotADirectoryError(f"{root}: not a folder")
-    names = sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
-                   if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    names, hidden = [], []
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        here = Path(folder)
+        for d in [d for d in dirs if (here / d).is_symlink()]:
+            target = (here / d).resolve()
+            if target == here.resolve() or target in here.resolve().parents:
+                raise ValueError(f"{here / d}: a symbolic link to {target}, a folder above it (a loop); remove it")
+        hidden += [(here / d).relative_to(root).as_posix() for d in dirs if d.startswith(".")]
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for f in files:
+            if Path(f).suffix.lower() in IMAGE_EXTENSIONS:
+                (hidden if f.startswith(".") else names).append((here / f).relative_to(root).as_posix())
+    if hidden:
+        print(f"note: {root}: {len(hidden)} hidden file(s) or folder(s) left out (names starting with '.', such "
+              f"as the '._name.jpg' AppleDouble files of macOS), e.g. '{hidden[0]}'", file=sys.stderr)
     if not names:
         raise FileNotFoundError(f"{root}: no images ({', '.join(IMAGE_EXTENSIONS)}) found")
-    return names
+    return sorted(names)
+
+
+def natural_key(name: str) -> List:
+    """Sort key of names in natural order, numbers by value: frame_2 before frame_10 (the order of
+    the frames of a video, whether or not their numbers are zero-padded)."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name)]
 
 
 def _check_file(path: Path) -> None:
@@ -43,10 +69,24 @@ def _check_file(path: Path) -> None:
         raise ImageError(f"{path}: image file is empty (0 bytes)")
     with open(path, "rb") as f:
         head = f.read(3)
-        f.seek(max(size - 4096, 0))
-        tail = f.read()
-    if head == b"\xff\xd8\xff" and b"\xff\xd9" not in tail:
+    if head == b"\xff\xd8\xff" and not jpeg_complete(path.read_bytes()):
         raise ImageError(f"{path}: truncated JPEG (no end-of-image marker): the file is incomplete")
+
+
+def jpeg_complete(data: bytes) -> bool:
+    """Whether a JPEG's image ends (an end-of-image marker after its first scan). Data after the
+    marker (the video of a motion photo, a drone's metadata) is allowed; the marker of an EXIF
+    thumbnail, inside a segment before the scan, does not count."""
+    i = 2
+    while i + 4 <= len(data) and data[i] == 0xFF:
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+        elif marker == 0xDA:  # start of scan: the image ends at the next end-of-image marker
+            return b"\xff\xd9" in data[i:]
+        else:
+            i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+    return False
 
 
 def read_image(path, grayscale: bool = False) -> np.ndarray:

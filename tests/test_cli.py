@@ -131,8 +131,8 @@ def test_usage_errors(tmp_path, capsys):
     (tmp_path / "junk.h5").write_bytes(b"junk")
     assert main(["extract", "--images", str(tmp_path / "images"), "--output", str(tmp_path / "junk.h5"),
                  "--random-weights"]) == 1
-    assert "junk.h5: not a readable HDF5 file" in capsys.readouterr().err
-    assert (tmp_path / "junk.h5").read_bytes() == b"junk"  # never clobbered without --overwrite
+    assert "junk.h5: exists and holds a text file, not an hloc features file" in capsys.readouterr().err
+    assert (tmp_path / "junk.h5").read_bytes() == b"junk"  # never clobbered, --overwrite or not (rule 1)
 
 
 def test_killed_extraction_leaves_a_readable_file_and_resumes(tmp_path):

@@ -87,8 +87,8 @@ def test_retrieval_errors_name_the_file_and_the_fix(folder, tmp_path, capsys):  
     err = capsys.readouterr().err
     assert str(feats) in err and "--global" in err
     assert main(["pairs", "--features", str(feats), "--output", str(pairs), "--mode", "retrieval",
-                 "--num-matched", "0"]) == 1
-    assert "--num-matched must be at least 1" in capsys.readouterr().err
+                 "--num-matched", "0"]) == 2
+    assert "argument --num-matched: must be an integer at least 1, got 0" in capsys.readouterr().err
     assert main(["pairs", "--images", str(folder), "--output", str(pairs), "--mode", "retrieval"]) == 1
     assert "needs --features" in capsys.readouterr().err
     assert main(["extract", "--images", str(folder), "--output", str(tmp_path / "v.h5"), *SIFT,
@@ -152,8 +152,8 @@ def test_sfm_with_retrieval_pairs(tmp_path, capsys):
     scene = render.read_scene(render.main(tmp_path / "scene", num_cameras=6, width=480, height=360))
     out = tmp_path / "out"
     assert main(["sfm", "--images", str(scene.image_dir), "--outputs", str(out), "--conf", "sift",
-                 "--pairs", "retrieval", "--num-matched", "0"]) == 1
-    assert "--num-matched must be at least 1" in capsys.readouterr().err
+                 "--pairs", "retrieval", "--num-matched", "0"]) == 2
+    assert "argument --num-matched: must be an integer at least 1, got 0" in capsys.readouterr().err
     assert main(["sfm", "--images", str(scene.image_dir), "--outputs", str(out), "--conf", "sift",
                  "--max-keypoints", "1000", "--pairs", "retrieval", "--num-matched", "3"]) == 0
     report = io.read_json(out / "report.json")

@@ -64,14 +64,20 @@ def build_parser(argv):
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(argv).parse_args(argv)
-    try:
+    command = next((a for a in argv if not a.startswith("-")), "")
+    try:  # Ctrl-C while the command's modules import (the first second) ends like any other
+        from ..checks import check_args
+        parser = build_parser(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as e:  # argparse's usage errors (2) and --help (0), as an exit code
+            return int(e.code or 0)
+        check_args(parser, args)
         return int(args.func(args) or 0)
     except (OSError, ValueError, KeyError, RuntimeError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"relf-hloc {args.command}: error: {msg}", file=sys.stderr)
+        print(f"relf-hloc {command}: error: {msg}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"relf-hloc {args.command}: interrupted; rerun to resume", file=sys.stderr)
+        print(f"relf-hloc {command}: interrupted; rerun to resume", file=sys.stderr)
         return 130
-

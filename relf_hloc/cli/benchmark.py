@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from pathlib import Path
 
 from ..benchmarks import localization, pose
+from ..checks import input_path, number, output_path
 from ..confs import EXTRACTORS
 from ..datasets import scenes
 
@@ -23,11 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_scene_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scene", required=True, type=Path, help="scene folder")
+    parser.add_argument("--scene", required=True, type=input_path("scene"), help="scene folder")
     parser.add_argument("--format", required=True, choices=scenes.FORMATS)
-    parser.add_argument("--outputs", required=True, type=Path,
+    parser.add_argument("--outputs", required=True, type=output_path("folder"),
                         help="output folder: results.json, results.md, plots")
-    parser.add_argument("--work", type=Path, default=None,
+    parser.add_argument("--work", type=output_path("folder"), default=None,
                         help="folder for the rotated images, features, matches and models "
                              "(default: OUTPUTS/work; reruns resume from it)")
 
@@ -43,9 +43,11 @@ def add_localization_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rotation", default=d["rotation"],
                         help="query variants besides upright: random (any angle, enlarged canvas), 90 (multiples "
                              "of 90 degrees); comma list (default: random,90)")
-    parser.add_argument("--seed", type=int, default=d["seed"], help="seed of the angles")
-    parser.add_argument("--max-size", type=int, default=d["max_size"], help="downscale images to this longer side")
-    parser.add_argument("--min-inliers", type=int, default=d["min_inliers"], help="PnP inliers to count as localized")
+    parser.add_argument("--seed", type=number(int, low=0), default=d["seed"], help="seed of the angles")
+    parser.add_argument("--max-size", type=number(int, low=32), default=d["max_size"],
+                        help="downscale images to this longer side")
+    parser.add_argument("--min-inliers", type=number(int, low=4), default=d["min_inliers"],
+                        help="PnP inliers to count as localized")
     parser.add_argument("--device", default=d["device"], choices=["cpu", "cuda"])
 
 
@@ -55,7 +57,7 @@ def add_pose_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rotation", default=d["rotation"],
                         help="none, 90 (multiples of 90), random (uniform [0, 360)) or a comma list "
                              "of angles; the upright scene is also run unless --no-upright")
-    parser.add_argument("--seed", type=int, default=d["seed"], help="seed of the angles and pair subset")
+    parser.add_argument("--seed", type=number(int, low=0), default=d["seed"], help="seed of the angles and pair subset")
     parser.add_argument("--methods", default=d["methods"],
                         help=f"comma list of extractor confs ({', '.join(EXTRACTORS)}) or "
                              "LABEL=FEATURES.h5 ({work} and {variant} in the path are replaced by the work folder and "
@@ -65,22 +67,23 @@ def add_pose_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip the upright reference run")
     parser.add_argument("--metrics", default=",".join(d["metrics"]), type=lambda s: s.split(","),
                         help="comma list of pose, sfm, loc")
-    parser.add_argument("--max-images", type=int, default=None, help="evenly spaced subset of images")
-    parser.add_argument("--max-pairs", type=int, default=None, help="seeded random subset of pairs")
-    parser.add_argument("--max-size", type=int, default=d["max_size"],
+    parser.add_argument("--max-images", type=number(int, low=2), default=None, help="evenly spaced subset of images")
+    parser.add_argument("--max-pairs", type=number(int, low=1), default=None, help="seeded random subset of pairs")
+    parser.add_argument("--max-size", type=number(int, low=32), default=d["max_size"],
                         help="downscale images to this longer side before rotating")
-    parser.add_argument("--max-keypoints", type=int, default=d["max_keypoints"])
-    parser.add_argument("--ratio", type=float, default=None,
+    parser.add_argument("--max-keypoints", type=number(int, low=1), default=d["max_keypoints"])
+    parser.add_argument("--ratio", type=number(float, above=0, high=1), default=None,
                         help="ratio test when matching LABEL=FEATURES.h5 methods (default: plain mutual NN; "
                              "confs use their default matcher)")
-    parser.add_argument("--ransac-px", type=float, default=d["ransac_px"],
+    parser.add_argument("--ransac-px", type=number(float, above=0), default=d["ransac_px"],
                         help="essential-matrix RANSAC threshold in pixels")
     parser.add_argument("--random-weights", action="store_true",
                         help="RELF with untrained random weights (results labelled 'untrained')")
-    parser.add_argument("--sfm-max-seconds", type=float, default=d["sfm_max_seconds"],
+    parser.add_argument("--sfm-max-seconds", type=number(float, above=0), default=d["sfm_max_seconds"],
                         help="cap on COLMAP's incremental mapping per method and variant "
                              "(the largest model found by then is scored)")
-    parser.add_argument("--weights", default=None, help="RELF checkpoint (default: the shipped weights)")
+    parser.add_argument("--weights", default=None,
+                        help="RELF checkpoint (default: the shipped weights)")
     parser.add_argument("--device", default=d["device"], choices=["cpu", "cuda"])
 
 

@@ -6,26 +6,27 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from ..checks import input_path, numbers, output_path
 from ..benchmarks import homography
 from ..datasets.homography import LAYOUTS
 
 
 def add_homography_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", required=True, type=Path, help="dataset folder")
+    parser.add_argument("--dataset", required=True, type=input_path("dataset"), help="dataset folder")
     parser.add_argument("--layout", required=True, choices=LAYOUTS)
-    parser.add_argument("--features", required=True, type=Path, help="hloc features file (.h5)")
-    parser.add_argument("--outputs", required=True, type=Path, help="output folder")
+    parser.add_argument("--features", required=True, type=input_path("features"), help="hloc features file (.h5)")
+    parser.add_argument("--outputs", required=True, type=output_path("folder"), help="output folder")
     parser.add_argument("--label", default=None, help="method name in tables (default: features file stem)")
     parser.add_argument("--sequences", default=None, help="comma-separated sequences (default: all)")
-    parser.add_argument("--angles", default=None, help="comma-separated Roto-360 angles (default: all)")
+    parser.add_argument("--angles", default=None, type=numbers(int, low=0, high=359),
+                        help="comma-separated Roto-360 angles (default: all)")
 
 
 def run_homography(args) -> int:
     homography.main(args.dataset, args.layout, args.features, args.outputs, args.label,
                     args.sequences.split(",") if args.sequences else None,
-                    [int(a) for a in args.angles.split(",")] if args.angles else None)
+                    args.angles)
     return 0
 
 

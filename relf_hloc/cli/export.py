@@ -7,8 +7,8 @@ it or for the onnxruntime backends (``relf_hloc.features.onnx``).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from ..checks import input_path, output_path
 from ..confs import DEFAULT_WEIGHTS
 from ..features import onnx
 from ..features.checkpoint import load_checkpoint
@@ -16,9 +16,10 @@ from ..features.relf import WIDTHS, exported_network, network_tag
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--weights", type=Path, default=None, help="checkpoint (default: the shipped weights)")
+    parser.add_argument("--weights", type=input_path("checkpoint"), default=None,
+                        help="checkpoint (default: the shipped weights)")
     parser.add_argument("--backend", default="onnxruntime-int8", choices=onnx.BACKENDS[1:])
-    parser.add_argument("--outputs", type=Path, default=None,
+    parser.add_argument("--outputs", type=output_path("folder"), default=None,
                         help="folder for the .onnx file (default: the user's cache folder)")
 
 

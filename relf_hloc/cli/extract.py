@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from ..checks import input_path, number, output_path
 from ..confs import EXTRACTORS, extractor_conf
 from ..pipeline.distributed import extract_ray
 from .. import retrieval
@@ -13,16 +13,18 @@ from .options import add_ray_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--images", required=True, type=Path, help="image folder")
-    parser.add_argument("--output", required=True, type=Path, help="features file (.h5)")
+    parser.add_argument("--images", required=True, type=input_path("images"), help="image folder")
+    parser.add_argument("--output", required=True, type=output_path("features"), help="features file (.h5)")
     parser.add_argument("--conf", default="relf",
                         help=f"named conf ({', '.join(EXTRACTORS)}) or a .yaml file (default: relf)")
-    parser.add_argument("--max-keypoints", type=int, help="keypoints per image (default: the conf's)")
-    parser.add_argument("--resize-max", type=int, help="bring each image's longer side down to this many pixels "
+    parser.add_argument("--max-keypoints", type=number(int, low=1), help="keypoints per image (default: the conf's)")
+    parser.add_argument("--resize-max", type=number(int, low=32),
+                        help="bring each image's longer side down to this many pixels "
                         "first (hloc's preprocessing.resize_max; keypoints stay in original pixels)")
-    parser.add_argument("--keypoints-from", type=Path,
+    parser.add_argument("--keypoints-from", type=input_path("features"),
                         help="RELF: describe the keypoints of this hloc features file instead of detecting")
-    parser.add_argument("--weights", type=Path, help="RELF checkpoint (default: the shipped weights)")
+    parser.add_argument("--weights", type=input_path("checkpoint"),
+                        help="RELF checkpoint (default: the shipped weights)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="(default: cpu)")
     parser.add_argument("--backend", choices=["torch", "onnxruntime", "onnxruntime-int8"],
                         help="RELF's network runtime (default: the conf's, torch); the ONNX Runtime ones are "

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
+from ..checks import input_path, number, output_path
 from ..pipeline.localize import log_path, main
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, required=True, help="COLMAP model folder")
-    parser.add_argument("--queries", type=Path, required=True,
+    parser.add_argument("--model", type=input_path("model"), required=True, help="COLMAP model folder")
+    parser.add_argument("--queries", type=input_path("queries"), required=True,
                         help="'name MODEL W H PARAMS...' per line (or bare names with --images)")
-    parser.add_argument("--features", type=Path, required=True)
-    parser.add_argument("--matches", type=Path, required=True)
-    parser.add_argument("--pairs", type=Path,
+    parser.add_argument("--features", type=input_path("features"), required=True)
+    parser.add_argument("--matches", type=input_path("matches"), required=True)
+    parser.add_argument("--pairs", type=input_path("pairs"),
                         help="query-database pairs (default: all model images with matches)")
-    parser.add_argument("--images", type=Path, help="query image folder (to guess cameras)")
-    parser.add_argument("--output", type=Path, required=True, help="poses file to write")
-    parser.add_argument("--min-inliers", type=int, default=12)
-    parser.add_argument("--ransac-thresh", type=float, default=12.0, help="pixels")
+    parser.add_argument("--images", type=input_path("images"), help="query image folder (to guess cameras)")
+    parser.add_argument("--output", type=output_path("poses"), required=True, help="poses file to write")
+    parser.add_argument("--min-inliers", type=number(int, low=4), default=12,
+                        help="a pose needs at least 4 inliers")
+    parser.add_argument("--ransac-thresh", type=number(float, above=0), default=12.0, help="pixels")
 
 
 def run(args) -> int:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from ..checks import input_path, number, output_path
 from ..datasets.roto360 import main
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--hpatches", required=True, type=Path, help="HPatches-layout folder")
-    parser.add_argument("--outputs", required=True, type=Path, help="Roto-360-layout output folder")
+    parser.add_argument("--hpatches", required=True, type=input_path("dataset"), help="HPatches-layout folder")
+    parser.add_argument("--outputs", required=True, type=output_path("folder"), help="Roto-360-layout output folder")
     parser.add_argument("--sequences", default=None,
                         help="comma-separated sequence names (default: all)")
-    parser.add_argument("--step", type=int, default=10, help="angle step in degrees (divides 360)")
+    parser.add_argument("--step", type=number(int, low=1, high=360), default=10,
+                        help="angle step in degrees (divides 360)")
     parser.add_argument("--overwrite", action="store_true")
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from ..checks import input_path, number, output_path
 from ..confs import MATCHERS, with_options
 from ..pipeline.distributed import match_ray
 from ..pipeline.match import main
@@ -12,13 +12,15 @@ from .options import add_ray_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--pairs", required=True, type=Path, help="pairs file: 'name0 name1' per line")
-    parser.add_argument("--features", required=True, type=Path, help="hloc features file")
-    parser.add_argument("--output", required=True, type=Path, help="matches file (.h5)")
+    parser.add_argument("--pairs", required=True, type=input_path("pairs"), help="pairs file: 'name0 name1' per line")
+    parser.add_argument("--features", required=True, type=input_path("features"), help="hloc features file")
+    parser.add_argument("--output", required=True, type=output_path("matches"), help="matches file (.h5)")
     parser.add_argument("--conf", default="relf-nn",
                         help=f"named matcher conf ({', '.join(MATCHERS)}) or a .yaml file (default: relf-nn)")
-    parser.add_argument("--ratio", type=float, help="ratio test on L2 distances (default: the conf's)")
-    parser.add_argument("--min-score", type=float, help="minimum descriptor similarity (default: none)")
+    parser.add_argument("--ratio", type=number(float, above=0, high=1),
+                        help="ratio test on L2 distances (default: the conf's)")
+    parser.add_argument("--min-score", type=number(float, low=-1, high=1),
+                        help="minimum descriptor similarity (default: none)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="(default: cpu)")
     add_ray_arguments(parser)
     parser.add_argument("--shard", metavar="K/N", help="only the K-th (from 0) of N slices of the pairs, "

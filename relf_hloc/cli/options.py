@@ -9,6 +9,7 @@ from typing import Any, Dict, Optional
 
 import pycolmap
 
+from ..checks import number
 from ..pipeline import colmap as cu
 
 
@@ -17,7 +18,7 @@ def add_ray_arguments(parser, what: str = "run") -> None:
     parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                         help=f"{what} on Ray actors: a local instance, or 'auto' / 'ray://HOST:PORT' for a "
                         "cluster (optional extra: pip install 'relf-hloc[ray]')")
-    parser.add_argument("--workers", type=int, default=2, help="Ray actors (default: 2)")
+    parser.add_argument("--workers", type=number(int, low=1), default=2, help="Ray actors (default: 2)")
 
 
 def add_colmap_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,12 +30,12 @@ def add_colmap_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--camera-model", help="COLMAP camera model, e.g. SIMPLE_RADIAL, PINHOLE")
     parser.add_argument("--camera-params", help="known intrinsics for --camera-model, "
                                                 "e.g. 'f,cx,cy,k' (default: from EXIF or focal factor)")
-    parser.add_argument("--focal-factor", type=float,
+    parser.add_argument("--focal-factor", type=number(float, above=0),
                         help="focal = factor x max(w, h) when EXIF has none (COLMAP default 1.2)")
     parser.add_argument("--mapper-option", action="append", default=[], metavar="KEY=VALUE",
                         help="IncrementalPipelineOptions key, e.g. min_num_matches=10 or "
                              "mapper.init_min_num_inliers=50 (repeatable)")
-    parser.add_argument("--mapper-attempts", type=int, default=4,
+    parser.add_argument("--mapper-attempts", type=number(int, low=1), default=4,
                         help="mappings tried while images are left out: COLMAP's defaults, relaxed "
                              "thresholds, then other initial pairs; the largest model is kept (default: 4)")
     parser.add_argument("--verbose", action="store_true", help="show COLMAP's log")
@@ -81,7 +82,5 @@ def colmap_options_from_args(args) -> Dict[str, Any]:
     if args.focal_factor:
         image_options["default_focal_length_factor"] = args.focal_factor
     mapper_options = cu.parse_option_args(args.mapper_option, pycolmap.IncrementalPipelineOptions())
-    if args.mapper_attempts < 1:
-        raise ValueError(f"--mapper-attempts {args.mapper_attempts}: must be at least 1")
     return dict(camera_mode=args.camera_mode, image_options=image_options,
                 mapper_options=mapper_options, mapper_attempts=args.mapper_attempts, verbose=args.verbose)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from ..checks import input_path, number, output_path
 from ..confs import EXTRACTORS, MATCHERS, default_matcher, extractor_conf, with_options
 from ..io import read_json
 from ..sfm import format_summary, main
@@ -12,24 +12,27 @@ from .options import add_colmap_arguments, add_ray_arguments, colmap_options_fro
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--images", type=Path, required=True, help="image folder")
-    parser.add_argument("--outputs", type=Path, required=True, help="output folder")
+    parser.add_argument("--images", type=input_path("images"), required=True, help="image folder")
+    parser.add_argument("--outputs", type=output_path("folder"), required=True, help="output folder")
     parser.add_argument("--conf", default="relf-rs",
                         help=f"extractor conf ({', '.join(EXTRACTORS)}) or a .yaml file (default: relf-rs, "
                              "RELF + RootSIFT at 8192 keypoints; relf-fast-rs: 3 pyramid levels, faster)")
     parser.add_argument("--matcher", default=None,
                         help=f"matcher conf ({', '.join(MATCHERS)}; default: relf-ratio for RELF, "
                              "nn-ratio for the OpenCV methods; nn-ratio-spaced for symmetric scenes)")
-    parser.add_argument("--max-keypoints", type=int, help="keypoints per image (default: the conf's)")
-    parser.add_argument("--weights", type=Path, help="RELF checkpoint (default: shipped weights)")
+    parser.add_argument("--max-keypoints", type=number(int, low=1), help="keypoints per image (default: the conf's)")
+    parser.add_argument("--weights", type=input_path("checkpoint"), help="RELF checkpoint (default: shipped weights)")
     parser.add_argument("--random-weights", action="store_true",
                         help="RELF with an untrained network (labelled as such in report.json)")
     parser.add_argument("--pairs", default="exhaustive", choices=["exhaustive", "sequential", "retrieval"],
                         help="retrieval: each image with its --num-matched most similar by a rotation-invariant "
                         "global descriptor (default: exhaustive)")
-    parser.add_argument("--num-matched", type=int, default=10, help="retrieval pairs: images per image (default: 10)")
-    parser.add_argument("--window", type=int, default=5, help="sequential pairs: images after each (default: 5)")
-    parser.add_argument("--ratio", type=float, help="matching ratio test (default: the matcher conf's)")
+    parser.add_argument("--num-matched", type=number(int, low=1), default=10,
+                        help="retrieval pairs: images per image (default: 10)")
+    parser.add_argument("--window", type=number(int, low=1), default=5,
+                        help="sequential pairs: images after each (default: 5)")
+    parser.add_argument("--ratio", type=number(float, above=0, high=1),
+                        help="matching ratio test (default: the matcher conf's)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="(default: cpu)")
     parser.add_argument("--backend", choices=["torch", "onnxruntime", "onnxruntime-int8"],
                         help="RELF's network runtime (default: torch)")

@@ -7,23 +7,24 @@ from pathlib import Path
 
 import yaml
 
+from ..checks import input_path, number, output_path
 from ..confs import merge
 from ..train.trainer import load_config, train
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, type=Path, help="training config (YAML)")
-    parser.add_argument("--outputs", type=Path, default=None,
+    parser.add_argument("--config", required=True, type=input_path("conf"), help="training config (YAML)")
+    parser.add_argument("--outputs", type=output_path("folder"), default=None,
                         help="output folder (default: outputs/train/<config name>)")
-    parser.add_argument("--resume", type=Path, default=None,
+    parser.add_argument("--resume", type=input_path("checkpoint"), default=None,
                         help="checkpoint to resume from: last.pth, or exported weights "
                         "(best.pth: the schedule goes on at its step, the optimiser starts afresh)")
-    parser.add_argument("--max-steps", type=int, default=None,
+    parser.add_argument("--max-steps", type=number(int, low=1), default=None,
                         help="stop after this step (the schedule still spans train.max_steps)")
     parser.add_argument("--init-weights", default=None, metavar="PTH",
                         help="fine-tune: start from these weights ('shipped' = the package's); "
                              "override model.init_weights")
-    parser.add_argument("--data-root", type=Path, default=None, help="override data.root")
+    parser.add_argument("--data-root", type=input_path("images"), default=None, help="override data.root")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
                         help="override train.device")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

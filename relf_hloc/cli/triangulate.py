@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import pycolmap
 
+from ..checks import input_path, number, output_path
 from ..pipeline import colmap as cu
 from ..pipeline.triangulation import main
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--reference", type=Path, required=True,
+    parser.add_argument("--reference", type=input_path("model"), required=True,
                         help="COLMAP model (text or binary) with the known poses")
-    parser.add_argument("--images", type=Path, required=True, help="image folder")
-    parser.add_argument("--pairs", type=Path, required=True)
-    parser.add_argument("--features", type=Path, required=True)
-    parser.add_argument("--matches", type=Path, required=True)
-    parser.add_argument("--outputs", type=Path, required=True, help="output model folder")
+    parser.add_argument("--images", type=input_path("images"), required=True, help="image folder")
+    parser.add_argument("--pairs", type=input_path("pairs"), required=True)
+    parser.add_argument("--features", type=input_path("features"), required=True)
+    parser.add_argument("--matches", type=input_path("matches"), required=True)
+    parser.add_argument("--outputs", type=output_path("folder"), required=True, help="output model folder")
     parser.add_argument("--verification", choices=["poses", "colmap"], default="poses",
                         help="epipolar check with the known poses (default) or COLMAP's RANSAC")
-    parser.add_argument("--max-epipolar-error", type=float, default=4.0, help="pixels")
+    parser.add_argument("--max-epipolar-error", type=number(float, above=0), default=4.0, help="pixels")
     parser.add_argument("--mapper-option", action="append", default=[], metavar="KEY=VALUE",
                         help="IncrementalPipelineOptions key (repeatable)")
     parser.add_argument("--verbose", action="store_true")

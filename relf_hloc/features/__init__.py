@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from ..confs import DEFAULT_WEIGHTS, OPENCV_METHODS, load_registered
+from ..confs import DEFAULT_WEIGHTS, OPENCV_METHODS, load_registered, registered_class, resolve_conf
 from ..io import file_digest
 
 EXTRACTORS = {
@@ -43,9 +43,12 @@ def weights_tag(weights=None, random_weights: bool = False) -> str:
 
 
 def identity(conf: dict) -> dict:
-    """What determines an extractor's output: its model conf, with RELF's weights named by
-    content (so features made with other weights are never taken for these)."""
-    model = dict(conf)
+    """What determines an extractor's output: its model conf as it runs (the class's
+    ``default_conf`` merged with ``conf``: spelling out a default changes nothing, a changed
+    default changes the provenance), with RELF's weights named by content (so features made
+    with other weights are never taken for these)."""
+    cls = registered_class(EXTRACTORS, conf, "extractor")
+    model = resolve_conf(cls.default_conf, conf, cls.__name__)
     if model.get("name") == "relf":
         model["weights"] = weights_tag(model.get("weights"), model.get("random_weights", False))
     return model

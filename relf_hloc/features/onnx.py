@@ -14,6 +14,7 @@ extra: ``pip install 'relf-hloc[onnx]'``.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import List, Optional
 
@@ -91,6 +92,17 @@ def quantize(fp32: Path, path: Path) -> Path:
     return path
 
 
+def check_cache(folder: Path) -> None:
+    """Rule 10: a cache folder that cannot be written is an error naming it and how to move it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as e:
+        raise PermissionError(f"{folder}: the ONNX model cache cannot be written here ({e.strerror or e}); "
+                              "set XDG_CACHE_HOME to a writable folder (the cache is $XDG_CACHE_HOME/relf-hloc), "
+                              "or export the model with relf-hloc export --outputs DIR") from None
+
+
 def model_file(weights: Optional[str], tag: str, backend: str, build_net, folder: Optional[Path] = None) -> Path:
     """The cached ONNX file of these weights for ``backend`` (built when missing or broken)."""
     ort = require_ort()
@@ -100,6 +112,7 @@ def model_file(weights: Optional[str], tag: str, backend: str, build_net, folder
     path = int8 if backend == "onnxruntime-int8" else fp32
     if path.is_file() and loads(path):
         return path
+    check_cache(folder)
     if not (fp32.is_file() and loads(fp32)):
         export_onnx(build_net(), fp32)
     return quantize(fp32, int8) if path == int8 else fp32

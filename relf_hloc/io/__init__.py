@@ -15,6 +15,8 @@ from .files import (  # noqa: F401
                     deferred_signals,
                     file_digest,
                     read_json,
+                    read_lines,
+                    read_text,
                     refuse_if_written,
                     write_json,
                     write_text,

@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional, Tuple
 
 
 class FormatError(ValueError):
@@ -113,6 +113,27 @@ def read_json(path):
         return json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise FormatError(f"{path}: not valid JSON ({e})") from e
+
+
+def read_text(path, what: str) -> str:
+    """The text of a file as other tools write it (rule 3): UTF-8 with or without a byte-order
+    mark, or UTF-16 with one (Windows' "Unicode"); any line ends. Errors name the file and
+    ``what`` it is."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: {what} not found")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise FormatError(f"{path}: {what} is not UTF-8 text ({e})") from None
+
+
+def read_lines(path, what: str) -> List[Tuple[int, List[str]]]:
+    """(line number, fields) of each line of a text file (``read_text``), fields split on spaces
+    or tabs; blank lines and '#' comments are skipped."""
+    return [(i, line.split()) for i, line in enumerate(read_text(path, what).splitlines(), 1)
+            if line.strip() and not line.lstrip().startswith("#")]
 
 
 def write_json(path, data) -> Path:

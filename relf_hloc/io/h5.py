@@ -28,7 +28,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 import h5py
 import numpy as np
 
-from .files import FormatError, deferred_signals, file_digest, refuse_if_written, write_text
+from .files import FormatError, deferred_signals, file_digest, read_lines, refuse_if_written, write_text
 
 KEYPOINT_DTYPES = (np.float32, np.float64)
 
@@ -71,8 +71,8 @@ def read_provenance(path) -> Optional[dict]:
 
 def check_names(names: Iterable[str], where) -> None:
     """Names hloc's formats cannot hold: whitespace (pairs files separate names by spaces), a
-    leading '#' (a comment line in pairs files), and names that ``/`` -> ``-`` makes equal (one
-    matches key for two pairs)."""
+    leading '#' (a comment line in pairs files), a leading '-' (an option to the command line), and
+    names that ``/`` -> ``-`` makes equal (one matches key for two pairs)."""
     names = list(names)
     bad = [n for n in names if any(c.isspace() for c in n)]
     if bad:
@@ -82,6 +82,10 @@ def check_names(names: Iterable[str], where) -> None:
     if bad:
         raise ValueError(f"{where}: image name(s) starting with '#' would be read as comments in pairs "
                          f"files (e.g. '{bad[0]}'); rename them")
+    bad = [n for n in names if n.startswith("-")]
+    if bad:
+        raise ValueError(f"{where}: image name(s) starting with '-' would be read as options by the command "
+                         f"line (visualize matches --pair cannot take them; e.g. '{bad[0]}'); rename them")
     flat: Dict[str, str] = {}
     for n in names:
         other = flat.setdefault(n.replace("/", "-"), n)
@@ -149,10 +153,14 @@ def write_features(path, name: str, features: Dict[str, np.ndarray],
 
 def groups(f: h5py.File, leaf: str) -> Dict[str, h5py.Group]:
     """{path: group} of the groups of an open file holding ``leaf`` (``keypoints``: images of a
-    features file; ``matches0``: pairs of a matches file), sorted by path: the one HDF5 walker."""
+    features file; ``matches0``: pairs of a matches file), sorted by path: the one HDF5 walker.
+    In a features file this project wrote, only records marked ``COMPLETE`` (a torn write is no
+    record, for every reader: resuming, merging, listing)."""
+    marked = leaf == "keypoints" and PROVENANCE in f.attrs
     out: Dict[str, h5py.Group] = {}
     f.visititems(lambda name, obj: out.__setitem__(name, obj)
-                 if isinstance(obj, h5py.Group) and leaf in obj else None)
+                 if isinstance(obj, h5py.Group) and leaf in obj and (not marked or obj.attrs.get(COMPLETE))
+                 else None)
     return dict(sorted(out.items()))
 
 
@@ -168,10 +176,9 @@ def complete_names(path) -> Dict[str, Optional[str]]:
     """{name: image digest or None} of the images whose features are whole. A file this project
     wrote (with provenance) counts only records marked complete; a foreign hloc file, every
     image group holding keypoints."""
-    ours = read_provenance(path) is not None
     with open_h5(path) as f:
         return {name: None if g.attrs.get("image_digest") is None else str(g.attrs["image_digest"])
-                for name, g in groups(f, "keypoints").items() if not ours or g.attrs.get(COMPLETE)}
+                for name, g in groups(f, "keypoints").items()}
 
 
 def image_digest(path) -> str:
@@ -185,6 +192,9 @@ def read_features(path, name: str, keys: Optional[Iterable[str]] = None) -> Dict
         if name not in f or "keypoints" not in f[name]:
             raise KeyError(f"{path}: image '{name}' is not in this features file")
         grp = f[name]
+        if PROVENANCE in f.attrs and not grp.attrs.get(COMPLETE):
+            raise KeyError(f"{path}: the features of '{name}' are incomplete (a write was cut); rerun "
+                           "extract to complete the file")
         keys = list(grp.keys()) if keys is None else list(keys)
         missing = [k for k in keys if k not in grp]
         if missing:
@@ -296,18 +306,11 @@ def has_pair(path, name0: str, name1: str) -> bool:
 
 
 def read_pairs(path) -> List[Tuple[str, str]]:
-    """Pairs file: one ``name0 name1`` per line (blank lines and # comments skipped)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: pairs file not found")
+    """Pairs file: one ``name0 name1`` per line (blank lines and # comments skipped; ``read_lines``)."""
     pairs = []
-    for i, line in enumerate(path.read_text().splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        parts = line.split()
+    for i, parts in read_lines(path, "pairs file"):
         if len(parts) != 2:
-            raise FormatError(f"{path}:{i}: expected 'name0 name1', got '{line}' "
+            raise FormatError(f"{path}:{i}: expected 'name0 name1', got '{' '.join(parts)}' "
                               "(image names cannot contain spaces)")
         if parts[0] == parts[1]:
             raise FormatError(f"{path}:{i}: pairs an image with itself ('{parts[0]}')")

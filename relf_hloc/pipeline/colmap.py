@@ -236,14 +236,14 @@ def import_matches(db: pycolmap.Database, image_ids: Dict[str, int],
 
 
 def verify_matches(database: Path, pairs: Path, options: Optional[Dict[str, Any]] = None) -> int:
-    """COLMAP's RANSAC verification of every pair (E / F / H); returns verified pairs."""
+    """COLMAP's RANSAC verification of every pair (E / F / H); returns the pairs verified with at
+    least one inlier (COLMAP also records degenerate pairs, with none: they are not counted)."""
     # hloc's RANSAC settings, plus a fixed seed: with COLMAP's random seed the verified
     # inliers, and so the whole model, change from run to run
     defaults = dict(ransac=dict(max_num_trials=20000, min_inlier_ratio=0.1, random_seed=0))
     pycolmap.verify_matches(database, pairs,
                             options=pycolmap.TwoViewGeometryOptions(merge_options(defaults, options)))
-    with pycolmap.Database.open(database) as db:
-        return db.num_verified_image_pairs()
+    return len(verified_pairs(database))
 
 
 def verified_pairs(database: Path) -> Dict[Tuple[str, str], int]:

@@ -29,6 +29,7 @@ from ..io import (
     has_pair,
     list_names,
     read_features,
+    read_lines,
     read_matches,
     read_pairs,
     write_json,
@@ -43,15 +44,8 @@ def read_queries(path: Path, image_dir: Optional[Path] = None) -> List[Query]:
     """Queries file: ``name MODEL WIDTH HEIGHT PARAMS...`` per line (hloc's format),
     or a bare ``name`` whose camera is then guessed from the image (EXIF or the
     default focal factor; needs ``image_dir``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: queries file not found")
     queries = []
-    for i, line in enumerate(path.read_text().splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        name, *data = line.split()
+    for i, (name, *data) in read_lines(path, "queries file"):
         if not data:
             queries.append((name, None))
             continue
@@ -143,10 +137,7 @@ def format_pose(name: str, cam_from_world: pycolmap.Rigid3d) -> str:
 def read_poses(path: Path) -> Dict[str, pycolmap.Rigid3d]:
     """Inverse of the poses file written by ``main``: {name: cam_from_world}."""
     poses = {}
-    for i, line in enumerate(Path(path).read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = line.split()
+    for i, parts in read_lines(path, "poses file"):
         if len(parts) != 8:
             raise ValueError(f"{path}:{i}: expected 'name qw qx qy qz tx ty tz'")
         qw, qx, qy, qz, tx, ty, tz = map(float, parts[1:])

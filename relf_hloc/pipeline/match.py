@@ -23,7 +23,7 @@ def prepare(conf, pairs, features, output, overwrite: bool = False, shard=None):
     and stale ones, whose images were extracted again, and each image's features digest)."""
     pairs_path, features, output = Path(pairs), Path(features), Path(output)
     conf = get_conf(conf)
-    load_matcher(conf["model"])  # options checked before any work
+    matcher = load_matcher(conf["model"])  # options checked before any work
     pairs = list(dict.fromkeys(io.read_pairs(pairs_path)))
     shard, total = io.parse_shard(shard), len(pairs)
     pairs = io.shard_slice(pairs, shard)
@@ -32,7 +32,7 @@ def prepare(conf, pairs, features, output, overwrite: bool = False, shard=None):
     if unknown:
         raise KeyError(f"{pairs_path}: {len(unknown)} image(s) not in {features}, "
                        f"e.g. '{unknown[0]}'")
-    settings = {"kind": "matches", "matcher": {k: v for k, v in conf["model"].items() if k != "device"},
+    settings = {"kind": "matches", "matcher": {k: v for k, v in matcher.conf.items() if k != "device"},  # resolved
                 "features": io.read_provenance(features)}
     check_shard(output, shard, total, io.claim(output, settings, overwrite))
     digests = {n: io.features_digest(features, n) for n in sorted({n for p in pairs for n in p})}

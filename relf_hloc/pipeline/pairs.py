@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 from .. import io, retrieval
-from ..images import list_images
+from ..images import list_images, natural_key
 
 Pair = Tuple[str, str]
 
@@ -22,9 +22,12 @@ def exhaustive(names: List[str]) -> List[Pair]:
 
 
 def sequential(names: List[str], window: int = 5) -> List[Pair]:
-    """Each image with the ``window`` images that follow it (video-like order)."""
+    """Each image with the ``window`` images that follow it in natural name order (``natural_key``:
+    frame_2 before frame_10), the order of a video's frames, as COLMAP's sequential matcher takes
+    its images in order."""
     if window < 1:
         raise ValueError(f"window must be >= 1, got {window}")
+    names = sorted(names, key=natural_key)
     return [(a, names[j]) for i, a in enumerate(names)
             for j in range(i + 1, min(i + 1 + window, len(names)))]
 
@@ -37,11 +40,7 @@ def to_database(queries: List[str], names: List[str]) -> List[Pair]:
 
 def read_query_names(path) -> List[str]:
     """Names of a queries file (hloc's 'name MODEL W H PARAMS...' lines, or bare names)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: queries file not found")
-    names = [line.split()[0] for line in path.read_text().splitlines()
-             if line.strip() and not line.strip().startswith("#")]
+    names = [fields[0] for _, fields in io.read_lines(path, "queries file")]
     if not names:
         raise ValueError(f"{path}: no queries")
     return names
@@ -72,8 +71,11 @@ def by_retrieval(features, names: List[str], num_matched: int, queries=None, db_
     database = [n for n in io.list_names(db_file) if n not in set(query_names)]
     if not database:
         raise ValueError(f"{db_file}: no database images besides the queries")
-    return retrieval.query_pairs(*retrieval.read_global(features, query_names),
-                                 *retrieval.read_global(db_file, database), num_matched)
+    query, db = retrieval.read_global(features, query_names), retrieval.read_global(db_file, database)
+    if query[1].shape[1] != db[1].shape[1]:  # rule 6: files that meet agree
+        raise ValueError(f"{db_file}: global descriptors of dimension {db[1].shape[1]}, but those of {features} "
+                         f"have {query[1].shape[1]}; extract both with the same conf and --global aggregation")
+    return retrieval.query_pairs(*query, *db, num_matched)
 
 
 def main(output, images=None, mode: str = "exhaustive", window: int = 5,
@@ -98,5 +100,6 @@ def main(output, images=None, mode: str = "exhaustive", window: int = 5,
     else:
         raise ValueError(f"unknown pairs mode '{mode}' (exhaustive, sequential, query or retrieval)")
     io.write_pairs(output, pairs)
-    print(f"pairs: {len(pairs)} {mode} pairs of {len(names)} images -> {output}")
+    order = " (natural name order: frame_2 before frame_10)" if mode == "sequential" else ""
+    print(f"pairs: {len(pairs)} {mode} pairs{order} of {len(names)} images -> {output}")
     return Path(output)

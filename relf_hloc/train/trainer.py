@@ -34,7 +34,7 @@ import yaml
 from tqdm import tqdm
 
 from .. import __version__ as code_version
-from ..confs import DEFAULT_WEIGHTS, ConfigError, differences, merge
+from ..confs import DEFAULT_WEIGHTS, ConfigError, differences, merge, read_yaml
 from ..features.checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from ..features.backbones import build_backbone, fused_channels
 from ..features.reresnet import NORMALIZATION, ReResNet18, export_plain, normalize_image  # noqa: F401  (tests)
@@ -96,12 +96,7 @@ def load_config(path) -> dict:
     """A YAML config merged into ``default_conf``; a top-level ``base: other.yaml`` (relative
     to the file) is loaded first and this file's entries override it."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: training config not found")
-    try:
-        user = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ValueError(f"{path}: not valid YAML ({e})") from e
+    user = read_yaml(path, "training config")
     base = user.pop("base", None)
     try:
         return merge(load_config(path.parent / base) if base else default_conf, user)
