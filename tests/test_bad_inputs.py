@@ -304,7 +304,7 @@ TEXT_INPUTS = {  # kind: (reader, a clean file)
     "queries": (_queries, "a.jpg SIMPLE_PINHOLE 40 30 50 20 15\nb.jpg\n"),
     "conf": (_conf, "model:\n  name: sift\n  max_keypoints: 300\n"),
 }
-NOT_TEXT = {"images", "features", "matches", "model", "checkpoint", "dataset", "scene", "features or matches"}
+NOT_TEXT = {"images", "features", "matches", "model", "checkpoint", "dataset", "scene", "features or matches", "sfm"}
 VARIANTS = {
     "BOM": lambda t: b"\xef\xbb\xbf" + t.encode(),
     "CRLF": lambda t: t.replace("\n", "\r\n").encode(),
