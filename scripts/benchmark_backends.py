@@ -39,6 +39,7 @@ def step_seconds(conf, images: Path, out: Path) -> float:
 
 
 def network_seconds(conf, images: Path) -> float:
+    """Seconds to describe every image of ``images`` with the PyTorch network (SIFT keypoints)."""
     relf = RELF(conf["model"])
     times = []
     for name in list_images(images):
@@ -52,6 +53,7 @@ def network_seconds(conf, images: Path) -> float:
 
 
 def main() -> int:
+    """Time each conf's backends on rendered images; print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--confs", default="relf,relf-fast")
     parser.add_argument("--images", type=int, default=6)

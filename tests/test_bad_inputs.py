@@ -281,7 +281,8 @@ def case_foreign_features_nan_keypoints(tmp):
 
 def case_mapper_option_out_of_range(tmp):
     folder = images(tmp / "im")
-    expect_error(run("sfm", "--images", folder, "--outputs", tmp / "out", *SIFT, "--mapper-option", "min_num_matches=-5"),
+    expect_error(run("sfm", "--images", folder, "--outputs", tmp / "out", *SIFT,
+                     "--mapper-option", "min_num_matches=-5"),
                  "--mapper-option: COLMAP rejects", "min_num_matches > 0")
     assert not (tmp / "out").exists()  # refused before any work
 
@@ -296,7 +297,8 @@ def case_localize_options_out_of_range(tmp):
     for flag, value, phrase in (("--min-inliers", "-3", "a pose needs at least 4 inliers"),
                                 ("--ransac-thresh", "-5", "must be a positive number of pixels")):
         expect_error(run("localize", "--model", tmp, "--queries", tmp / "q.txt", "--features", tmp / "f.h5",
-                         "--matches", tmp / "m.h5", "--output", tmp / "poses.txt", flag, value), f"{flag} {value}", phrase)
+                         "--matches", tmp / "m.h5", "--output", tmp / "poses.txt", flag, value),
+                     f"{flag} {value}", phrase)
 
 
 def case_camera_params_out_of_range(tmp):

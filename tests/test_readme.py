@@ -132,7 +132,8 @@ def test_your_own_images_commands_run_as_written(tmp_path):
                           text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "localized 2 / 2 queries" in done.stdout
-    poses = {line.split()[0]: np.array(line.split()[1:], float) for line in (tmp_path / "out/poses.txt").read_text().splitlines()}
+    lines = (tmp_path / "out/poses.txt").read_text().splitlines()
+    poses = {line.split()[0]: np.array(line.split()[1:], float) for line in lines}
     assert sorted(poses) == [f"query/{q}" for q in queries]
     report = io.read_json(tmp_path / "out" / "report.json")
     assert report["registered"] >= 5

@@ -271,7 +271,8 @@ def test_sfm_command_with_sift(rendered, tmp_path, capsys):
     assert report["mean_reprojection_error_px"] < 1
     assert set(report["seconds"]) == {"extract", "pairs", "match", "reconstruction", "total"}
     assert report["features"]["conf"] == {"name": "sift", "max_keypoints": 2000, "contrast_threshold": 0.02}
-    assert report["features"]["file"].startswith("feats-sift-") and report["matches"]["conf"].get("ratio_threshold") is None
+    assert report["features"]["file"].startswith("feats-sift-")
+    assert report["matches"]["conf"].get("ratio_threshold") is None
     assert report["pairs"]["count"] == 15
     rec = pycolmap.Reconstruction(outputs / "sfm")
     assert (rec.num_reg_images(), rec.num_points3D()) == (report["registered"], report["points"])
