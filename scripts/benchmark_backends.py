@@ -1,6 +1,7 @@
 """Extraction time of RELF's backends side by side with OpenCV SIFT, in one run.
 
     python scripts/benchmark_backends.py [--confs relf,relf-fast] [--images 6] [--threads 2]
+        [--backends torch,onnxruntime,onnxruntime-int8]
 
 For each conf and backend (torch, onnxruntime, onnxruntime-int8): seconds per 640x480 image
 (2000 SIFT keypoints) of the whole ``relf-hloc extract`` step over a folder of rendered
@@ -58,6 +59,7 @@ def main() -> int:
     parser.add_argument("--confs", default="relf,relf-fast")
     parser.add_argument("--images", type=int, default=6)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--backends", default=",".join(BACKENDS), help="comma list of RELF backends")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from relf_hloc.datasets import render
@@ -71,7 +73,7 @@ def main() -> int:
         print(f"| sift (OpenCV) | - | {sift:.3f} | - | - | - | 1.0x |")
         for name in args.confs.split(","):
             base = None
-            for backend in BACKENDS:
+            for backend in args.backends.split(","):
                 conf = with_options(extractor_conf(name), backend=backend)
                 step = step_seconds(conf, images, tmp / f"{name}-{backend}.h5")
                 net = network_seconds(conf, images)
