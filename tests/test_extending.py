@@ -1,4 +1,4 @@
-"""The README's architecture examples, run as written: a detector, an extractor and a matcher,
+"""The architecture examples of docs/architecture.md, run as written: a detector, an extractor and a matcher,
 each one class and one registry line, then used by name through RELF, the extract step and
 the match step."""
 
@@ -18,7 +18,7 @@ from test_readme import readme_blocks, run_python_blocks
 
 @pytest.fixture
 def registered(tmp_path):
-    """The README's three components, registered for one test, then removed."""
+    """The three components of docs/architecture.md, registered for one test, then removed."""
     before = {id(r): dict(r) for r in (DETECTORS, EXTRACTORS, MATCHERS)}
     blocks = readme_blocks("Architecture", "python")
     assert len(blocks) == 3

@@ -8,7 +8,7 @@
   describes (``uses_maps``); ``score_peaks`` / ``pyramid_peaks`` turn its score maps into keypoints.
 
 A new detector is a ``base.Detector`` subclass with ``default_conf`` and ``__call__``, added to
-``DETECTORS`` (see the README's architecture section).
+``DETECTORS`` (see docs/architecture.md).
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ def mapper_defaults() -> Dict[str, Any]:
 
 
 # What the mapper retries with when COLMAP's defaults leave images out (measured on the
-# Sacre Coeur photos, README "SfM on real photos"): a smaller initial triangulation angle
+# Sacre Coeur photos, docs/benchmarks.md "SfM on real photos"): a smaller initial triangulation angle
 # (few pairs of a small photo set have 16 degrees of baseline) and fewer initial inliers.
 # Registration thresholds stay COLMAP's: relaxed, they registered wrong images (temple).
 RELAXED = {"mapper": {"init_min_tri_angle": 8.0, "init_min_num_inliers": 50}}
