@@ -90,7 +90,7 @@ confs = {
     # matchers: mutual nearest neighbour (RELF's protocol), and with Lowe's ratio test
     "relf-nn": _nn("matches-relf-nn"),
     "nn-ratio": _nn("matches-nn-ratio", ratio_threshold=0.8),
-    # RELF with a loose ratio test, or a similarity floor (compared in README, "SfM on real photos")
+    # RELF with a loose ratio test, or a similarity floor (compared in docs/benchmarks.md, "SfM on real photos")
     "relf-ratio": _nn("matches-relf-ratio", ratio_threshold=0.95),
     "relf-floor": _nn("matches-relf-floor", min_score=0.8),
     # Lowe's 0.8 against the best neighbour 4 px away from the first (keypoints a pixel apart
