@@ -171,14 +171,18 @@ def load_registered(registry: dict, conf: dict, kind: str, **parts):
     ``conf`` (and built on ``parts``, passed as keywords). Entries are classes or
     ``"module:Class"`` strings (imported when first used, so that, say, the OpenCV extractors
     never import torch)."""
-    name = conf.get("name")
+    return registered_class(registry, conf.get("name"), kind)(conf, **parts)
+
+
+def registered_class(registry: dict, name: str, kind: str) -> type:
+    """The class that ``registry`` names for ``name`` (a ``"module:Class"`` entry is imported)."""
     if name not in registry:
         raise ValueError(f"unknown {kind} '{name}'; choose one of {sorted(registry)}")
     cls = registry[name]
     if isinstance(cls, str):
         module, _, attr = cls.partition(":")
         cls = getattr(importlib.import_module(module), attr)
-    return cls(conf, **parts)
+    return cls
 
 
 def get_conf(name_or_conf) -> dict:

@@ -33,7 +33,7 @@ from .confs import EXTRACTORS, MAX_KEYPOINTS, extractor_conf
 from .datasets import render
 from .datasets.scenes import Scene
 from .eval.poses import model_poses, score_poses
-from .features import identity
+from .features import extractor_class, identity
 from .figures import plt, save_figure
 from .io import read_json, write_json
 
@@ -189,7 +189,7 @@ def main(outputs="outputs/demo", methods: Sequence[str] = METHODS, num_cameras: 
                         "angles_deg": {v.name: v.angle for v in scene.views},
                         "scene_size_m": scene.scene_size()},
               "methods": {}}
-    if any(c["model"]["name"] == "relf" for c in confs.values()):
+    if any(extractor_class(c["model"]).weights for c in confs.values()):
         report["relf_weights"] = "random (untrained)" if random_weights else str(weights or "shipped")
     for method, conf in confs.items():
         folder = method_dir(output, method, {"scene": scene_params, "features": identity(conf["model"])})

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .confs import default_matcher, get_conf, with_options
-from .features import features_tag
+from .features import extractor_class, features_tag
 from .images import image_size, list_images
 from .io import read_json, read_pairs, write_json
 from .pipeline import colmap as cu
@@ -172,15 +172,15 @@ def attempt(conf, images, outputs, **options) -> Tuple[Dict[str, Any], Optional[
 
 
 def with_retrieval(conf: dict, pairs: str, num_matched: int) -> dict:
-    """Retrieval pairs: the extractor conf also writes global descriptors (VLAD, whose codebook
-    is RELF's; GeM for the other extractors)."""
+    """Retrieval pairs: the extractor conf also writes global descriptors (the extractor's default
+    aggregation: VLAD for RELF, whose codebook is learned on its descriptors; GeM for the others)."""
     if pairs != "retrieval":
         return conf
     if num_matched < 1:
         raise ValueError(f"--num-matched must be at least 1, got {num_matched}")
     if conf.get("global"):
         return conf
-    return extract.with_global(conf, "vlad" if conf["model"]["name"] == "relf" else "gem")
+    return extract.with_global(conf, extractor_class(conf["model"]).global_aggregations[0])
 
 
 def format_summary(report: Dict[str, Any]) -> str:

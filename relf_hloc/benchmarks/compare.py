@@ -28,11 +28,12 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..confs import BENCHMARK_KEYPOINTS, EXTRACTORS, OPENCV_METHODS, extractor_conf, resolve_conf, with_options
+from ..confs import (BENCHMARK_KEYPOINTS, EXTRACTORS, OPENCV_METHODS, extractor_conf, get_conf, resolve_conf,
+                     with_options)
 from ..datasets import roto360
 from ..datasets.homography import dataset_root, detect_layout, image_names, load_pairs
 from ..eval.homography import evaluate_pairs, results_from_records
-from ..features import features_tag
+from ..features import extractor_class, features_tag
 from ..features.opencv import unavailable_reason
 from ..io import write_json
 from ..pipeline import extract
@@ -81,7 +82,7 @@ def score(conf: dict, root: Path, pairs, features_dir: Path, relf_keypoints: str
     every pair: (per-pair records, features path, extraction seconds per image). With
     ``relf_keypoints="sift"`` a RELF conf describes the SIFT conf's keypoints (duplicates removed)."""
     names = image_names(pairs)
-    if conf["model"]["name"] == "relf" and relf_keypoints == "sift":
+    if extractor_class(conf["model"]).describes_keypoints and relf_keypoints == "sift":
         sift = extractor_conf("sift", conf["model"]["max_keypoints"])
         _, sift_path, _ = score(sift, root, pairs, features_dir, device=device, progress=progress)
         conf = with_options(conf, detector={"name": "file", "path": str(sift_path), "unique": True})
@@ -124,7 +125,7 @@ def compare_on(dataset: Path, layout: str, out_dir: Path, features_dir: Path, op
         footer += ("\nRoto-360 pairs: reference `*_rot0.jpg` against every `*_rot<deg>.jpg`, 0 degrees "
                    "included (the paper's 10 x 36 = 360 pairs); sets made by `relf-hloc make-roto360` "
                    "rotate image 1 on an enlarged canvas (whole image visible, black corners).\n")
-    if any(m.startswith("relf") for m in opts["methods"]) and opts["random_weights"]:
+    if opts["random_weights"] and any(extractor_class(get_conf(m)["model"]).weights for m in opts["methods"]):
         footer += "\nRELF rows marked 'untrained' use random weights: they test the pipeline, not the method.\n"
     footer += f"\nProduced by `{opts['command']}`.\n" if opts["command"] else ""
     write_report(out_dir, results, f"{out_dir.name}: homography benchmark ({layout}, {len(pairs)} pairs)",

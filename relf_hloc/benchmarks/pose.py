@@ -60,7 +60,7 @@ from ..confs import MAX_KEYPOINTS, conf_names, default_matcher, extractor_conf, 
 from ..datasets import scenes
 from ..datasets.scenes import Scene
 from ..eval.poses import model_poses, pose_summary, relative_pose_records, score_poses
-from ..features import features_tag
+from ..features import extractor_class, features_tag
 from ..pipeline import colmap, extract, localize, match, reconstruction, triangulation
 from ..pipeline.pairs import exhaustive
 from .pose_report import plot_results, results_markdown
@@ -231,7 +231,7 @@ def evaluate_variant(scene: Scene, work: Path, methods: Dict[str, Optional[str]]
                         "total_s": round(sum(steps), 1)}
         res["keypoints_per_image"] = round(float(np.mean(
             [len(io.read_features(features, n, ["keypoints"])["keypoints"]) for n in scene.names])), 1)
-        if external is None and conf["random_weights"] and method.startswith("relf"):
+        if external is None and conf["random_weights"] and extractor_class(extractor["model"]).weights:
             res["label"] = "untrained"
         results[method] = res
     return results

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from ..confs import DEFAULT_WEIGHTS, OPENCV_METHODS, load_registered
+from ..confs import DEFAULT_WEIGHTS, OPENCV_METHODS, load_registered, registered_class
 from ..io import file_digest
 
 EXTRACTORS = {
@@ -29,6 +29,13 @@ EXTRACTORS = {
 def load_extractor(conf: dict):
     """The extractor named by ``conf["name"]`` (a conf's ``model`` entry)."""
     return load_registered(EXTRACTORS, conf, "extractor")
+
+
+def extractor_class(model: dict) -> type:
+    """The extractor class registered for ``model["name"]`` (a conf's ``model`` entry), whose class
+    attributes say what it offers (``Extractor``: ``weights``, ``describes_keypoints``,
+    ``global_aggregations``): the steps, drivers and the CLI ask it instead of testing names."""
+    return registered_class(EXTRACTORS, model.get("name"), "extractor")
 
 
 def weights_tag(weights=None, random_weights: bool = False) -> str:
@@ -46,7 +53,7 @@ def identity(conf: dict) -> dict:
     """What determines an extractor's output: its model conf, with RELF's weights named by
     content (so features made with other weights are never taken for these)."""
     model = dict(conf)
-    if model.get("name") == "relf":
+    if model.get("name") in EXTRACTORS and extractor_class(model).weights:
         model["weights"] = weights_tag(model.get("weights"), model.get("random_weights", False))
     return model
 

@@ -51,6 +51,10 @@ class Extractor(Configurable):
     """Local features of one image (see the module doc)."""
 
     required_data_keys = ("image",)
+    # What the extractor offers, asked by the steps, the drivers and the CLI (never its name):
+    weights = False  # a network with weights: its features are named by the weights' content
+    describes_keypoints = False  # describes any detector's keypoints (``describe``, a ``detector`` option)
+    global_aggregations = ("gem",)  # ``extract --global`` aggregations it supports, the first the default
 
     def forward(self, data: dict) -> dict:
         """Batched tensors in and out: by default ``extract`` on the image as uint8 numpy."""

@@ -200,6 +200,10 @@ class RELF(Extractor, torch.nn.Module):
     on the image, or the learned head on the maps of the network pass that also describes).
     """
 
+    weights = True
+    describes_keypoints = True
+    global_aggregations = ("vlad", "gem")  # the VLAD codebook is learned on RELF's descriptors
+
     default_conf = {
         "name": "relf",
         "backbone": DEFAULT_BACKBONE,  # or wrn16_8 (features.backbones; the weights must match)

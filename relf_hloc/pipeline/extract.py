@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from .. import io, retrieval
 from ..confs import MAX_PIXELS, get_conf
-from ..features import identity, load_extractor
+from ..features import extractor_class, identity, load_extractor
 from ..images import ImageError, image_size, list_images, read_image
 
 
@@ -46,13 +46,14 @@ def check_options(conf: dict) -> None:
 
 
 def check_global(conf: dict) -> None:
-    """--global: a known aggregation; the VLAD codebook is RELF's."""
+    """--global: a known aggregation that the extractor supports (the VLAD codebook is RELF's)."""
     aggregation = (conf.get("global") or {}).get("aggregation")
     if aggregation is not None:
         retrieval.settings(aggregation)
-        if aggregation == "vlad" and conf["model"]["name"] != "relf":
-            raise ValueError(f"--global vlad: the codebook is learned on RELF descriptors; use --global gem "
-                             f"with {conf['model']['name']}")
+        offered = extractor_class(conf["model"]).global_aggregations
+        if aggregation not in offered:
+            raise ValueError(f"--global {aggregation}: not offered by {conf['model']['name']} (its codebook is "
+                             f"learned on other descriptors); use --global {' or '.join(offered)}")
 
 
 def with_global(conf: dict, aggregation: Optional[str]) -> dict:
