@@ -28,6 +28,7 @@ from typing import Dict, Sequence
 import numpy as np
 import pycolmap
 
+from .log import logger
 from . import sfm
 from .confs import EXTRACTORS, MAX_KEYPOINTS, extractor_conf
 from .datasets import render
@@ -183,7 +184,7 @@ def main(outputs="outputs/demo", methods: Sequence[str] = METHODS, num_cameras: 
     start = time.time()
     scene_dir = render.main(output / "scene", num_cameras, width, height, seed)
     scene = render.read_scene(scene_dir)
-    print(f"demo: scene of {len(scene)} cameras rendered in {scene_dir} ({time.time() - start:.1f} s)")
+    logger.info(f"demo: scene of {len(scene)} cameras rendered in {scene_dir} ({time.time() - start:.1f} s)")
     scene_params = read_json(scene_dir / "scene.json")["params"]
     report = {"scene": {"path": str(scene_dir), "images": len(scene), **scene_params,
                         "angles_deg": {v.name: v.angle for v in scene.views},
@@ -193,16 +194,16 @@ def main(outputs="outputs/demo", methods: Sequence[str] = METHODS, num_cameras: 
         report["relf_weights"] = "random (untrained)" if random_weights else str(weights or "shipped")
     for method, conf in confs.items():
         folder = method_dir(output, method, {"scene": scene_params, "features": identity(conf["model"])})
-        print(f"demo: {method}")
+        logger.info(f"demo: {method}")
         report["methods"][method] = run_method(conf, scene, folder)
     report["seconds_total"] = round(time.time() - start, 1)
     plot_cameras(report, scene, output / "cameras.png")
     plot_summary(report, output / "summary.png")
     write_json(output / "report.json", report)
-    print(format_table(report))
-    print("rot err / pos err: medians over registered images after a similarity alignment; "
-          "pos err in % of the scene size (largest distance between two ground-truth cameras, "
-          f"{report['scene']['scene_size_m']:.2f} m)")
-    print(f"demo: {output / 'report.json'}, {output / 'cameras.png'}, {output / 'summary.png'} "
-          f"({report['seconds_total']:.0f} s)")
+    logger.info(format_table(report))
+    logger.info("rot err / pos err: medians over registered images after a similarity alignment; "
+                "pos err in % of the scene size (largest distance between two ground-truth cameras, "
+                f"{report['scene']['scene_size_m']:.2f} m)")
+    logger.info(f"demo: {output / 'report.json'}, {output / 'cameras.png'}, {output / 'summary.png'} "
+                f"({report['seconds_total']:.0f} s)")
     return output / "report.json"

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ..log import logger
 from ..confs import (BENCHMARK_KEYPOINTS, EXTRACTORS, OPENCV_METHODS, extractor_conf, get_conf, resolve_conf,
                      with_options)
 from ..datasets import roto360
@@ -103,7 +104,7 @@ def compare_on(dataset: Path, layout: str, out_dir: Path, features_dir: Path, op
     results: Dict[str, dict] = {}
     skipped = {m: unavailable_reason(m) for m in opts["methods"] if unavailable_reason(m)}
     for method, reason in skipped.items():
-        print(f"compare: skipping {method}: {reason}")
+        logger.info(f"compare: skipping {method}: {reason}")
     for method in (m for m in opts["methods"] if m not in skipped):
         conf = extractor_conf(method, opts["max_keypoints"], opts["weights"], opts["random_weights"])
         records, features, _ = score(conf, root, pairs, features_dir, opts["relf_keypoints"], opts["device"])
@@ -112,11 +113,11 @@ def compare_on(dataset: Path, layout: str, out_dir: Path, features_dir: Path, op
         res.pop("per_pair")  # `evaluate homography` on the features file gives them
         results[name] = res
         ori = res.get("ori_acc")
-        print(f"compare: {out_dir.name} {name}: MMA@3 {res['mma']['3']:.2f} @5 {res['mma']['5']:.2f} "
-              f"@10 {res['mma']['10']:.2f}, {res['pred_matches']:.1f} matches, {res['total_points']:.1f} points"
-              + (f", orientation within one bin: {format_ori_acc(res)} % (matches / GT)" if ori else "")
-              + ", localisation error (median / p90 (dx, dy) px) of matches <= 10 px "
-              f"{format_loc_error(res, 'matches')}, of verified inliers {format_loc_error(res, 'inliers')}")
+        logger.info(f"compare: {out_dir.name} {name}: MMA@3 {res['mma']['3']:.2f} @5 {res['mma']['5']:.2f} "
+                    f"@10 {res['mma']['10']:.2f}, {res['pred_matches']:.1f} matches, {res['total_points']:.1f} points"
+                    + (f", orientation within one bin: {format_ori_acc(res)} % (matches / GT)" if ori else "")
+                    + ", localisation error (median / p90 (dx, dy) px) of matches <= 10 px "
+                    f"{format_loc_error(res, 'matches')}, of verified inliers {format_loc_error(res, 'inliers')}")
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "results.json", {"dataset": str(root), "layout": layout, "command": opts["command"],
                                           "options": opts, "methods": results})
@@ -158,5 +159,5 @@ def main(dataset, results_dir, cache_dir, layout: str = "both", opts: Optional[d
         angles = [a for a in range(0, 360, opts["step"]) if opts["angles"] is None or a in opts["angles"]]
         written.append(compare_on(roto_dir, "roto360", results_dir / roto_name,
                                   cache_dir / roto_name / "features", opts, angles))
-    print("compare: wrote " + ", ".join(str(p.parent) for p in written))
+    logger.info("compare: wrote " + ", ".join(str(p.parent) for p in written))
     return written

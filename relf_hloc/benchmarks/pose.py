@@ -55,6 +55,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from tqdm import tqdm
 
+from ..log import logger
 from .. import io
 from ..confs import MAX_KEYPOINTS, conf_names, default_matcher, extractor_conf, resolve_conf, with_options
 from ..datasets import scenes
@@ -193,7 +194,7 @@ def evaluate_variant(scene: Scene, work: Path, methods: Dict[str, Optional[str]]
     timings = Timings(work / "timings.json")
     results = {}
     for method, external in methods.items():
-        print(f"[{work.name}] {method}: {len(scene)} images, {len(pairs)} pairs")
+        logger.info(f"[{work.name}] {method}: {len(scene)} images, {len(pairs)} pairs")
         if external is None:
             extractor = extractor_conf(method, conf["max_keypoints"], conf["weights"], conf["random_weights"])
             name = features_tag(extractor)
@@ -276,6 +277,6 @@ def main(conf: dict, scene_dir, format: str, output, work=None, command: str = "
     summary = ", ".join(f"{m} AUC@5 {r['auc']['5']:.1f}" + (f" reg {r['registered']}/{r['total']}"
                                                             if "registered" in r else "")
                         for m, r in results["methods"].items() if "auc" in r)
-    print(f"benchmark pose: {len(scene)} images, {time.perf_counter() - start:.0f} s; {summary} "
-          f"-> {output / 'results.json'}")
+    logger.info(f"benchmark pose: {len(scene)} images, {time.perf_counter() - start:.0f} s; {summary} "
+                f"-> {output / 'results.json'}")
     return output / "results.json"

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import sys
 import warnings
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -33,6 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..log import logger
 from ..confs import DEFAULT_WEIGHTS, DETECTOR_WEIGHTS, MAX_KEYPOINTS, PAPER_PYRAMID
 from ..geometry import parabola_offset
 from . import weights_tag
@@ -253,7 +253,7 @@ class RELF(Extractor, torch.nn.Module):
             msg = ("RELF is running with RANDOM (untrained) weights: descriptors are "
                    "equivariant but not trained; use this for tests only")
             warnings.warn(msg)
-            print(f"WARNING: {msg}", file=sys.stderr)
+            logger.warning(f"WARNING: {msg}")
             return None
         weights = str(self.conf["weights"] or DEFAULT_WEIGHTS)
         if not Path(weights).is_file():
