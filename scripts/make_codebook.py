@@ -35,7 +35,7 @@ def sample(images: Path, count: int, keypoints: int, seed: int):
     aligned, unaligned = [], []
     for i, name in enumerate(names):
         rgb = read_image(images / name)
-        kpts = relf.detector(rgb, name)["keypoints"]
+        kpts = relf.detector({"image": rgb, "name": name})["keypoints"]
         if len(kpts) == 0:
             continue
         tensor = torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0

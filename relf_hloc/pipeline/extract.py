@@ -158,7 +158,7 @@ def prefetched(extractor, images: Path, names: List[str], preprocessing: Optiona
     def load(name):
         original = read_image(images / name)
         image, scale = preprocess(original, preprocessing)
-        detected = detector(image, name) if detector is not None else {}
+        detected = detector({"image": image, "name": name}) if detector is not None else {}
         return name, image, detected, (original.shape[1], original.shape[0]), scale
 
     with ThreadPoolExecutor(1) as pool:
