@@ -93,8 +93,8 @@ def run_seeds(conf, matcher: dict, image_dir: Path, run_dir: Path, cameras, mapp
               seeds: List[int], scene: Optional[scenes.Scene]) -> dict:
     """``relf-hloc sfm`` with the first mapper seed (features and pairs shared by every
     matcher in ``run_dir``), then the mapping alone with the other seeds."""
-    report, failure = sfm.attempt(conf, image_dir, run_dir, matcher=matcher, cameras=cameras,
-                                  mapper_options={**mapper_options, "random_seed": seeds[0]})
+    report, failure = sfm.attempt(conf, image_dir, run_dir, {"matcher": matcher, "mapper_options": {
+        **mapper_options, "random_seed": seeds[0]}}, cameras=cameras)
     if failure:
         print(f"   failed: {failure}", file=sys.stderr)
     run = {k: report.get(k) for k in ("registered", "total", "points", "mean_track_length",

@@ -64,12 +64,13 @@ def run_method(conf: dict, scene: Scene, folder: Path) -> Dict:
     # a resumed run's step times cover only the work left: say which steps started from files
     resumed = [step for step, pattern in (("extract", "feats-*.h5"), ("match", "matches-*.h5"))
                if any(folder.glob(pattern))]
-    sfm_report, failure = sfm.attempt(
-        conf, scene.image_dir, folder, names=scene.names, camera_mode="SINGLE",
-        image_options={"camera_model": "PINHOLE", "camera_params": f"{K[0, 0]},{K[1, 1]},{K[0, 2]},{K[1, 2]}"},
+    sfm_report, failure = sfm.attempt(conf, scene.image_dir, folder, {
+        "camera_mode": "SINGLE",
+        "image_options": {"camera_model": "PINHOLE", "camera_params": f"{K[0, 0]},{K[1, 1]},{K[0, 2]},{K[1, 2]}"},
         # the intrinsics are exact: keep them fixed so that only the features differ;
         # one thread: the seeded mapper then gives the same model on every run
-        mapper_options={"ba_refine_focal_length": False, "ba_refine_extra_params": False, "num_threads": 1})
+        "mapper_options": {"ba_refine_focal_length": False, "ba_refine_extra_params": False, "num_threads": 1}},
+        names=scene.names)
     rec = None if failure else pycolmap.Reconstruction(str(folder / "sfm"))
     entry = score_poses(scene, model_poses(rec))
     entry["registered"] = entry.pop("estimated")

@@ -167,7 +167,7 @@ def sfm_run(conf, image_dir, run_dir: Path, feats: Path, extract_s: float, scene
     if not target.exists():
         target.symlink_to(feats.resolve())
     try:
-        report = io.read_json(sfm.main(conf, image_dir, run_dir, names=names, **pairs))
+        report = io.read_json(sfm.main(conf, image_dir, run_dir, pairs, names=names))
     except RuntimeError:
         report = io.read_json(run_dir / "report.json")
     s = report["seconds"]
