@@ -1,3 +1,5 @@
+"""Install of relf-hloc (pip install -e .)."""
+
 from pathlib import Path
 
 from setuptools import find_packages, setup

@@ -40,6 +40,7 @@ def run(images: Path, conf_name: str, seeds, outputs: Path) -> list:
 
 
 def main(argv=None) -> int:
+    """Run hloc's SfM with each RELF conf and seed on the image folders; print or write the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=Path, action="append", required=True,
                         help="image folder (repeatable: e.g. upright and rotated copies)")

@@ -49,6 +49,7 @@ import pycolmap  # noqa: E402  (after OpenCV)
 
 
 def score_against_ground_truth(scene: scenes.Scene, sfm_dir: Path) -> Dict[str, float]:
+    """Median rotation (deg) and position (%) errors of the model in ``sfm_dir`` against the scene's poses."""
     score = score_poses(scene, model_poses(pycolmap.Reconstruction(sfm_dir)))
     return {k: score[k] for k in ("median_rot_err_deg", "median_pos_err_pct")}
 
@@ -92,8 +93,8 @@ def run_seeds(conf, matcher: dict, image_dir: Path, run_dir: Path, cameras, mapp
               seeds: List[int], scene: Optional[scenes.Scene]) -> dict:
     """``relf-hloc sfm`` with the first mapper seed (features and pairs shared by every
     matcher in ``run_dir``), then the mapping alone with the other seeds."""
-    report, failure = sfm.attempt(conf, image_dir, run_dir, matcher=matcher, cameras=cameras,
-                                  mapper_options={**mapper_options, "random_seed": seeds[0]})
+    report, failure = sfm.attempt(conf, image_dir, run_dir, {"matcher": matcher, "mapper_options": {
+        **mapper_options, "random_seed": seeds[0]}}, cameras=cameras)
     if failure:
         print(f"   failed: {failure}", file=sys.stderr)
     run = {k: report.get(k) for k in ("registered", "total", "points", "mean_track_length",
@@ -123,6 +124,7 @@ SCENES = {"sacre_coeur": ("sacre_coeur", None),
 
 
 def model_stats(rec: pycolmap.Reconstruction, total: int, scene) -> dict:
+    """Summary of a reconstruction out of ``total`` images, with pose errors where the scene has ground truth."""
     run = {k: v for k, v in colmap.model_summary(rec, total).items() if k != "registered_images"}
     if scene is not None:
         score = score_poses(scene, model_poses(rec))
@@ -138,6 +140,7 @@ def verified_inliers(database: Path) -> float:
 
 
 def database_of(outputs: Path, run: dict) -> Path:
+    """The COLMAP database a run wrote."""
     run_dir = outputs / run["scene"] / f"rot-{run['variant']}" / run["method"]
     return run_dir / ("database.db" if run["method"] == "colmap" else "sfm/database.db")
 
@@ -180,6 +183,7 @@ def scene_variant(name: str, data: Path, rotation: str, outputs: Path, seed: int
 
 
 def main(argv=None) -> int:
+    """Run the chosen methods on the scenes and rotations; write the runs (JSON) and the table."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=Path("../shared/data"), help="the shared data folder")
     p.add_argument("--scenes", default="sacre_coeur", help=f"comma list of {', '.join(SCENES)}")

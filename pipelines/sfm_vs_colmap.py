@@ -82,6 +82,7 @@ def colmap_features(database: Path, feats: Path) -> None:
 
 
 def main(argv=None) -> int:
+    """Reconstruct the images with RELF (sfm) and with COLMAP alone; print or write the table."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--images", type=Path, required=True)
     p.add_argument("--outputs", type=Path, required=True)

@@ -2,7 +2,7 @@
 
     import relf_hloc
     relf_hloc.register()          # makes `relf` an hloc extractor (when hloc is installed)
-    relf_hloc.confs["relf"]       # hloc-style extractor / matcher confs
+    relf_hloc.confs["relf-fast"]  # hloc-style extractor / matcher confs
     relf_hloc.RELF(conf).extract(image)
 """
 

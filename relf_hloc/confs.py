@@ -17,7 +17,7 @@ from typing import List, Optional, Sequence
 
 import yaml
 
-# keypoints per image, per use (README "SfM on real photos" measures the SfM budgets)
+# keypoints per image, per use (docs/benchmarks.md "SfM on real photos" measures the SfM budgets)
 MAX_KEYPOINTS = 2000        # the two-view pose benchmark and the demo
 BENCHMARK_KEYPOINTS = 1500  # the RELF paper's homography protocol (compare, Roto-360, HPatches)
 SFM_KEYPOINTS = {"relf": 4096, "opencv": 8192}  # extraction for SfM and localization (the confs' default;
@@ -25,7 +25,7 @@ SFM_KEYPOINTS = {"relf": 4096, "opencv": 8192}  # extraction for SfM and localiz
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "relf_c16.pth"
 # the same network with the learned detector head (trained on the frozen DEFAULT_WEIGHTS)
 DETECTOR_WEIGHTS = Path(__file__).resolve().parent / "weights" / "relf_c16_det.pth"
-# the Re-WideResNet-16-8 backbone (descriptors of 896; README "Backbones": undertrained)
+# the Re-WideResNet-16-8 backbone (descriptors of 896; docs/benchmarks.md "Backbones": undertrained)
 WRN_WEIGHTS = Path(__file__).resolve().parent / "weights" / "relf_wrn16_8.pth"
 
 # snap: level sides moved to 16k + 1, exactly equivariant to 90-degree turns;
@@ -69,7 +69,7 @@ confs = {
     # one level at the original resolution
     "relf-single": _relf("feats-relf-single", pyramid=None),
     # RELF + RootSIFT (at each keypoint's scale, turned by RELF's orientation: half of the
-    # similarity) at COLMAP's 8192 keypoints: relf-rs is the SfM default (README "Precision")
+    # similarity) at COLMAP's 8192 keypoints: relf-rs is the SfM default (docs/benchmarks.md "Precision")
     "relf-rs": _relf("feats-relf-rs", rootsift=0.5, max_keypoints=SFM_KEYPOINTS["opencv"]),
     "relf-fast-rs": _relf("feats-relf-fast-rs", pyramid=FAST_PYRAMID, rootsift=0.5,
                           max_keypoints=SFM_KEYPOINTS["opencv"]),
@@ -90,11 +90,11 @@ confs = {
     # matchers: mutual nearest neighbour (RELF's protocol), and with Lowe's ratio test
     "relf-nn": _nn("matches-relf-nn"),
     "nn-ratio": _nn("matches-nn-ratio", ratio_threshold=0.8),
-    # RELF with a loose ratio test, or a similarity floor (compared in README, "SfM on real photos")
+    # RELF with a loose ratio test, or a similarity floor (compared in docs/benchmarks.md, "SfM on real photos")
     "relf-ratio": _nn("matches-relf-ratio", ratio_threshold=0.95),
     "relf-floor": _nn("matches-relf-floor", min_score=0.8),
     # Lowe's 0.8 against the best neighbour 4 px away from the first (keypoints a pixel apart
-    # describe one place): strict, for symmetric scenes (README "Precision")
+    # describe one place): strict, for symmetric scenes (docs/benchmarks.md "Precision")
     "nn-ratio-spaced": _nn("matches-nn-ratio-spaced", ratio_threshold=0.8, ratio_radius=4.0),
 }
 EXTRACTORS = [k for k, v in confs.items() if "preprocessing" in v]
@@ -102,7 +102,7 @@ MATCHERS = [k for k, v in confs.items() if "preprocessing" not in v]
 # the matcher each extractor is used with unless told otherwise, per use: the benchmarks match
 # RELF by plain mutual NN (its paper's protocol); SfM and localization add a loose ratio test
 # (with thousands of keypoints, mutual NN alone lets too many outliers through verification:
-# README "SfM on real photos"); the classical methods use mutual NN + ratio 0.8 (hloc's NN-ratio)
+# docs/benchmarks.md "SfM on real photos"); the classical methods use mutual NN + ratio 0.8 (hloc's NN-ratio)
 DEFAULT_MATCHER = {"benchmark": {"relf": "relf-nn"}, "sfm": {"relf": "relf-ratio"}}
 CLASSICAL_MATCHER = "nn-ratio"
 
@@ -171,12 +171,11 @@ def load_registered(registry: dict, conf: dict, kind: str, **parts):
     ``conf`` (and built on ``parts``, passed as keywords). Entries are classes or
     ``"module:Class"`` strings (imported when first used, so that, say, the OpenCV extractors
     never import torch)."""
-    return registered_class(registry, conf, kind)(conf, **parts)
+    return registered_class(registry, conf.get("name"), kind)(conf, **parts)
 
 
-def registered_class(registry: dict, conf: dict, kind: str):
-    """The class that ``registry`` names for ``conf["name"]`` (see ``load_registered``)."""
-    name = conf.get("name")
+def registered_class(registry: dict, name: str, kind: str) -> type:
+    """The class that ``registry`` names for ``name`` (a ``"module:Class"`` entry is imported)."""
     if name not in registry:
         raise ValueError(f"unknown {kind} '{name}'; choose one of {sorted(registry)}")
     cls = registry[name]

@@ -28,12 +28,13 @@ from typing import Dict, Sequence
 import numpy as np
 import pycolmap
 
+from .log import logger
 from . import sfm
 from .confs import EXTRACTORS, MAX_KEYPOINTS, extractor_conf
 from .datasets import render
 from .datasets.scenes import Scene
 from .eval.poses import model_poses, score_poses
-from .features import identity
+from .features import extractor_class, identity
 from .figures import plt, save_figure
 from .io import read_json, write_json
 
@@ -63,12 +64,13 @@ def run_method(conf: dict, scene: Scene, folder: Path) -> Dict:
     # a resumed run's step times cover only the work left: say which steps started from files
     resumed = [step for step, pattern in (("extract", "feats-*.h5"), ("match", "matches-*.h5"))
                if any(folder.glob(pattern))]
-    sfm_report, failure = sfm.attempt(
-        conf, scene.image_dir, folder, names=scene.names, camera_mode="SINGLE",
-        image_options={"camera_model": "PINHOLE", "camera_params": f"{K[0, 0]},{K[1, 1]},{K[0, 2]},{K[1, 2]}"},
+    sfm_report, failure = sfm.attempt(conf, scene.image_dir, folder, {
+        "camera_mode": "SINGLE",
+        "image_options": {"camera_model": "PINHOLE", "camera_params": f"{K[0, 0]},{K[1, 1]},{K[0, 2]},{K[1, 2]}"},
         # the intrinsics are exact: keep them fixed so that only the features differ;
         # one thread: the seeded mapper then gives the same model on every run
-        mapper_options={"ba_refine_focal_length": False, "ba_refine_extra_params": False, "num_threads": 1})
+        "mapper_options": {"ba_refine_focal_length": False, "ba_refine_extra_params": False, "num_threads": 1}},
+        names=scene.names)
     rec = None if failure else pycolmap.Reconstruction(str(folder / "sfm"))
     entry = score_poses(scene, model_poses(rec))
     entry["registered"] = entry.pop("estimated")
@@ -183,26 +185,26 @@ def main(outputs="outputs/demo", methods: Sequence[str] = METHODS, num_cameras: 
     start = time.time()
     scene_dir = render.main(output / "scene", num_cameras, width, height, seed)
     scene = render.read_scene(scene_dir)
-    print(f"demo: scene of {len(scene)} cameras rendered in {scene_dir} ({time.time() - start:.1f} s)")
+    logger.info(f"demo: scene of {len(scene)} cameras rendered in {scene_dir} ({time.time() - start:.1f} s)")
     scene_params = read_json(scene_dir / "scene.json")["params"]
     report = {"scene": {"path": str(scene_dir), "images": len(scene), **scene_params,
                         "angles_deg": {v.name: v.angle for v in scene.views},
                         "scene_size_m": scene.scene_size()},
               "methods": {}}
-    if any(c["model"]["name"] == "relf" for c in confs.values()):
+    if any(extractor_class(c["model"]).weights for c in confs.values()):
         report["relf_weights"] = "random (untrained)" if random_weights else str(weights or "shipped")
     for method, conf in confs.items():
         folder = method_dir(output, method, {"scene": scene_params, "features": identity(conf["model"])})
-        print(f"demo: {method}")
+        logger.info(f"demo: {method}")
         report["methods"][method] = run_method(conf, scene, folder)
     report["seconds_total"] = round(time.time() - start, 1)
     plot_cameras(report, scene, output / "cameras.png")
     plot_summary(report, output / "summary.png")
     write_json(output / "report.json", report)
-    print(format_table(report))
-    print("rot err / pos err: medians over registered images after a similarity alignment; "
-          "pos err in % of the scene size (largest distance between two ground-truth cameras, "
-          f"{report['scene']['scene_size_m']:.2f} m)")
-    print(f"demo: {output / 'report.json'}, {output / 'cameras.png'}, {output / 'summary.png'} "
-          f"({report['seconds_total']:.0f} s)")
+    logger.info(format_table(report))
+    logger.info("rot err / pos err: medians over registered images after a similarity alignment; "
+                "pos err in % of the scene size (largest distance between two ground-truth cameras, "
+                f"{report['scene']['scene_size_m']:.2f} m)")
+    logger.info(f"demo: {output / 'report.json'}, {output / 'cameras.png'}, {output / 'summary.png'} "
+                f"({report['seconds_total']:.0f} s)")
     return output / "report.json"

@@ -32,7 +32,7 @@ def build_extractor_class(BaseModel):
     class RELF(BaseModel):
         """hloc extractor: ``conf`` = RELF options (relf_hloc.features.relf.RELF.default_conf)."""
 
-        default_conf = {"name": "relf"}
+        default_conf = {"name": MODULE.rsplit(".", 1)[1]}  # hloc finds a model by its module's name
         required_inputs = ["image"]
         detection_noise = 1.0
 
@@ -77,6 +77,8 @@ def register() -> types.ModuleType:
             "`git clone https://github.com/cvg/Hierarchical-Localization && "
             f"pip install -e Hierarchical-Localization` ({e})") from e
     from .confs import confs
+    from .features import EXTRACTORS, extractor_class
+    from .features.relf import RELF
 
     module = sys.modules.get(MODULE)
     if module is None or not getattr(module, "__relf_hloc__", False):
@@ -85,8 +87,8 @@ def register() -> types.ModuleType:
         module.RELF = build_extractor_class(BaseModel)
         sys.modules[MODULE] = module
     hloc.extractors.relf = module
-    for name, conf in confs.items():
-        if conf["model"]["name"] == "relf":
+    for name, conf in confs.items():  # the confs that the wrapper runs
+        if conf["model"]["name"] in EXTRACTORS and extractor_class(conf["model"]) is RELF:
             extract_features.confs.setdefault(name, conf)
     match_features.confs.setdefault("relf-nn", confs["relf-nn"])
     return module

@@ -27,6 +27,7 @@ import pycolmap
 
 from . import io, retrieval
 from .confs import get_conf
+from .features import extractor_class
 from .images import list_images
 from .pipeline import localize
 from .pipeline.colmap import read_model
@@ -105,7 +106,8 @@ def main(sfm_outputs, images, outputs, queries: Optional[Path] = None, num_match
     model = model_settings(sfm_outputs)
     names = query_list(images, queries, model["names"])
     query_cameras = localize.read_queries(queries, images) if queries is not None else [(n, None) for n in names]
-    aggregation = (model["conf"].get("global") or {}).get("aggregation") or retrieval.aggregation_for(model["conf"])
+    aggregation = ((model["conf"].get("global") or {}).get("aggregation")
+                   or extractor_class(model["conf"]["model"]).global_aggregations[0])
     outputs.mkdir(parents=True, exist_ok=True)
     seconds: Dict[str, float] = {}
     start = time.time()

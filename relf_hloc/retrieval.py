@@ -156,11 +156,6 @@ def global_descriptors(path, names: Sequence[str], aggregation: str) -> np.ndarr
     return np.stack([global_descriptor(io.read_descriptors(path, n), aggregation) for n in names])
 
 
-def aggregation_for(conf: dict) -> str:
-    """The global descriptor of an extractor conf: VLAD over RELF's codebook, GeM for the others."""
-    return "vlad" if conf["model"]["name"] == "relf" else "gem"
-
-
 def top_k(scores: np.ndarray, k: int, invalid: Optional[np.ndarray] = None) -> List[Tuple[int, int]]:
     """(row, column) of the ``k`` best columns of each row of ``scores`` [Q, N] (best first),
     skipping ``invalid`` [Q, N] entries."""

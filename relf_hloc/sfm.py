@@ -18,9 +18,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from . import retrieval
-from .confs import default_matcher, get_conf, with_options
-from .features import features_tag
+from .confs import default_matcher, get_conf, resolve_conf, with_options
+from .features import extractor_class, features_tag
 from .images import image_size, list_images
 from .io import read_json, read_pairs, write_json
 from .pipeline import colmap as cu
@@ -28,14 +27,21 @@ from .pipeline import distributed, extract, match, reconstruction
 from .pipeline import pairs as pairs_step
 
 
-def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window: int = 5,
-         num_matched: int = 10,
-         names: Optional[Sequence[str]] = None, camera_mode: str = "AUTO",
-         image_options: Optional[Dict[str, Any]] = None,
-         mapper_options: Optional[Dict[str, Any]] = None, cameras: Optional[Dict[str, Any]] = None,
-         mapper_attempts: int = 4,
-         device: str = "cpu", overwrite: bool = False, verbose: bool = False,
-         ray: Optional[str] = None, workers: int = 2) -> Path:
+default_conf = {
+    "matcher": None,  # matcher conf, a name or a dict (None: the extractor's for SfM, confs.default_matcher)
+    "pairs": "exhaustive",  # exhaustive; sequential: `window` images after each; retrieval: each image
+    "window": 5,  # with its `num_matched` most similar by global descriptor (extracted in the same pass)
+    "num_matched": 10,
+    # reconstruction.main's options
+    "camera_mode": "AUTO", "image_options": None, "mapper_options": None, "mapper_attempts": 4, "verbose": False,
+    # how extract and match run: Ray actors with ``ray`` ('' = a local instance, 'auto' or 'ray://...' = a
+    # cluster; relf_hloc.pipeline.distributed); overwrite: recompute features and matches instead of resuming
+    "device": "cpu", "overwrite": False, "ray": None, "workers": 2,
+}
+
+
+def main(conf, images, outputs, options: Optional[dict] = None, names: Optional[Sequence[str]] = None,
+         cameras: Optional[Dict[str, Any]] = None) -> Path:
     """Run extract -> pairs -> match -> reconstruction; returns the report path.
 
     Args:
@@ -43,21 +49,16 @@ def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window:
             or a dict).
         images: folder of images (names relative to it, as in hloc).
         outputs: output folder (created).
-        matcher: matcher conf (default: the extractor's for SfM, ``confs.default_matcher``).
-        pairs: 'exhaustive', 'sequential' (``window`` following images) or 'retrieval' (each image
-            with its ``num_matched`` most similar by global descriptor, extracted in the same pass).
-        names: subset of images (default: all in ``images``); overwrite: recompute features and
-            matches instead of resuming.
-        camera_mode, image_options, mapper_options, cameras, mapper_attempts, verbose: see
-            reconstruction.main.
-        ray, workers: extract and match on Ray actors ('' = a local instance, 'auto' or
-            'ray://...' = a cluster; ``relf_hloc.pipeline.distributed``).
+        options: the run's options, merged into ``default_conf`` (an unknown key is an error).
+        names: subset of images (default: all in ``images``).
+        cameras: known cameras per image name (see reconstruction.main).
     Raises RuntimeError when nothing registers (report.json then says "failed").
     """
-    image_dir, outputs = Path(images), Path(outputs)
-    matcher = get_conf(matcher or default_matcher(conf, "sfm"))
-    conf = with_retrieval(get_conf(conf), pairs, num_matched)
-    names = images_of(image_dir, outputs, names, camera_mode, cameras)
+    opts = resolve_conf(default_conf, options, "sfm")
+    image_dir, outputs, pairs = Path(images), Path(outputs), opts["pairs"]
+    matcher = get_conf(opts["matcher"] or default_matcher(conf, "sfm"))
+    conf = with_retrieval(get_conf(conf), pairs, opts["num_matched"])
+    names = images_of(image_dir, outputs, names, opts["camera_mode"], cameras)
     outputs.mkdir(parents=True, exist_ok=True)
     report_path = outputs / "report.json"
     report_path.unlink(missing_ok=True)  # never leave a previous run's report beside a new failure
@@ -66,10 +67,11 @@ def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window:
     feats_path, pairs_path, matches_path = files["features"], files["pairs"], files["matches"]
     report: Dict[str, Any] = {
         "images": str(image_dir), "num_images": len(names), "features": {"conf": conf["model"]},
-        "pairs": {"mode": pairs, "window": window if pairs == "sequential" else None,
-                  **({"num_matched": num_matched} if pairs == "retrieval" else {})},
-        "matches": {"conf": matcher["model"]}, "camera_mode": "PER_IMAGE (given cameras)" if cameras else camera_mode,
-        "mapper_options": mapper_options or {}, "seconds": {}}
+        "pairs": {"mode": pairs, "window": opts["window"] if pairs == "sequential" else None,
+                  **({"num_matched": opts["num_matched"]} if pairs == "retrieval" else {})},
+        "matches": {"conf": matcher["model"]},
+        "camera_mode": "PER_IMAGE (given cameras)" if cameras else opts["camera_mode"],
+        "mapper_options": opts["mapper_options"] or {}, "seconds": {}}
     for key, path in files.items():
         report[key]["file"] = path.name
     seconds, start = report["seconds"], time.time()
@@ -79,15 +81,14 @@ def main(conf, images, outputs, matcher=None, pairs: str = "exhaustive", window:
         seconds[step] = round(time.time() - t0, 2)
         return out
 
-    engine = {"ray": ray, "workers": workers, "device": device, "overwrite": overwrite}
+    engine = {k: opts[k] for k in ("ray", "workers", "device", "overwrite")}
     timed("extract", extract_step, conf, image_dir, feats_path, names, **engine)
-    timed("pairs", pairs_step.main, pairs_path, mode=pairs, window=window, names=names, features=feats_path,
-          num_matched=num_matched)
+    timed("pairs", pairs_step.main, pairs_path, mode=pairs, window=opts["window"], names=names,
+          features=feats_path, num_matched=opts["num_matched"])
     report["pairs"]["count"] = len(read_pairs(pairs_path))
     timed("match", match_step, matcher, pairs_path, feats_path, matches_path, **engine)
-    colmap = dict(camera_mode=camera_mode, image_options=image_options, mapper_options=mapper_options,
-                  cameras=cameras, mapper_attempts=mapper_attempts, verbose=verbose)
-    return reconstruct(report, report_path, start, image_dir, outputs, names, files, **colmap)
+    colmap = {k: opts[k] for k in ("camera_mode", "image_options", "mapper_options", "mapper_attempts", "verbose")}
+    return reconstruct(report, report_path, start, image_dir, outputs, names, files, cameras=cameras, **colmap)
 
 
 def reconstruct(report: Dict[str, Any], report_path: Path, start: float, image_dir: Path, outputs: Path,
@@ -160,12 +161,12 @@ def match_step(matcher, pairs_path: Path, feats_path: Path, matches_path: Path, 
                                  overwrite=overwrite)
 
 
-def attempt(conf, images, outputs, **options) -> Tuple[Dict[str, Any], Optional[str]]:
+def attempt(conf, images, outputs, options: Optional[dict] = None, **inputs) -> Tuple[Dict[str, Any], Optional[str]]:
     """``main`` where a reconstruction that verifies or registers nothing is a result, not a
     crash (benchmarks, the demo): (the report, the failure's message or None). Every other
     error is raised."""
     try:
-        return read_json(main(conf, images, outputs, **options)), None
+        return read_json(main(conf, images, outputs, options, **inputs)), None
     except RuntimeError as e:
         if not (Path(outputs) / "report.json").is_file():
             raise  # main writes its report on a failed reconstruction only
@@ -173,15 +174,15 @@ def attempt(conf, images, outputs, **options) -> Tuple[Dict[str, Any], Optional[
 
 
 def with_retrieval(conf: dict, pairs: str, num_matched: int) -> dict:
-    """Retrieval pairs: the extractor conf also writes global descriptors (VLAD, whose codebook
-    is RELF's; GeM for the other extractors)."""
+    """Retrieval pairs: the extractor conf also writes global descriptors (the extractor's default
+    aggregation: VLAD for RELF, whose codebook is learned on its descriptors; GeM for the others)."""
     if pairs != "retrieval":
         return conf
     if num_matched < 1:
         raise ValueError(f"--num-matched must be at least 1, got {num_matched}")
     if conf.get("global"):
         return conf
-    return extract.with_global(conf, retrieval.aggregation_for(conf))
+    return extract.with_global(conf, extractor_class(conf["model"]).global_aggregations[0])
 
 
 def format_summary(report: Dict[str, Any]) -> str:

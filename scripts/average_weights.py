@@ -31,6 +31,7 @@ def average(paths):
 
 
 def main():
+    """Average the input checkpoints into the output checkpoint."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output", type=Path)
     parser.add_argument("inputs", type=Path, nargs="+")

@@ -1,6 +1,7 @@
 """Extraction time of RELF's backends side by side with OpenCV SIFT, in one run.
 
     python scripts/benchmark_backends.py [--confs relf,relf-fast] [--images 6] [--threads 2]
+        [--backends torch,onnxruntime,onnxruntime-int8]
 
 For each conf and backend (torch, onnxruntime, onnxruntime-int8): seconds per 640x480 image
 (2000 SIFT keypoints) of the whole ``relf-hloc extract`` step over a folder of rendered
@@ -39,6 +40,7 @@ def step_seconds(conf, images: Path, out: Path) -> float:
 
 
 def network_seconds(conf, images: Path) -> float:
+    """Seconds to describe every image of ``images`` with the PyTorch network (SIFT keypoints)."""
     relf = RELF(conf["model"])
     times = []
     for name in list_images(images):
@@ -52,10 +54,12 @@ def network_seconds(conf, images: Path) -> float:
 
 
 def main() -> int:
+    """Time each conf's backends on rendered images; print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--confs", default="relf,relf-fast")
     parser.add_argument("--images", type=int, default=6)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--backends", default=",".join(BACKENDS), help="comma list of RELF backends")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from relf_hloc.datasets import render
@@ -69,7 +73,7 @@ def main() -> int:
         print(f"| sift (OpenCV) | - | {sift:.3f} | - | - | - | 1.0x |")
         for name in args.confs.split(","):
             base = None
-            for backend in BACKENDS:
+            for backend in args.backends.split(","):
                 conf = with_options(extractor_conf(name), backend=backend)
                 step = step_seconds(conf, images, tmp / f"{name}-{backend}.h5")
                 net = network_seconds(conf, images)

@@ -24,6 +24,7 @@ from relf_hloc.io import write_text
 
 
 def row(conf, root, pairs, cache: Path) -> dict:
+    """Repeatability, MMA at 3 and 5 px, points and seconds of one extractor conf."""
     records, _, seconds = score(conf, root, pairs, cache, relf_keypoints="own", overwrite=True, progress=False)
     summary = summarize(records)
     return {"rep": summary["repeatability"], "mma3": summary["mma"]["3"], "mma5": summary["mma"]["5"],
@@ -31,6 +32,7 @@ def row(conf, root, pairs, cache: Path) -> dict:
 
 
 def main(argv=None) -> int:
+    """Score each DoG / learned detector pair on the homography data; print or write the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", nargs="+", default=["relf-fast:relf-det-fast"],
                         help="DOG_CONF:LEARNED_CONF pairs")
@@ -49,7 +51,8 @@ def main(argv=None) -> int:
             cells = " | ".join(f"{r['rep']:.1f} | {r['mma3']:.2f} | {r['mma5']:.2f} | {r['points']:.0f}"
                                for r in results)
             seconds = sum(r["s"] for r in results) / len(results)
-            lines.append(f"| {name} | {conf['model'].get('detector', {'name': 'sift'})['name']} | {cells} | {seconds:.2f} |")
+            detector = conf["model"].get("detector", {"name": "sift"})["name"]
+            lines.append(f"| {name} | {detector} | {cells} | {seconds:.2f} |")
             print(lines[-1], flush=True)
     table = "\n".join(lines) + "\n"
     print(table)

@@ -4,8 +4,9 @@
         [--backbones reresnet18,wrn16_8] [--backends torch,onnxruntime] [--sizes 640x480]
 
 For 640x480 and 1024x768 images (skimage's astronaut, resized) with 2000 SIFT
-keypoints, for every conf, backbone (the conf's own by default) and network backend. Aligning is timed against the naive per-keypoint ``torch.roll`` loop
-of the original code, in the same run, and the ratio is printed.
+keypoints, for every conf, backbone (the conf's own by default) and network backend.
+Aligning is timed against the naive per-keypoint ``torch.roll`` loop of the original code,
+in the same run, and the ratio is printed.
 """
 
 import argparse
@@ -49,6 +50,7 @@ def reference_describe(model, image, kpts, levels):
 
 
 def timed(fn, repeats=1):
+    """(best seconds over ``repeats`` calls of ``fn``, its last result)."""
     best, result = float("inf"), None
     for _ in range(repeats):
         t = time.perf_counter()
@@ -76,6 +78,7 @@ def extractors(args):
 
 
 def main():
+    """Time extraction per conf and stage; print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--confs", default="relf,relf-fast,relf-single")
     parser.add_argument("--device", default="cpu")

@@ -120,6 +120,7 @@ def global_sets(feats: Path, names: List[str], unaligned_book: Path) -> Dict[str
 
 
 def recall_rows(scene: str, rotation: str, names, sets, truth) -> List[dict]:
+    """Recall and precision of the overlapping pairs ``truth`` at each k, exhaustive then per descriptor set."""
     rows = [{"scene": scene, "rotation": rotation, "method": "exhaustive", "images": len(names),
              "overlapping": len(truth), "pairs": {k: len(exhaustive(names)) for k in KS},
              "recall": {k: 1.0 for k in KS}, "precision": {k: len(truth) / len(exhaustive(names)) for k in KS}}]
@@ -137,6 +138,7 @@ def recall_rows(scene: str, rotation: str, names, sets, truth) -> List[dict]:
 
 
 def conf_of(keypoints: int) -> dict:
+    """The relf-fast extractor conf with ``keypoints`` and the VLAD global descriptor."""
     return extract.with_global(extractor_conf("relf-fast", keypoints), "vlad")
 
 
@@ -165,7 +167,7 @@ def sfm_run(conf, image_dir, run_dir: Path, feats: Path, extract_s: float, scene
     if not target.exists():
         target.symlink_to(feats.resolve())
     try:
-        report = io.read_json(sfm.main(conf, image_dir, run_dir, names=names, **pairs))
+        report = io.read_json(sfm.main(conf, image_dir, run_dir, pairs, names=names))
     except RuntimeError:
         report = io.read_json(run_dir / "report.json")
     s = report["seconds"]
@@ -180,6 +182,7 @@ def sfm_run(conf, image_dir, run_dir: Path, feats: Path, extract_s: float, scene
 
 
 def real_scene(name: str, rotation: str, args, parts) -> dict:
+    """Recall and SfM rows of one scene at one rotation (the parts asked for)."""
     folder, fmt = SCENES[name]
     source = scenes.read_scene(args.data / folder, fmt)
     variant_dir = args.outputs / name / f"rot-{rotation}"
@@ -253,6 +256,7 @@ def mixed_rows(rotation: str, parts: List[tuple]) -> List[dict]:
 
 
 def recall_table(rows: List[dict]) -> str:
+    """Markdown table of the recall rows."""
     head = "| scene | rotation | images | overlapping pairs | method | " + " | ".join(
         f"recall / precision @{k} (pairs)" for k in KS) + " |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
@@ -278,6 +282,7 @@ def mean_recall(rows: List[dict]) -> str:
 
 
 def sfm_table(rows: List[dict], first: str) -> str:
+    """Markdown table of the SfM rows, keyed by ``first`` (scene or image count)."""
     fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
     head = (f"| {first} | mode | pairs | registered | rot. err. (deg) | pos. err. (%) | extract (s) | "
             "match (s) | mapping (s) | total (s) |")
@@ -291,6 +296,7 @@ def sfm_table(rows: List[dict], first: str) -> str:
 
 
 def plot(rows: List[dict], path: Path) -> None:
+    """Plot pairs and total seconds against the image count, exhaustive and retrieval, to ``path``."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -300,7 +306,8 @@ def plot(rows: List[dict], path: Path) -> None:
         n = [r["images"] for r in sel]
         a.plot(n, [r["match_s"] + r["reconstruction_s"] for r in sel], style, color=colour,
                label=f"{mode}: match + mapping")
-        a.plot(n, [r["total_s"] for r in sel], style, color=colour, alpha=0.35, label=f"{mode}: total (with extraction)")
+        a.plot(n, [r["total_s"] for r in sel], style, color=colour, alpha=0.35,
+               label=f"{mode}: total (with extraction)")
         b.plot(n, [r["registered"] for r in sel], style, color=colour, label=mode)
     n = sorted({r["images"] for r in rows})
     b.plot(n, n, "k:", label="all images")
@@ -315,7 +322,25 @@ def plot(rows: List[dict], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def real_scenes(args, parts, results: dict, results_path: Path) -> None:
+    """The recall and SfM rows of every scene and rotation into ``results`` (saved after each scene)."""
+    for rotation in args.rotations.split(","):
+        mix = []
+        for name in args.scenes.split(","):
+            out = real_scene(name, rotation, args, parts)
+            for part in ("recall", "sfm"):  # rows of this scene and rotation replaced
+                kept = [r for r in results.get(part, []) if (r["scene"], r["rotation"]) != (name, rotation)]
+                results[part] = kept + out[part] if part in parts else results.get(part, [])
+            mix += [out["mix"]] if "mix" in out else []
+            io.write_json(results_path, results)
+        if mix and len(mix) == len(SCENES):
+            mixed = mixed_rows(rotation, mix)
+            results["recall"] = [r for r in results["recall"] if (r["scene"], r["rotation"]) !=
+                                 (mixed[0]["scene"], rotation)] + mixed
+
+
 def main(argv=None) -> int:
+    """Run the asked parts (recall, sfm, scaling, report), resuming from the cached features."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=Path("../shared/data"))
     p.add_argument("--outputs", type=Path, default=Path("outputs/retrieval"))
@@ -344,19 +369,7 @@ def main(argv=None) -> int:
             row[field] = {int(k): v for k, v in row.get(field, {}).items()}
     if "recall" in parts or "sfm" in parts:
         results["commands"] = list(dict.fromkeys(results.get("commands", []) + [command]))
-        for rotation in args.rotations.split(","):
-            mix = []
-            for name in args.scenes.split(","):
-                out = real_scene(name, rotation, args, parts)
-                for part in ("recall", "sfm"):  # rows of this scene and rotation replaced
-                    kept = [r for r in results.get(part, []) if (r["scene"], r["rotation"]) != (name, rotation)]
-                    results[part] = kept + out[part] if part in parts else results.get(part, [])
-                mix += [out["mix"]] if "mix" in out else []
-                io.write_json(results_path, results)
-            if mix and len(mix) == len(SCENES):
-                mixed = mixed_rows(rotation, mix)
-                results["recall"] = [r for r in results["recall"] if (r["scene"], r["rotation"]) !=
-                                     (mixed[0]["scene"], rotation)] + mixed
+        real_scenes(args, parts, results, results_path)
     if "rendered" in parts:
         results["rendered_recall"] = rendered_recall(args)
         results["commands"] = list(dict.fromkeys(results.get("commands", []) + [command]))
@@ -383,6 +396,7 @@ def ordered(rows: List[dict]) -> List[dict]:
 
 
 def write_report(results: dict, path: Path) -> None:
+    """Write the results as the markdown report at ``path``, with the commands that made them."""
     results = {**results, **{k: ordered(results.get(k, [])) for k in ("recall", "sfm")}}
     commands = results.get("commands", []) + [results.get("scaling_command", "-")]
     text = ["Made by these runs (from the repository root; each part resumes from the "

@@ -27,17 +27,20 @@ from relf_hloc.io import read_datasets
 
 
 def run(cmd, env) -> float:
+    """Seconds to run ``cmd`` with environment ``env``."""
     start = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 
 def same(a: Path, b: Path) -> bool:
+    """Whether two HDF5 files hold the same datasets with equal values."""
     x, y = read_datasets(a), read_datasets(b)
     return x.keys() == y.keys() and all(np.array_equal(x[k], y[k]) for k in x)
 
 
 def main() -> int:
+    """Time extraction in one process and on 1 and 2 Ray workers; check the files are equal; print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conf", default="relf-fast")
     parser.add_argument("--images", type=int, default=24)

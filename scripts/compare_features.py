@@ -19,9 +19,11 @@ from relf_hloc.io import read_datasets
 
 
 def compare(a: Path, b: Path) -> str:
+    """One line: whether two HDF5 files hold the same datasets, and their largest difference."""
     da, db = read_datasets(a), read_datasets(b)
     if set(da) != set(db):
-        return f"DIFFERENT datasets: only before {sorted(set(da) - set(db))[:3]}, only after {sorted(set(db) - set(da))[:3]}"
+        before, after = sorted(set(da) - set(db))[:3], sorted(set(db) - set(da))[:3]
+        return f"DIFFERENT datasets: only before {before}, only after {after}"
     worst = 0.0
     for key in da:
         x, y = da[key], db[key]
@@ -39,6 +41,7 @@ def compare(a: Path, b: Path) -> str:
 
 
 def main(argv=None) -> int:
+    """Compare the HDF5 files of two folders; 0 when all are equal."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("before", type=Path)
     parser.add_argument("after", type=Path)

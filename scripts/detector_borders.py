@@ -16,6 +16,7 @@ from relf_hloc.images import read_image
 
 
 def main() -> int:
+    """Print, per conf, the share of keypoints within 7 px of the image's black canvas."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("image")
     parser.add_argument("--confs", default="relf-fast,relf-det-fast")

@@ -16,6 +16,7 @@ from relf_hloc.features.checkpoint import load_checkpoint, save_weights
 
 
 def main():
+    """Export a run's checkpoint as shipped weights with its training records."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--checkpoint", default="best.pth")

@@ -22,6 +22,7 @@ from relf_hloc.features.relf import RELF
 
 
 def main():
+    """Print, per conf, the cosine of aligned descriptors of an image and its 90-degree rotation."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--confs", default="relf,relf-fast,relf-single")
     parser.add_argument("--weights", help="checkpoint (default: the shipped weights)")

@@ -12,12 +12,14 @@ from pathlib import Path
 
 
 def mean(rows, column):
+    """Mean of a CSV column over ``rows``, skipping blanks and NaN."""
     values = [float(r[column]) for r in rows if r.get(column) not in (None, "")]
     values = [v for v in values if not math.isnan(v)]
     return sum(values) / len(values) if values else float("nan")
 
 
 def main(argv=None) -> int:
+    """Print the first and last ``--steps`` mean of each column per run."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+", type=Path, help="run folders holding train.csv")
     p.add_argument("--columns", nargs="+", default=["total"])

@@ -35,7 +35,7 @@ def sample(images: Path, count: int, keypoints: int, seed: int):
     aligned, unaligned = [], []
     for i, name in enumerate(names):
         rgb = read_image(images / name)
-        kpts = relf.detector(rgb, name)["keypoints"]
+        kpts = relf.detector({"image": rgb, "name": name})["keypoints"]
         if len(kpts) == 0:
             continue
         tensor = torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0
@@ -47,12 +47,14 @@ def sample(images: Path, count: int, keypoints: int, seed: int):
 
 
 def save(path: Path, book: dict, command: str) -> None:
+    """Write the codebook (float16) and the command that made it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **{k: v.astype(np.float16) for k, v in book.items()}, command=np.array(command))
     print(f"{path}: PCA {book['components'].shape}, centroids {book['centroids'].shape}")
 
 
 def main(argv=None) -> int:
+    """Fit PCA and VLAD centroids on aligned descriptors of training images; write the codebook."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--images", type=Path, default=Path("../shared/data/train_images"))
     p.add_argument("--output", type=Path, default=Path("relf_hloc/weights/retrieval_codebook.npz"))

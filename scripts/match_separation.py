@@ -42,6 +42,7 @@ def match_statistics(features: Path, matches: Path, pairs):
 
 
 def main(argv=None) -> int:
+    """Print the share of verified and unverified matches each similarity floor and ratio keeps."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="run folder with feats-*.h5, pairs-exhaustive.txt, matches-relf-nn-*.h5")
     args = parser.parse_args(argv)

@@ -38,6 +38,7 @@ def moving_average(values: np.ndarray, window: int) -> np.ndarray:
 
 
 def plot(run_dir: Path, output: Path, smooth: int, throughput_from: int = 0) -> Path:
+    """Plot the losses, validation and throughput of a training run to ``output``."""
     train, val = read_csv(run_dir / "train.csv"), read_csv(run_dir / "val.csv")
     if not train:
         raise FileNotFoundError(f"{run_dir / 'train.csv'}: no training log")
@@ -82,6 +83,7 @@ def plot(run_dir: Path, output: Path, smooth: int, throughput_from: int = 0) -> 
 
 
 def main():
+    """Plot a training run."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--output", type=Path, default=None)

@@ -37,8 +37,8 @@ for step in $STEPS; do
                 --outputs results/pose/templeSparseRing --work outputs/pose-work/templeSparseRing \
                 >> outputs/refresh/pose.log 2>&1 ;;
         sacre)  # README SfM table
-            nice $PY pipelines/sfm_real_data.py --images "$DATA/sacre_coeur" --outputs outputs/sacre_coeur \
-                --methods sift,relf-fast,relf --seeds 0,1,2 > outputs/refresh/sacre.log 2>&1
+            nice $PY pipelines/sfm_real_data.py --data "$DATA" --scenes sacre_coeur --outputs outputs/sacre_coeur \
+                --methods sift,relf-fast,relf --rotations none,random --seeds 0,1,2 > outputs/refresh/sacre.log 2>&1
             cp outputs/sacre_coeur/results.md results/sfm/sacre_coeur.md
             cp outputs/sacre_coeur/results.json results/sfm/sacre_coeur.json ;;
         invariance)  # README invariance figures

@@ -42,6 +42,7 @@ from relf_hloc.pipeline import extract, match, pairs as pairs_step
 
 
 def parse_value(text: str):
+    """A YAML scalar (``true``, ``3``, ``0.5``...) from text."""
     import yaml
     return yaml.safe_load(text)
 
@@ -100,6 +101,7 @@ def rotated_pose_auc(scene_dir: Path, conf, cache: Path) -> float:
 
 
 def main(argv=None) -> int:
+    """Score each weights / variant of each conf on the benchmarks; print or write the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", nargs="+", default=["shipped"])
     parser.add_argument("--variant", action="append", default=[],

@@ -159,7 +159,7 @@ def with_overwrite(parser) -> list:
     return ["--overwrite"] if any("--overwrite" in a.option_strings for a in parser._actions) else []
 
 
-# ---------------------------------------------------------------- 1. outputs never destroy an input or a file of another kind
+# ---------------------------------------------------------- 1. outputs never destroy an input or a file of another kind
 def _features(path: Path):
     io.write_features(path, "a.jpg", {"keypoints": np.zeros((1, 2), np.float32), "scores": np.ones(1, np.float32),
                                       "descriptors": np.ones((4, 1), np.float32), "image_size": np.array([40, 30])})
@@ -256,7 +256,7 @@ def rule1_cases() -> dict:
     return cases
 
 
-# ---------------------------------------------------------------- 2. every option value checked before work, the option named
+# ---------------------------------------------------------- 2. every option value checked before work, the option named
 def test_every_number_and_path_option_declares_its_range_or_kind():
     loose = [label(prefix, a) for prefix, parser in LEAVES for a in parser._actions if a.type in (int, float, Path)]
     assert loose == []  # use checks.number(...), checks.input_path(kind) or checks.output_path(kind)
@@ -331,7 +331,7 @@ def rule3_cases() -> dict:
             for v in VARIANTS if not (a.type.kind == "conf" and v == "tabs")}  # YAML forbids tab indents
 
 
-# ---------------------------------------------------------------- 6. files agree with each other, by provenance and size
+# --------------------------------------------------------------- 6. files agree with each other, by provenance and size
 def recorded(path: Path, kind: str, extractor: str, size=(40, 30)) -> Path:
     """A features (or matches) file of ``extractor``, its one image 'a.jpg' extracted at ``size``."""
     made = {"name": extractor, "max_keypoints": 300}
@@ -417,7 +417,7 @@ def test_every_rule_walks_every_command():
     assert "6/visualize matches --images + --features of another size" in GENERATED
 
 
-# ---------------------------------------------------------------- 1. outputs never destroy an input or a file of another kind
+# ---------------------------------------------------------- 1. outputs never destroy an input or a file of another kind
 def case_output_in_unwritable_place(tmp):
     result = run("extract", "--images", images(tmp / "im", 1), "--output", "/proc/relf.h5",
                  "--conf", "relf-single", "--random-weights")
@@ -434,7 +434,7 @@ def case_keypoints_from_is_the_output(tmp):
     unchanged(feats, before)
 
 
-# ---------------------------------------------------------------- 2. every option value checked before work, the option named
+# ---------------------------------------------------------- 2. every option value checked before work, the option named
 def case_name_starting_with_a_dash(tmp):
     folder = images(tmp / "im")
     (folder / "im1.jpg").rename(folder / "-im1.jpg")
@@ -487,7 +487,8 @@ def case_camera_params_out_of_range(tmp):
 
 def case_mapper_option_out_of_range(tmp):
     folder = images(tmp / "im")
-    expect_error(run("sfm", "--images", folder, "--outputs", tmp / "out", *SIFT, "--mapper-option", "min_num_matches=-5"),
+    expect_error(run("sfm", "--images", folder, "--outputs", tmp / "out", *SIFT,
+                     "--mapper-option", "min_num_matches=-5"),
                  "--mapper-option: COLMAP rejects", "min_num_matches > 0")
     assert not (tmp / "out").exists()  # refused before any work
 
@@ -621,7 +622,7 @@ def case_symlink_loop_is_refused_by_name(tmp):
                  f"{folder / 'loop'}: a symbolic link to", "(a loop)")
 
 
-# ---------------------------------------------------------------- 6. files agree with each other, by provenance and size
+# --------------------------------------------------------------- 6. files agree with each other, by provenance and size
 def case_retrieval_db_descriptors_of_another_dimension(tmp):
     folder, feats = extracted(tmp, "--global", "gem")
     db = tmp / "db.h5"

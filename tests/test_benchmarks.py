@@ -15,7 +15,7 @@ from relf_hloc.features import load_extractor
 from relf_hloc.features import opencv as baselines
 from relf_hloc.geometry import local_rotation_deg, rotation_homography, warp_points
 from relf_hloc.images import rotate_image
-from relf_hloc.datasets.homography import (detect_layout, hpatches_root, image_names, load_hpatches,
+from relf_hloc.datasets.homography import (detect_layout, hpatches_root, image_names, load_hpatches, load_pairs,
                                            load_roto360, read_homography, write_homography)
 from relf_hloc.io import read_features, write_features
 
@@ -124,6 +124,28 @@ def test_evaluate_writes_schema_and_is_reproducible(handmade, tmp_path):
     table = (tmp_path / "eval" / "results.md").read_text()
     assert "| feats | 2 | 20.00 | 30.00 | 40.00 | 40.00 | 2.5 | 3.8 | 40.0 / 66.7 |" in table
     assert (tmp_path / "eval" / "mma_vs_threshold.png").stat().st_size > 0
+
+
+def test_evaluate_on_a_pairs_file_matches_the_hpatches_layout(handmade, tmp_path):
+    """The same two pairs listed as 'image0 image1 H_file' lines (a comment, a blank line) give the
+    HPatches layout's figures, through the command line."""
+    root, features = handmade
+    listing = root / "mine.txt"
+    listing.write_text("# my pairs\nv_hand/1.ppm v_hand/2.ppm v_hand/H_1_2\n\nv_hand/1.ppm v_hand/3.ppm v_hand/H_1_3\n")
+    assert detect_layout(listing) == "pairs"
+    pairs = load_pairs(listing, "pairs")
+    assert [(p.name0, p.name1, p.sequence) for p in pairs] == [(p.name0, p.name1, p.sequence)
+                                                               for p in load_hpatches(root)]
+    assert cli.main(["evaluate", "homography", "--dataset", str(listing), "--layout", "pairs",
+                     "--features", str(features), "--outputs", str(tmp_path / "eval")]) == 0
+    results = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert results["pairs"] == 2 and results["mma"]["5"] == 40 and results["pred_matches"] == 2.5
+    listing.write_text("v_hand/1.ppm v_hand/2.ppm\n")
+    with pytest.raises(ValueError, match=r"mine.txt:1: expected 'image0 image1 H_file'"):
+        load_pairs(listing, "pairs")
+    listing.write_text("v_hand/1.ppm v_hand/9.ppm v_hand/H_1_2\n")
+    with pytest.raises(FileNotFoundError, match=r"mine.txt:1: image\(s\) not found: v_hand/9.ppm"):
+        load_pairs(listing, "pairs")
 
 
 def test_hpatches_groups_reported_separately_and_together():

@@ -41,6 +41,7 @@ def test_importable_without_hloc():
 
 class StubBaseModel(__import__("torch").nn.Module):
     """hloc's BaseModel as it behaves (hloc.utils.base_model): conf merged, then _init."""
+
     default_conf, required_inputs = {}, []
 
     def __init__(self, conf):
@@ -91,6 +92,7 @@ def test_register_is_idempotent_and_visible_to_hloc():
 class SiftAsRELF(__import__("torch").nn.Module):
     """Stands in for relf_hloc.features.relf.RELF (same batched forward) with OpenCV SIFT,
     so the plugin's plumbing is tested in seconds and independently of RELF's weights."""
+
     calls = []
 
     def __init__(self, conf):

@@ -1,11 +1,12 @@
-"""The README's code, run literally on rendered photos, so the manual cannot drift from the
-code: the "Your own images" commands (6 database views and 2 new ones), the Python API
+"""The code of the README and of its docs/ pages, run literally on rendered photos, so the manual
+cannot drift from the code: the "Your own images" commands (6 database views and 2 new ones), the Python API
 blocks (hloc's in the slow suite), and the shard and Ray commands (slow suite; Ray with 2
 workers instead of 8 on this 2-core machine). The first block (install, demo) is what CI
 runs; the development block is the test command itself."""
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -17,11 +18,13 @@ import pytest
 from relf_hloc import io
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+PAGES = [README] + sorted((README.parent / "docs").glob("*.md"))  # the README and its docs/ pages
 
 
 def readme_blocks(heading: str, language: str = "bash") -> list:
-    """The code blocks of a language in the README section under ``## heading``."""
-    text = README.read_text()
+    """The code blocks of a language in the section under ``## heading`` of the README or of a docs/ page."""
+    text = next((t for t in (p.read_text() for p in PAGES) if f"\n## {heading}\n" in t), None)
+    assert text is not None, f"no section '## {heading}' in the README or docs/"
     section = text[text.index(f"## {heading}\n") + 1:]
     section = section[:section.index("\n## ")] if "\n## " in section else section
     return re.findall(rf"```{language}\n(.*?)```", section, re.S)
@@ -132,7 +135,35 @@ def test_your_own_images_commands_run_as_written(tmp_path):
                           text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "localized 2 / 2 queries" in done.stdout
-    poses = {line.split()[0]: np.array(line.split()[1:], float) for line in (tmp_path / "out/poses.txt").read_text().splitlines()}
+    lines = (tmp_path / "out/poses.txt").read_text().splitlines()
+    poses = {line.split()[0]: np.array(line.split()[1:], float) for line in lines}
     assert sorted(poses) == [f"query/{q}" for q in queries]
     report = io.read_json(tmp_path / "out" / "report.json")
     assert report["registered"] >= 5
+
+
+def documented_commands() -> list:
+    """Every ``relf-hloc`` or ``python scripts|pipelines/...`` command of the README's and docs/ pages' code
+    (fenced or indented blocks), continuation lines joined, as (page, argv); usage lines holding
+    ``[options]`` left out."""
+    found = []
+    for page in PAGES:
+        text = page.read_text()
+        code = re.findall(r"```(?:bash)?\n(.*?)```", text, re.S) + re.findall(r"(?m)^((?:    .*\n)+)", text)
+        for block in code:
+            for line in re.sub(r"\\\n\s*", "", block).splitlines():
+                line = re.split(r"\s#\s|\s{2,}#", line.strip())[0].strip()
+                line = re.sub(r"^.*\$ |^(nice|exec) ", "", line)
+                if re.match(r"(relf-hloc|python (scripts|pipelines)/\S+\.py)( |$)", line) and "[" not in line:
+                    found.append((page.name, shlex.split(line)))
+    return found
+
+
+def test_documented_commands_parse(monkeypatch, capsys):
+    from test_scripts import parses
+    commands = documented_commands()
+    assert len(commands) > 30
+    for page, argv in commands:
+        argv = ["python"] + argv[1:] if argv[0] == "python" else argv
+        parses(argv, README.parent, monkeypatch)
+    capsys.readouterr()

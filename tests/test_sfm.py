@@ -271,7 +271,8 @@ def test_sfm_command_with_sift(rendered, tmp_path, capsys):
     assert report["mean_reprojection_error_px"] < 1
     assert set(report["seconds"]) == {"extract", "pairs", "match", "reconstruction", "total"}
     assert report["features"]["conf"] == {"name": "sift", "max_keypoints": 2000, "contrast_threshold": 0.02}
-    assert report["features"]["file"].startswith("feats-sift-") and report["matches"]["conf"].get("ratio_threshold") is None
+    assert report["features"]["file"].startswith("feats-sift-")
+    assert report["matches"]["conf"].get("ratio_threshold") is None
     assert report["pairs"]["count"] == 15
     rec = pycolmap.Reconstruction(outputs / "sfm")
     assert (rec.num_reg_images(), rec.num_points3D()) == (report["registered"], report["points"])
@@ -416,3 +417,14 @@ def test_cameras_of_another_size_than_the_features_are_refused(scene, db_model, 
     with pytest.raises(ValueError, match="reference model image '.*' is 640x480, but"):
         triangulation.main(tmp_path / "tri", gt, scene.image_dir, scene.pairs, scene.features, scene.matches)
     assert not (tmp_path / "tri").exists()
+
+
+def test_sfm_options_are_one_conf_merged_strictly(tmp_path):
+    """sfm.main takes its options as one dict merged into sfm.default_conf: a misspelt key is an
+    error naming it, before any work."""
+    from relf_hloc import sfm
+    from relf_hloc.confs import ConfigError
+    with pytest.raises(ConfigError, match=r"sfm: unknown option 'mapper_attempt' \(known: .*'mapper_attempts'"):
+        sfm.main("sift", tmp_path / "images", tmp_path / "out", {"mapper_attempt": 3})
+    assert not (tmp_path / "out").exists()
+    assert sfm.default_conf["mapper_attempts"] == 4 and sfm.default_conf["pairs"] == "exhaustive"

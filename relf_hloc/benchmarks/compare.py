@@ -28,11 +28,13 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..confs import BENCHMARK_KEYPOINTS, EXTRACTORS, OPENCV_METHODS, extractor_conf, resolve_conf, with_options
+from ..log import logger
+from ..confs import (BENCHMARK_KEYPOINTS, EXTRACTORS, OPENCV_METHODS, extractor_conf, get_conf, resolve_conf,
+                     with_options)
 from ..datasets import roto360
 from ..datasets.homography import dataset_root, detect_layout, image_names, load_pairs
 from ..eval.homography import evaluate_pairs, results_from_records
-from ..features import features_tag
+from ..features import extractor_class, features_tag
 from ..features.opencv import unavailable_reason
 from ..io import write_json
 from ..pipeline import extract
@@ -81,7 +83,7 @@ def score(conf: dict, root: Path, pairs, features_dir: Path, relf_keypoints: str
     every pair: (per-pair records, features path, extraction seconds per image). With
     ``relf_keypoints="sift"`` a RELF conf describes the SIFT conf's keypoints (duplicates removed)."""
     names = image_names(pairs)
-    if conf["model"]["name"] == "relf" and relf_keypoints == "sift":
+    if extractor_class(conf["model"]).describes_keypoints and relf_keypoints == "sift":
         sift = extractor_conf("sift", conf["model"]["max_keypoints"])
         _, sift_path, _ = score(sift, root, pairs, features_dir, device=device, progress=progress)
         conf = with_options(conf, detector={"name": "file", "path": str(sift_path), "unique": True})
@@ -102,7 +104,7 @@ def compare_on(dataset: Path, layout: str, out_dir: Path, features_dir: Path, op
     results: Dict[str, dict] = {}
     skipped = {m: unavailable_reason(m) for m in opts["methods"] if unavailable_reason(m)}
     for method, reason in skipped.items():
-        print(f"compare: skipping {method}: {reason}")
+        logger.info(f"compare: skipping {method}: {reason}")
     for method in (m for m in opts["methods"] if m not in skipped):
         conf = extractor_conf(method, opts["max_keypoints"], opts["weights"], opts["random_weights"])
         records, features, _ = score(conf, root, pairs, features_dir, opts["relf_keypoints"], opts["device"])
@@ -111,11 +113,11 @@ def compare_on(dataset: Path, layout: str, out_dir: Path, features_dir: Path, op
         res.pop("per_pair")  # `evaluate homography` on the features file gives them
         results[name] = res
         ori = res.get("ori_acc")
-        print(f"compare: {out_dir.name} {name}: MMA@3 {res['mma']['3']:.2f} @5 {res['mma']['5']:.2f} "
-              f"@10 {res['mma']['10']:.2f}, {res['pred_matches']:.1f} matches, {res['total_points']:.1f} points"
-              + (f", orientation within one bin: {format_ori_acc(res)} % (matches / GT)" if ori else "")
-              + ", localisation error (median / p90 (dx, dy) px) of matches <= 10 px "
-              f"{format_loc_error(res, 'matches')}, of verified inliers {format_loc_error(res, 'inliers')}")
+        logger.info(f"compare: {out_dir.name} {name}: MMA@3 {res['mma']['3']:.2f} @5 {res['mma']['5']:.2f} "
+                    f"@10 {res['mma']['10']:.2f}, {res['pred_matches']:.1f} matches, {res['total_points']:.1f} points"
+                    + (f", orientation within one bin: {format_ori_acc(res)} % (matches / GT)" if ori else "")
+                    + ", localisation error (median / p90 (dx, dy) px) of matches <= 10 px "
+                    f"{format_loc_error(res, 'matches')}, of verified inliers {format_loc_error(res, 'inliers')}")
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "results.json", {"dataset": str(root), "layout": layout, "command": opts["command"],
                                           "options": opts, "methods": results})
@@ -124,7 +126,7 @@ def compare_on(dataset: Path, layout: str, out_dir: Path, features_dir: Path, op
         footer += ("\nRoto-360 pairs: reference `*_rot0.jpg` against every `*_rot<deg>.jpg`, 0 degrees "
                    "included (the paper's 10 x 36 = 360 pairs); sets made by `relf-hloc make-roto360` "
                    "rotate image 1 on an enlarged canvas (whole image visible, black corners).\n")
-    if any(m.startswith("relf") for m in opts["methods"]) and opts["random_weights"]:
+    if opts["random_weights"] and any(extractor_class(get_conf(m)["model"]).weights for m in opts["methods"]):
         footer += "\nRELF rows marked 'untrained' use random weights: they test the pipeline, not the method.\n"
     footer += f"\nProduced by `{opts['command']}`.\n" if opts["command"] else ""
     write_report(out_dir, results, f"{out_dir.name}: homography benchmark ({layout}, {len(pairs)} pairs)",
@@ -157,5 +159,5 @@ def main(dataset, results_dir, cache_dir, layout: str = "both", opts: Optional[d
         angles = [a for a in range(0, 360, opts["step"]) if opts["angles"] is None or a in opts["angles"]]
         written.append(compare_on(roto_dir, "roto360", results_dir / roto_name,
                                   cache_dir / roto_name / "features", opts, angles))
-    print("compare: wrote " + ", ".join(str(p.parent) for p in written))
+    logger.info("compare: wrote " + ", ".join(str(p.parent) for p in written))
     return written

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
+from ..log import logger
 from ..datasets.homography import dataset_root, image_names, load_pairs
 from ..eval.homography import TABLE_THRESHOLDS, evaluate_pairs, results_from_records
 from ..images import image_size
@@ -105,7 +106,7 @@ def main(dataset, layout: str, features, output, label: Optional[str] = None,
     write_json(output / "results.json", results)
     write_report(output, {label: results}, f"{label} on {Path(dataset).name} ({layout})")
     mma = results["mma"]
-    print(f"evaluate homography: {label}: {results['pairs']} pairs, MMA@3 {mma['3']:.2f} "
-          f"@5 {mma['5']:.2f} @10 {mma['10']:.2f}, {results['pred_matches']:.1f} matches, "
-          f"{results['total_points']:.1f} points -> {output / 'results.json'}")
+    logger.info(f"evaluate homography: {label}: {results['pairs']} pairs, MMA@3 {mma['3']:.2f} "
+                f"@5 {mma['5']:.2f} @10 {mma['10']:.2f}, {results['pred_matches']:.1f} matches, "
+                f"{results['total_points']:.1f} points -> {output / 'results.json'}")
     return output / "results.json"

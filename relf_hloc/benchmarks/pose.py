@@ -55,12 +55,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from tqdm import tqdm
 
+from ..log import logger
 from .. import io
 from ..confs import MAX_KEYPOINTS, conf_names, default_matcher, extractor_conf, resolve_conf, with_options
 from ..datasets import scenes
 from ..datasets.scenes import Scene
 from ..eval.poses import model_poses, pose_summary, relative_pose_records, score_poses
-from ..features import features_tag
+from ..features import extractor_class, features_tag
 from ..pipeline import colmap, extract, localize, match, reconstruction, triangulation
 from ..pipeline.pairs import exhaustive
 from .pose_report import plot_results, results_markdown
@@ -193,7 +194,7 @@ def evaluate_variant(scene: Scene, work: Path, methods: Dict[str, Optional[str]]
     timings = Timings(work / "timings.json")
     results = {}
     for method, external in methods.items():
-        print(f"[{work.name}] {method}: {len(scene)} images, {len(pairs)} pairs")
+        logger.info(f"[{work.name}] {method}: {len(scene)} images, {len(pairs)} pairs")
         if external is None:
             extractor = extractor_conf(method, conf["max_keypoints"], conf["weights"], conf["random_weights"])
             name = features_tag(extractor)
@@ -231,7 +232,7 @@ def evaluate_variant(scene: Scene, work: Path, methods: Dict[str, Optional[str]]
                         "total_s": round(sum(steps), 1)}
         res["keypoints_per_image"] = round(float(np.mean(
             [len(io.read_features(features, n, ["keypoints"])["keypoints"]) for n in scene.names])), 1)
-        if external is None and conf["random_weights"] and method.startswith("relf"):
+        if external is None and conf["random_weights"] and extractor_class(extractor["model"]).weights:
             res["label"] = "untrained"
         results[method] = res
     return results
@@ -276,6 +277,6 @@ def main(conf: dict, scene_dir, format: str, output, work=None, command: str = "
     summary = ", ".join(f"{m} AUC@5 {r['auc']['5']:.1f}" + (f" reg {r['registered']}/{r['total']}"
                                                             if "registered" in r else "")
                         for m, r in results["methods"].items() if "auc" in r)
-    print(f"benchmark pose: {len(scene)} images, {time.perf_counter() - start:.0f} s; {summary} "
-          f"-> {output / 'results.json'}")
+    logger.info(f"benchmark pose: {len(scene)} images, {time.perf_counter() - start:.0f} s; {summary} "
+                f"-> {output / 'results.json'}")
     return output / "results.json"

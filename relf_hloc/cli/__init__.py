@@ -10,6 +10,8 @@ import argparse
 import importlib
 import sys
 
+from .. import log
+
 COMMANDS = {
     # name: (module, one-line help)
     "demo": ("relf_hloc.cli.demo",
@@ -48,13 +50,23 @@ class HelpFormatter(argparse.HelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
+def add_log_options(parser: argparse.ArgumentParser, default) -> None:
+    """-v / -q: the level of the package logger (before or after the command's name)."""
+    parser.add_argument("-v", dest="log_verbose", action="count", default=default,
+                        help="more messages: -v adds debug messages")
+    parser.add_argument("-q", dest="log_quiet", action="count", default=default,
+                        help="fewer messages: -q warnings and errors only, -qq errors only")
+
+
 def build_parser(argv):
     parser = argparse.ArgumentParser(prog="relf-hloc", description=__doc__.splitlines()[0])
+    add_log_options(parser, 0)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     wanted = next((a for a in argv if not a.startswith("-")), None)
     for name, (module, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_,
                            formatter_class=HelpFormatter)
+        add_log_options(p, argparse.SUPPRESS)  # the top level's count goes on
         if name == wanted:  # import only the module of the command being run
             mod = importlib.import_module(module)
             mod.add_arguments(p)
@@ -72,6 +84,7 @@ def main(argv=None) -> int:
             args = parser.parse_args(argv)
         except SystemExit as e:  # argparse's usage errors (2) and --help (0), as an exit code
             return int(e.code or 0)
+        log.configure(args.log_verbose - args.log_quiet)
         check_args(parser, args)
         return int(args.func(args) or 0)
     except (OSError, ValueError, KeyError, RuntimeError) as e:

@@ -1,6 +1,7 @@
 """``relf-hloc evaluate <benchmark>``: one nested subcommand per benchmark.
 
     relf-hloc evaluate homography --dataset DIR --layout hpatches|roto360 --features F.h5 --outputs DIR
+    relf-hloc evaluate homography --dataset PAIRS.txt --layout pairs --features F.h5 --outputs DIR
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from ..datasets.homography import LAYOUTS
 
 
 def add_homography_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", required=True, type=input_path("dataset"), help="dataset folder")
+    parser.add_argument("--dataset", required=True, type=input_path("dataset"),
+                        help="dataset folder, or a pairs file of 'image0 image1 H_file' lines (--layout pairs)")
     parser.add_argument("--layout", required=True, choices=LAYOUTS)
     parser.add_argument("--features", required=True, type=input_path("features"), help="hloc features file (.h5)")
     parser.add_argument("--outputs", required=True, type=output_path("folder"), help="output folder")
@@ -32,7 +34,7 @@ def run_homography(args) -> int:
 
 BENCHMARKS = {  # name: (add_arguments, run, one-line help)
     "homography": (add_homography_arguments, run_homography,
-                   "MMA@1..10 px of a features file on an HPatches or Roto-360 folder"),
+                   "MMA@1..10 px of a features file on an HPatches or Roto-360 folder, or a pairs file"),
 }
 
 

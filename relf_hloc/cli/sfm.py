@@ -45,9 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     conf = extractor_conf(args.conf, args.max_keypoints, args.weights, args.random_weights, backend=args.backend)
     matcher = with_options(args.matcher or default_matcher(conf, "sfm"), ratio_threshold=args.ratio)
-    report_path = main(conf, args.images, args.outputs, matcher, args.pairs, args.window, args.num_matched,
-                       device=args.device, overwrite=args.overwrite, ray=args.ray, workers=args.workers,
-                       **colmap_options_from_args(args))
+    options = {"matcher": matcher, "pairs": args.pairs, "window": args.window, "num_matched": args.num_matched,
+               "device": args.device, "overwrite": args.overwrite, "ray": args.ray, "workers": args.workers,
+               **colmap_options_from_args(args)}
+    report_path = main(conf, args.images, args.outputs, options)
     report = read_json(report_path)
     print(format_summary(report))
     print(f"model: {args.outputs / 'sfm'}  report: {report_path}")

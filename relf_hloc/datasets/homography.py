@@ -1,4 +1,4 @@
-"""Homography ground truth: loaders for the HPatches and Roto-360 layouts.
+"""Homography ground truth: loaders for the HPatches, Roto-360 and plain pairs-file layouts.
 
 HPatches (official ``hpatches-sequences-release`` layout)::
 
@@ -12,8 +12,14 @@ Roto-360::
     <root>/<seq>/<name>_rot<deg>.jpg, <name>_rot<deg>.txt    (9 numbers, reference -> target)
 
 The reference is ``<name>_rot0.jpg``; every ``<name>_rot<deg>.jpg`` (0 included, as in
-the paper's 10 x 36 = 360 pairs) is a target. Image names are POSIX paths relative to
-the dataset root: the names the features files must use.
+the paper's 10 x 36 = 360 pairs) is a target.
+
+A pairs file (your own data; the dataset is the file, ``#`` starts a comment)::
+
+    <image0> <image1> <H_file>        (paths relative to the file's folder; H maps image0 -> image1)
+
+Image names are POSIX paths relative to the dataset root (a pairs file's folder): the names the
+features files must use.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import numpy as np
 
 from ..io import write_text
 
-LAYOUTS = ("hpatches", "roto360")
+LAYOUTS = ("hpatches", "roto360", "pairs")
 ROTO_PATTERN = re.compile(r"^(?P<name>.+)_rot(?P<deg>\d+)\.jpg$")
 
 
@@ -133,8 +139,35 @@ def load_roto360(root, sequences: Optional[Sequence[str]] = None,
     return pairs
 
 
+def load_pairs_file(path, sequences: Optional[Sequence[str]] = None) -> List[HomographyPair]:
+    """Pairs of a text file of ``image0 image1 H_file`` lines (relative to the file's folder); a
+    pair's sequence is its first image's folder ('.' at the top), its group 'pairs'."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: pairs file not found")
+    pairs = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        fields = line.split("#")[0].split()
+        if not fields:
+            continue
+        if len(fields) != 3:
+            raise ValueError(f"{path}:{number}: expected 'image0 image1 H_file', got {line.strip()!r}")
+        name0, name1, h_file = fields
+        missing = [n for n in (name0, name1) if not (path.parent / n).is_file()]
+        if missing:
+            raise FileNotFoundError(f"{path}:{number}: image(s) not found: {', '.join(missing)}")
+        sequence = Path(name0).parent.as_posix()
+        if sequences is None or sequence in sequences:
+            pairs.append(HomographyPair(name0, name1, read_homography(path.parent / h_file), sequence, "pairs"))
+    if not pairs and sequences is None:
+        raise ValueError(f"{path}: no pairs")
+    return pairs
+
+
 def detect_layout(root) -> str:
-    """'hpatches' or 'roto360', from the files of the first sequence folder."""
+    """'pairs' for a file, else 'hpatches' or 'roto360' from the files of the first sequence folder."""
+    if Path(root).is_file():
+        return "pairs"
     root = hpatches_root(root)
     for seq in sequence_dirs(root, None):
         if (seq / "1.ppm").is_file():
@@ -152,6 +185,10 @@ def load_pairs(root, layout: str, sequences: Optional[Sequence[str]] = None,
         return load_hpatches(root, sequences)
     if layout == "roto360":
         return load_roto360(root, sequences, angles)
+    if layout == "pairs":
+        if angles is not None:
+            raise ValueError("angles select Roto-360 pairs: a pairs file has none")
+        return load_pairs_file(root, sequences)
     raise ValueError(f"unknown layout '{layout}' (expected one of {', '.join(LAYOUTS)})")
 
 
@@ -162,4 +199,6 @@ def image_names(pairs: Sequence[HomographyPair]) -> List[str]:
 
 def dataset_root(root, layout: str) -> Path:
     """The folder image names are relative to."""
+    if layout == "pairs":
+        return Path(root).parent
     return hpatches_root(root) if layout == "hpatches" else Path(root)

@@ -23,6 +23,7 @@ from typing import Optional, Sequence
 
 from tqdm import tqdm
 
+from ..log import logger
 from ..images import read_image, rotate_image, write_image
 from .homography import hpatches_root, sequence_dirs, write_homography
 
@@ -54,6 +55,6 @@ def main(hpatches_dir, output_dir, sequences: Optional[Sequence[str]] = None, st
             write_image(jpg, rotated)
             write_homography(txt, H)  # written last: its presence marks the pair complete
             written += 1
-    print(f"make-roto360: {len(seq_dirs)} sequences x {len(angles)} angles in {output_dir} "
-          f"({written} written, {len(seq_dirs) * len(angles) - written} already there)")
+    logger.info(f"make-roto360: {len(seq_dirs)} sequences x {len(angles)} angles in {output_dir} "
+                f"({written} written, {len(seq_dirs) * len(angles) - written} already there)")
     return output_dir

@@ -31,6 +31,13 @@ def load_extractor(conf: dict):
     return load_registered(EXTRACTORS, conf, "extractor")
 
 
+def extractor_class(model: dict) -> type:
+    """The extractor class registered for ``model["name"]`` (a conf's ``model`` entry), whose class
+    attributes say what it offers (``Extractor``: ``weights``, ``describes_keypoints``,
+    ``global_aggregations``): the steps, drivers and the CLI ask it instead of testing names."""
+    return registered_class(EXTRACTORS, model.get("name"), "extractor")
+
+
 def weights_tag(weights=None, random_weights: bool = False) -> str:
     """'untrained', or 'w' and the first 8 hex digits of the checkpoint's SHA-256 (the
     shipped weights by default)."""
@@ -45,11 +52,11 @@ def weights_tag(weights=None, random_weights: bool = False) -> str:
 def identity(conf: dict) -> dict:
     """What determines an extractor's output: its model conf as it runs (the class's
     ``default_conf`` merged with ``conf``: spelling out a default changes nothing, a changed
-    default changes the provenance), with RELF's weights named by content (so features made
-    with other weights are never taken for these)."""
-    cls = registered_class(EXTRACTORS, conf, "extractor")
+    default changes the provenance), with the weights of an extractor that has them named by
+    content (so features made with other weights are never taken for these)."""
+    cls = extractor_class(conf)
     model = resolve_conf(cls.default_conf, conf, cls.__name__)
-    if model.get("name") == "relf":
+    if cls.weights:
         model["weights"] = weights_tag(model.get("weights"), model.get("random_weights", False))
     return model
 

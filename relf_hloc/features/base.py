@@ -15,14 +15,16 @@ Keypoints are in pixels with the pixel centre at integer coordinates. ``extract`
 implements the form natural to it and gets the other from this class: a torch network
 implements ``forward`` (and ``describe`` for given keypoints), an OpenCV method ``extract``.
 
-A **keypoint detector** holds ``default_conf`` and is called on one image:
+A **keypoint detector** holds ``default_conf`` and is called on one image, always the same way:
 
-    detector(image uint8 [H, W, 3] RGB, name=None)
-        -> {"keypoints": [N, 2] float32, "keypoint_scores": [N] float32, optional "scales": [N]}
+    detector({"image": uint8 [H, W, 3] RGB, optional "name": str,
+              optional "levels": () -> the extractor's pyramid maps, computed on first call})
+        -> {"keypoints": [N, 2], "keypoint_scores": [N], optional "scales": [N]} (numpy or tensors)
 
 strongest first (``scales``: the keypoint's size in pixels, OpenCV's ``KeyPoint.size``). A
-detector that scores the feature maps of an extractor's own network pass
-(RELF's learned head) has ``uses_maps = True`` and is called with those maps instead.
+detector that scores the maps of the extractor's own network pass (RELF's learned head) calls
+``levels`` and says so with ``uses_maps = True``: it cannot run ahead of the network (the extract
+step detects the others' keypoints of the next images while the network works).
 """
 
 from __future__ import annotations
@@ -39,11 +41,11 @@ FILE_KEYS = {"keypoint_scores": "scores"}  # forward's output key -> hloc's feat
 class Detector(Configurable):
     """Keypoints of one image (see the module doc)."""
 
-    uses_maps = False
+    uses_maps = False  # scores the extractor's maps (data["levels"]): cannot run ahead of the network
 
-    def __call__(self, image: np.ndarray, name: Optional[str] = None) -> Dict[str, np.ndarray]:
-        """{keypoints [N, 2], keypoint_scores [N], optional scales [N]} of one uint8 RGB image,
-        strongest first."""
+    def __call__(self, data: dict) -> Dict[str, np.ndarray]:
+        """{keypoints [N, 2], keypoint_scores [N], optional scales [N]} of ``data["image"]`` (uint8
+        RGB), strongest first."""
         raise NotImplementedError
 
 
@@ -51,6 +53,10 @@ class Extractor(Configurable):
     """Local features of one image (see the module doc)."""
 
     required_data_keys = ("image",)
+    # What the extractor offers, asked by the steps, the drivers and the CLI (never its name):
+    weights = False  # a network with weights: its features are named by the weights' content
+    describes_keypoints = False  # describes any detector's keypoints (``describe``, a ``detector`` option)
+    global_aggregations = ("gem",)  # ``extract --global`` aggregations it supports, the first the default
 
     def forward(self, data: dict) -> dict:
         """Batched tensors in and out: by default ``extract`` on the image as uint8 numpy."""

@@ -8,12 +8,12 @@
   describes (``uses_maps``); ``score_peaks`` / ``pyramid_peaks`` turn its score maps into keypoints.
 
 A new detector is a ``base.Detector`` subclass with ``default_conf`` and ``__call__``, added to
-``DETECTORS`` (see the README's architecture section).
+``DETECTORS`` (see docs/architecture.md).
 """
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -53,9 +53,9 @@ class SIFTDetector(Detector):
 
     default_conf = {"name": "sift", "max_keypoints": MAX_KEYPOINTS, "contrast_threshold": SIFT_CONTRAST}
 
-    def __call__(self, image: np.ndarray, name: Optional[str] = None) -> Dict[str, np.ndarray]:
-        """The strongest ``max_keypoints`` DoG extrema."""
-        kpts, scores, cv_kpts = detect_sift(image, self.conf["max_keypoints"], self.conf["contrast_threshold"])
+    def __call__(self, data: dict) -> Dict[str, np.ndarray]:
+        """The strongest ``max_keypoints`` DoG extrema of ``data["image"]``."""
+        kpts, scores, cv_kpts = detect_sift(data["image"], self.conf["max_keypoints"], self.conf["contrast_threshold"])
         return {"keypoints": kpts, "keypoint_scores": scores,
                 "scales": np.array([k.size for k in cv_kpts], np.float32)}
 
@@ -71,9 +71,10 @@ class FileDetector(Detector):
         if not self.conf["path"]:
             raise ValueError("the 'file' detector needs 'path': an hloc features file")
 
-    def __call__(self, image: Optional[np.ndarray], name: Optional[str] = None) -> Dict[str, np.ndarray]:
-        """The keypoints stored for image ``name`` (scores 1 where the file has none; scales
+    def __call__(self, data: dict) -> Dict[str, np.ndarray]:
+        """The keypoints stored for image ``data["name"]`` (scores 1 where the file has none; scales
         where it has them)."""
+        name = data.get("name")
         if name is None:
             raise ValueError("the 'file' detector reads keypoints by image name; none was given")
         path = self.conf["path"]
@@ -140,7 +141,7 @@ def pyramid_peaks(levels, image_hw: Tuple[int, int], max_keypoints: Optional[int
 
 class LearnedDetector(Detector, torch.nn.Module):
     """RELF's learned head (``reresnet.DetectorHead``) on the maps of every pyramid level:
-    ``detector(levels, image_hw) -> (keypoints [N, 2], scores [N], scales [N])`` (tensors).
+    ``detector({"image", "levels"}) -> {keypoints [N, 2], keypoint_scores [N], scales [N]}`` (tensors).
     A torch module: it moves with the RELF module that holds it."""
 
     default_conf = {"name": "learned", "radius": 2, "threshold": 0.1, "max_keypoints": MAX_KEYPOINTS}
@@ -154,9 +155,13 @@ class LearnedDetector(Detector, torch.nn.Module):
                              "through RELF ({'detector': {'name': 'learned'}}) with such weights")
         self.head = head
 
-    def __call__(self, levels: List, image_hw: Tuple[int, int]) -> Dict[str, torch.Tensor]:
-        """Keypoints [N, 2], keypoint_scores [N] and scales [N] from the head's score maps of every level."""
-        scores = [(self.head([f.float() for f in feats])[0], hw) for feats, hw in levels]
+    def __call__(self, data: dict) -> Dict[str, torch.Tensor]:
+        """Keypoints [N, 2], keypoint_scores [N] and scales [N] from the head's score maps of every level
+        (``data["levels"]()``) of ``data["image"]``."""
+        if data.get("levels") is None:
+            raise ValueError("the 'learned' detector scores RELF's maps: use it through RELF")
+        scores = [(self.head([f.float() for f in feats])[0], hw) for feats, hw in data["levels"]()]
+        image_hw = data["image"].shape[:2]
         kpts, scores, scales = pyramid_peaks(scores, image_hw, self.conf["max_keypoints"], self.conf["radius"],
                                              self.conf["threshold"])
         return {"keypoints": kpts, "keypoint_scores": scores, "scales": scales}

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import sys
 import warnings
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -33,6 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..log import logger
 from ..confs import DEFAULT_WEIGHTS, DETECTOR_WEIGHTS, MAX_KEYPOINTS, PAPER_PYRAMID
 from ..geometry import parabola_offset
 from . import weights_tag
@@ -193,12 +193,30 @@ def network_tag(weights: Optional[str], backbone: str = DEFAULT_BACKBONE) -> str
     return tag if backbone == DEFAULT_BACKBONE else f"{backbone}-{tag}"
 
 
+class Levels:
+    """The pyramid's maps of one image, computed on the first call (by a detector that scores them)
+    and kept in ``value`` for describing (None until then)."""
+
+    def __init__(self, compute):
+        self.compute, self.value = compute, None
+
+    def __call__(self) -> list:
+        """[(maps, (h, w)) per level]."""
+        if self.value is None:
+            self.value = self.compute()
+        return self.value
+
+
 class RELF(Extractor, torch.nn.Module):
     """RELF as an extractor (``base.Extractor``): detect -> describe -> align.
 
     The keypoints come from a detector (``detectors``: given to ``describe``, a registry detector
     on the image, or the learned head on the maps of the network pass that also describes).
     """
+
+    weights = True
+    describes_keypoints = True
+    global_aggregations = ("vlad", "gem")  # the VLAD codebook is learned on RELF's descriptors
 
     default_conf = {
         "name": "relf",
@@ -249,7 +267,7 @@ class RELF(Extractor, torch.nn.Module):
             msg = ("RELF is running with RANDOM (untrained) weights: descriptors are "
                    "equivariant but not trained; use this for tests only")
             warnings.warn(msg)
-            print(f"WARNING: {msg}", file=sys.stderr)
+            logger.warning(f"WARNING: {msg}")
             return None
         weights = str(self.conf["weights"] or DEFAULT_WEIGHTS)
         if not Path(weights).is_file():
@@ -309,13 +327,10 @@ class RELF(Extractor, torch.nn.Module):
     def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         """Detect, then describe (see the module doc): batched tensors in and out, on the image's device."""
         image = self.image_of(data)
-        if self.detector.uses_maps:  # one network pass per level detects and describes
-            levels = list(self.pyramid(image.to(self.device)))
-            detected = self.detector(levels, image.shape[-2:])
-        else:
-            levels = None
-            detected = {k: torch.from_numpy(v) for k, v in self.detector(to_uint8(image), data.get("name")).items()}
-        return self.describe({"image": data["image"], **{k: v[None] for k, v in detected.items()}}, levels)
+        levels = Levels(lambda: list(self.pyramid(image.to(self.device))))  # one pass detects and describes
+        detected = self.detector({"image": to_uint8(image), "name": data.get("name"), "levels": levels})
+        detected = {k: torch.as_tensor(v)[None] for k, v in detected.items()}
+        return self.describe({"image": data["image"], **detected}, levels.value)
 
     @torch.inference_mode()
     def describe(self, data: Dict[str, torch.Tensor], levels=None) -> Dict[str, torch.Tensor]:

@@ -7,12 +7,12 @@ import contextlib
 import hashlib
 import json
 import os
-import sys
 from pathlib import Path
 from typing import List, Optional, Tuple
 
 import h5py
 
+from ..log import logger
 from ..confs import differences
 from .files import check_writable, deferred_signals, hold_writer_lock, lock_path, refuse_if_written
 from .h5 import PROVENANCE, FormatError, find_pair, open_h5
@@ -84,8 +84,8 @@ def claim(path, settings: dict, overwrite: bool = False) -> bool:
                     raise FormatError(f"{path}: not an hloc {kind} file written by relf-hloc (it holds other "
                                       "data); refusing to write into it: choose another output file")
                 if len(f):
-                    print(f"warning: {path} records no settings (not written by relf-hloc); resuming it "
-                          "by name only: pass --overwrite to recompute it", file=sys.stderr)
+                    logger.warning(f"warning: {path} records no settings (not written by relf-hloc); resuming it "
+                                   "by name only: pass --overwrite to recompute it")
                     return True
         if recorded is not None:
             changed = differences(json.loads(recorded), settings)

@@ -21,6 +21,7 @@ from typing import List, Optional, Sequence
 import h5py
 from tqdm import tqdm
 
+from ..log import logger
 from .. import io
 from ..matchers import PairReader, load_matcher
 from . import extract, match
@@ -192,9 +193,9 @@ def extract_ray(conf, images, output, address: Optional[str] = None, workers: in
             jobs = plan(names, set(names) - set(todo), size, shard_dir(output), "extract")
             report = run_shards(ray, ExtractWorker, (conf, str(images), device), jobs, output, "keypoints",
                                 workers, 1 if device == "cuda" else 0, 1, "img")
-            print(f"extract --ray: {report['shards']} shard(s) on {report['workers']} worker(s), "
-                  f"{report['retried']} retried after a worker died")
-        print(extract.summary(output, names, todo, skipped, [], time.time() - start_time))
+            logger.info(f"extract --ray: {report['shards']} shard(s) on {report['workers']} worker(s), "
+                        f"{report['retried']} retried after a worker died")
+        logger.info(extract.summary(output, names, todo, skipped, [], time.time() - start_time))
     return output
 
 
@@ -211,7 +212,7 @@ def match_ray(conf, pairs, features, output, address: Optional[str] = None, work
             jobs = plan(pairs, set(pairs) - set(todo), size, shard_dir(output), "match")
             report = run_shards(ray, MatchWorker, (conf, str(features)), jobs, output, "matches0",
                                 workers, 0, 1, "pair")
-            print(f"match --ray: {report['shards']} shard(s) on {report['workers']} worker(s), "
-                  f"{report['retried']} retried after a worker died")
-        print(f"match: {len(todo)} pair(s) matched, {len(pairs) - len(todo)} already in {output}")
+            logger.info(f"match --ray: {report['shards']} shard(s) on {report['workers']} worker(s), "
+                        f"{report['retried']} retried after a worker died")
+        logger.info(f"match: {len(todo)} pair(s) matched, {len(pairs) - len(todo)} already in {output}")
     return output

@@ -10,7 +10,6 @@ already in it, so a stopped run resumes; other settings are an error (--overwrit
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -21,9 +20,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from ..log import logger
 from .. import io, retrieval
 from ..confs import MAX_PIXELS, get_conf
-from ..features import identity, load_extractor
+from ..features import extractor_class, identity, load_extractor
 from ..images import ImageError, image_size, list_images, read_image
 
 
@@ -46,13 +46,14 @@ def check_options(conf: dict) -> None:
 
 
 def check_global(conf: dict) -> None:
-    """--global: a known aggregation; the VLAD codebook is RELF's."""
+    """--global: a known aggregation that the extractor supports (the VLAD codebook is RELF's)."""
     aggregation = (conf.get("global") or {}).get("aggregation")
     if aggregation is not None:
         retrieval.settings(aggregation)
-        if aggregation == "vlad" and conf["model"]["name"] != "relf":
-            raise ValueError(f"--global vlad: the codebook is learned on RELF descriptors; use --global gem "
-                             f"with {conf['model']['name']}")
+        offered = extractor_class(conf["model"]).global_aggregations
+        if aggregation not in offered:
+            raise ValueError(f"--global {aggregation}: not offered by {conf['model']['name']} (its codebook is "
+                             f"learned on other descriptors); use --global {' or '.join(offered)}")
 
 
 def with_global(conf: dict, aggregation: Optional[str]) -> dict:
@@ -108,7 +109,7 @@ def check_images(images: Path, names: List[str], skip_bad: bool, resize_max: Opt
                 raise
             bad[name] = str(e)
     for reason in bad.values():
-        print(f"extract: skipping {reason}", file=sys.stderr)
+        logger.warning(f"extract: skipping {reason}")
     return list(bad)
 
 
@@ -125,7 +126,7 @@ def check_pixels(path: Path, resize_max: Optional[int]) -> None:
 
 def load(conf: dict, device: str):
     """The extractor of a conf, on ``device``."""
-    print(f"extract: loading {conf['model']['name']} on {device}", flush=True)
+    logger.info(f"extract: loading {conf['model']['name']} on {device}")
     extractor = load_extractor(conf["model"])
     return extractor.to(device) if hasattr(extractor, "to") else extractor  # a torch module moves
 
@@ -157,7 +158,7 @@ def prefetched(extractor, images: Path, names: List[str], preprocessing: Optiona
     def load(name):
         original = read_image(images / name)
         image, scale = preprocess(original, preprocessing)
-        detected = detector(image, name) if detector is not None else {}
+        detected = detector({"image": image, "name": name}) if detector is not None else {}
         return name, image, detected, (original.shape[1], original.shape[0]), scale
 
     with ThreadPoolExecutor(1) as pool:
@@ -209,8 +210,8 @@ def prepare(conf, images, output, names, device, overwrite, skip_bad_images, sha
     done = io.complete_names(output) if resumed else {}
     changed = [n for n in names if done.get(n) is not None and done[n] != io.image_digest(images / n)]
     if changed:
-        print(f"extract: {len(changed)} image(s) changed since their features were written "
-              f"(e.g. '{changed[0]}'): extracting them again", file=sys.stderr)
+        logger.warning(f"extract: {len(changed)} image(s) changed since their features were written "
+                       f"(e.g. '{changed[0]}'): extracting them again")
     todo = [n for n in names if n not in done or n in changed]
     skipped = check_images(images, todo, skip_bad_images, (conf.get("preprocessing") or {}).get("resize_max"))
     return conf, names, [n for n in todo if n not in skipped], skipped
@@ -248,5 +249,5 @@ def main(conf, images, output, names: Optional[List[str]] = None, device: str = 
         start = time.time()
         counts = extract_into(load(conf, device), images, todo, output, progress,
                               conf.get("preprocessing"), conf.get("global")) if todo else []
-    print(summary(output, names, todo, skipped, counts, time.time() - start))
+    logger.info(summary(output, names, todo, skipped, counts, time.time() - start))
     return output

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ..log import logger
 from .. import io
 from ..confs import get_conf
 from ..matchers import PairReader, load_matcher
@@ -66,6 +67,7 @@ def match_into(conf, pairs, todo, digests, features: Path, output: Path, progres
                          (digests[name0], digests[name1]))
         n_matches.append(int((pred["matches0"] > -1).sum()))
     mean = f"{np.mean(n_matches):.0f}" if n_matches else "-"
-    print(f"match: {len(todo)} pair(s) matched" + (f" ({stale} stale: an image was extracted again)" if stale else "")
-          + f", {len(pairs) - len(todo)} already in {output}, {mean} matches/pair, {time.time() - start:.1f} s")
+    note = f" ({stale} stale: an image was extracted again)" if stale else ""
+    logger.info(f"match: {len(todo)} pair(s) matched{note}, {len(pairs) - len(todo)} already in {output}, "
+                f"{mean} matches/pair, {time.time() - start:.1f} s")
     return output

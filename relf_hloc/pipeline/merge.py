@@ -16,6 +16,7 @@ from typing import Sequence
 
 import h5py
 
+from ..log import logger
 from .. import io
 from ..confs import differences
 
@@ -81,5 +82,6 @@ def main(inputs: Sequence, output, overwrite: bool = False) -> Path:
                 for n in io.groups(src, leaf):
                     parent, _, base = n.rpartition("/")
                     src.copy(src[n], dst.require_group(parent) if parent else dst, base)
-    print(f"merge: {len(where)} {'images' if leaf == 'keypoints' else 'pairs'} from {len(inputs)} file(s) -> {output}")
+    kind = "images" if leaf == "keypoints" else "pairs"
+    logger.info(f"merge: {len(where)} {kind} from {len(inputs)} file(s) -> {output}")
     return output

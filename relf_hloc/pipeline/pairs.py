@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List, Optional, Tuple
 
+from ..log import logger
 from .. import io, retrieval
 from ..images import list_images, natural_key
 
@@ -101,5 +102,5 @@ def main(output, images=None, mode: str = "exhaustive", window: int = 5,
         raise ValueError(f"unknown pairs mode '{mode}' (exhaustive, sequential, query or retrieval)")
     io.write_pairs(output, pairs)
     order = " (natural name order: frame_2 before frame_10)" if mode == "sequential" else ""
-    print(f"pairs: {len(pairs)} {mode} pairs{order} of {len(names)} images -> {output}")
+    logger.info(f"pairs: {len(pairs)} {mode} pairs{order} of {len(names)} images -> {output}")
     return Path(output)

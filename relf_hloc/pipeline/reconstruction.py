@@ -19,6 +19,7 @@ from typing import Any, Dict, Optional, Sequence
 import pycolmap
 from tqdm import tqdm
 
+from ..log import logger
 from ..io import OutputFolder, read_pairs, write_json
 from . import colmap as cu
 
@@ -33,7 +34,7 @@ def mapper_defaults() -> Dict[str, Any]:
 
 
 # What the mapper retries with when COLMAP's defaults leave images out (measured on the
-# Sacre Coeur photos, README "SfM on real photos"): a smaller initial triangulation angle
+# Sacre Coeur photos, docs/benchmarks.md "SfM on real photos"): a smaller initial triangulation angle
 # (few pairs of a small photo set have 16 degrees of baseline) and fewer initial inliers.
 # Registration thresholds stay COLMAP's: relaxed, they registered wrong images (temple).
 RELAXED = {"mapper": {"init_min_tri_angle": 8.0, "init_min_num_inliers": 50}}
@@ -80,8 +81,8 @@ def map_images(database: Path, image_dir: Path, output: Path, names: Sequence[st
         rec = cu.largest_model(models)
         registered = rec.num_reg_images() if rec else 0
         tried.append({"attempt": label, "options": attempt, "models": len(models), "registered": registered})
-        print(f"reconstruction: mapping attempt {i + 1} ({label}): {len(models)} model(s), "
-              f"largest {registered}/{len(names)} images")
+        logger.info(f"reconstruction: mapping attempt {i + 1} ({label}): {len(models)} model(s), "
+                    f"largest {registered}/{len(names)} images")
         if rec is not None and (best is None or (registered, rec.num_points3D())
                                 > (best[0].num_reg_images(), best[0].num_points3D())):
             best = (rec, i)
@@ -125,8 +126,8 @@ def build_database(database: Path, image_dir: Path, names: Sequence[str], pairs:
         raise RuntimeError(f"{matches}: no matches in any of the {len(written)} pairs")
     with cu.colmap_logging(verbose):
         num_verified = cu.verify_matches(database, pairs, verification_options)
-    print(f"reconstruction: {len(names)} images, {len(written)} pairs, {num_raw} matches, "
-          f"{num_verified} verified pairs")
+    logger.info(f"reconstruction: {len(names)} images, {len(written)} pairs, {num_raw} matches, "
+                f"{num_verified} verified pairs")
     if num_verified == 0:
         raise RuntimeError(f"{matches}: no image pair passed geometric verification "
                            f"({num_raw} raw matches in {len(written)} pairs)")

@@ -21,6 +21,7 @@ from typing import Any, Dict, Optional, Union
 import numpy as np
 import pycolmap
 
+from ..log import logger
 from ..io import OutputFolder, check_image_sizes, read_features, read_pairs
 from . import colmap as cu
 
@@ -86,8 +87,8 @@ def build_database(database: Path, rec: pycolmap.Reconstruction, names, pairs: P
             keypoints = {image_ids[n]: read_features(features, n, ["keypoints"])[
                 "keypoints"].astype(np.float64) + 0.5 for n in names}
             ratios = verify_with_poses(db, rec, written, keypoints, max_epipolar_error)
-            print(f"triangulation: known-pose verification: mean inlier ratio "
-                  f"{100 * ratios.mean() if len(ratios) else 0:.1f}% over {len(ratios)} pairs")
+            logger.info(f"triangulation: known-pose verification: mean inlier ratio "
+                        f"{100 * ratios.mean() if len(ratios) else 0:.1f}% over {len(ratios)} pairs")
     if verification == "colmap":
         with cu.colmap_logging(verbose):
             cu.verify_matches(database, pairs)
