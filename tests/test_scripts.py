@@ -111,12 +111,15 @@ RUNS = {
                               True),
     "pipelines/sfm_real_data.py": ("--data {data} --scenes sacre_coeur --methods sift --rotations none "
                                    "--max-keypoints 300 --outputs {tmp}", "sift", True),
+    "pipelines/localization.py": ("--data {scene} --scenes tiny=gt:colmap --methods sift --every 2 --max-size 160 "
+                                  "--retrieval-method sift --outputs {tmp}/o --results {tmp}/r",
+                                  "localization: 1 scene(s)", False),
     "pipelines/sfm_vs_colmap.py": ("--images {scene}/images --outputs {tmp}", "COLMAP", True),
 }
 # what each run must leave behind (beyond its output text)
 LEAVES = {"scripts/average_weights.py": "avg.pth", "scripts/benchmark_retrieval.py": "retrieval.md",
           "scripts/export_weights.py": "x.pth", "scripts/make_codebook.py": "book.npz",
-          "scripts/plot_training.py": "curve.png"}
+          "scripts/plot_training.py": "curve.png", "pipelines/localization.py": "r/README.md"}
 NEEDS = {"scripts/benchmark_scaling.py": "ray", "pipelines/hloc_sfm.py": "hloc"}
 
 
