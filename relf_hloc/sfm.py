@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from . import timing
 from .confs import default_matcher, get_conf, resolve_conf, with_options
 from .features import extractor_class, features_tag
 from .images import image_size, list_images
@@ -75,6 +76,7 @@ def main(conf, images, outputs, options: Optional[dict] = None, names: Optional[
     for key, path in files.items():
         report[key]["file"] = path.name
     seconds, start = report["seconds"], time.time()
+    timing.take()  # the time budget counts this run only
 
     def timed(step, fn, *args, **kwargs):  # seconds per step, in the report
         t0, out = time.time(), fn(*args, **kwargs)
@@ -101,10 +103,11 @@ def reconstruct(report: Dict[str, Any], report_path: Path, start: float, image_d
                                   image_list=names, **colmap)
     except RuntimeError as e:
         report["seconds"].update(reconstruction=round(time.time() - t0, 2), total=round(time.time() - start, 2))
-        write_json(report_path, {**report, "status": "failed", "error": str(e), "registered": 0,
-                                 "total": len(names)})
+        write_json(report_path, {**report, "time_budget": time_budget(report, len(names)), "status": "failed",
+                                 "error": str(e), "registered": 0, "total": len(names)})
         raise
     report["seconds"].update(reconstruction=round(time.time() - t0, 2), total=round(time.time() - start, 2))
+    report["time_budget"] = time_budget(report, len(names))
     report.update(status="ok", model="sfm", **cu.model_summary(rec, len(names)),
                   mapping=read_json(outputs / "sfm" / "mapping.json"))
     write_json(report_path, report)
@@ -185,14 +188,39 @@ def with_retrieval(conf: dict, pairs: str, num_matched: int) -> dict:
     return extract.with_global(conf, extractor_class(conf["model"]).global_aggregations[0])
 
 
+def time_budget(report: Dict[str, Any], num_images: int) -> Dict[str, Any]:
+    """Seconds per stage of this run (``relf_hloc.timing``) and per image, from the tally."""
+    stages = timing.take()
+    total = report["seconds"]["total"]
+    return {"stages": stages, "total": total, "per_image": round(total / max(num_images, 1), 2),
+            "unaccounted": round(total - sum(stages.get(s, 0.0) for s in MAIN_STAGES), 2)}
+
+
+MAIN_STAGES = ("load", "features", "matching", "verification", "mapping")  # in the main thread, one after another
+PARTS = {"features": ("network", "aligning", "rootsift", "detect")}  # stages inside a main stage
+
+
+def format_budget(budget: Dict[str, Any]) -> str:
+    """'time: ...' line of a time budget: the main stages, their parts, decoding (overlapped)."""
+    stages = budget["stages"]
+
+    def one(name):
+        parts = [f"{p} {stages[p]:.1f}" for p in PARTS.get(name, ()) if stages.get(p)]
+        return f"{name} {stages.get(name, 0.0):.1f}" + (f" ({', '.join(parts)})" if parts else "")
+    decode = f", decode {stages['decode']:.1f} (overlapped)" if stages.get("decode") else ""
+    return (f"time: {budget['total']:.1f} s, {budget['per_image']:.2f} s per image: "
+            + ", ".join(one(s) for s in MAIN_STAGES) + decode + f", other {budget['unaccounted']:.1f}")
+
+
 def format_summary(report: Dict[str, Any]) -> str:
     """The summary lines of an sfm report."""
     model = report["features"]["conf"]
     label = model["name"] + (", RANDOM weights" if model.get("random_weights") else "")
+    budget = f"\n{format_budget(report['time_budget'])}" if report.get("time_budget") else ""
     return (f"sfm ({label}): registered {report['registered']}/{report['total']} images, "
             f"{report['points']} points, track length {report['mean_track_length']:.2f}, "
             f"reprojection {report['mean_reprojection_error_px']:.3f} px, "
-            f"{report['seconds']['total']:.1f} s" + format_mapping(report.get("mapping")))
+            f"{report['seconds']['total']:.1f} s" + budget + format_mapping(report.get("mapping")))
 
 
 def format_mapping(mapping: Optional[Dict[str, Any]]) -> str:

@@ -270,13 +270,19 @@ def test_sfm_command_with_sift(rendered, tmp_path, capsys):
     assert report["points"] > 150 and report["mean_track_length"] > 2
     assert report["mean_reprojection_error_px"] < 1
     assert set(report["seconds"]) == {"extract", "pairs", "match", "reconstruction", "total"}
+    budget = report["time_budget"]  # where the seconds went, stage by stage
+    assert {"load", "decode", "features", "matching", "verification", "mapping"} <= set(budget["stages"])
+    assert budget["per_image"] == round(budget["total"] / 6, 2) and budget["total"] == report["seconds"]["total"]
+    main_stages = sum(budget["stages"][k] for k in ("load", "features", "matching", "verification", "mapping"))
+    assert budget["unaccounted"] == pytest.approx(budget["total"] - main_stages, abs=0.011)
     assert report["features"]["conf"] == {"name": "sift", "max_keypoints": 2000, "contrast_threshold": 0.02}
     assert report["features"]["file"].startswith("feats-sift-")
     assert report["matches"]["conf"].get("ratio_threshold") is None
     assert report["pairs"]["count"] == 15
     rec = pycolmap.Reconstruction(outputs / "sfm")
     assert (rec.num_reg_images(), rec.num_points3D()) == (report["registered"], report["points"])
-    assert "registered 6/6 images" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "registered 6/6 images" in out and "s per image: load " in out and "mapping" in out
     # a rerun resumes: features and matches are reused, the model is rebuilt
     assert cli.main(args) == 0
     out = capsys.readouterr().out
@@ -428,3 +434,15 @@ def test_sfm_options_are_one_conf_merged_strictly(tmp_path):
         sfm.main("sift", tmp_path / "images", tmp_path / "out", {"mapper_attempt": 3})
     assert not (tmp_path / "out").exists()
     assert sfm.default_conf["mapper_attempts"] == 4 and sfm.default_conf["pairs"] == "exhaustive"
+
+
+def test_timing_counts_each_stage_once_and_starts_anew(monkeypatch):
+    from relf_hloc import timing
+    clock = iter([0.0, 1.0, 10.0, 10.25, 20.0, 20.5])  # three blocks of 1, 0.25 and 0.5 s
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: next(clock))
+    timing.take()
+    for name in ("network", "network", "mapping"):
+        with timing.stage(name):
+            pass
+    assert timing.take() == {"network": 1.25, "mapping": 0.5}
+    assert timing.take() == {}

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import timing
 from ..log import logger
 from ..confs import DEFAULT_WEIGHTS, DETECTOR_WEIGHTS, MAX_KEYPOINTS, PAPER_PYRAMID
 from ..geometry import parabola_offset
@@ -293,7 +294,9 @@ class RELF(Extractor, torch.nn.Module):
             if (h, w) != (H, W):
                 level = F.interpolate(level, size=(h, w), mode="bilinear", align_corners=False,
                                       antialias=h < H)
-            yield self.net(normalize_image(level)), (h, w)
+            with timing.stage("network"):
+                feats = self.net(normalize_image(level))
+            yield feats, (h, w)
 
     @staticmethod
     def pool(levels, kpts: torch.Tensor, image_hw: Tuple[int, int]) -> torch.Tensor:
@@ -328,7 +331,8 @@ class RELF(Extractor, torch.nn.Module):
         """Detect, then describe (see the module doc): batched tensors in and out, on the image's device."""
         image = self.image_of(data)
         levels = Levels(lambda: list(self.pyramid(image.to(self.device))))  # one pass detects and describes
-        detected = self.detector({"image": to_uint8(image), "name": data.get("name"), "levels": levels})
+        with timing.stage("detect"):  # a learned detector runs the network here (counted as network)
+            detected = self.detector({"image": to_uint8(image), "name": data.get("name"), "levels": levels})
         detected = {k: torch.as_tensor(v)[None] for k, v in detected.items()}
         return self.describe({"image": data["image"], **detected}, levels.value)
 
@@ -341,13 +345,15 @@ class RELF(Extractor, torch.nn.Module):
         scores = data.get("keypoint_scores", torch.ones_like(kpts[None, :, 0]))[0].float().to(image.device)
         if len(kpts):
             hw = image.shape[-2:]
-            vectors = self.pool(levels if levels is not None else self.pyramid(image.to(self.device)),
-                                kpts.to(self.device), hw)
-            desc, index, ori = (t.to(image.device) for t in self.align(vectors))
+            levels = levels if levels is not None else self.pyramid(image.to(self.device))
+            vectors = self.pool(levels, kpts.to(self.device), hw)  # runs the network when levels are lazy
+            with timing.stage("aligning"):
+                desc, index, ori = (t.to(image.device) for t in self.align(vectors))
             if self.projection is not None:
                 desc = F.normalize(self.projection(desc.to(self.projection.weight.device)), dim=1).to(image.device)
             if self.conf["rootsift"]:
-                desc = self.add_rootsift(desc, image, kpts[index], data, index, ori)
+                with timing.stage("rootsift"):
+                    desc = self.add_rootsift(desc, image, kpts[index], data, index, ori)
         else:
             desc, index = image.new_zeros((0, self.channels)), torch.zeros(0, dtype=torch.long, device=image.device)
             ori = image.new_zeros(0)

@@ -21,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..log import logger
-from .. import io, retrieval
+from .. import io, retrieval, timing
 from ..confs import MAX_PIXELS, get_conf
 from ..features import extractor_class, identity, load_extractor
 from ..images import ImageError, image_size, list_images, read_image
@@ -127,8 +127,9 @@ def check_pixels(path: Path, resize_max: Optional[int]) -> None:
 def load(conf: dict, device: str):
     """The extractor of a conf, on ``device``."""
     logger.info(f"extract: loading {conf['model']['name']} on {device}")
-    extractor = load_extractor(conf["model"])
-    return extractor.to(device) if hasattr(extractor, "to") else extractor  # a torch module moves
+    with timing.stage("load"):
+        extractor = load_extractor(conf["model"])
+        return extractor.to(device) if hasattr(extractor, "to") else extractor  # a torch module moves
 
 
 def preprocess(image: np.ndarray, conf: Optional[dict]):
@@ -156,9 +157,11 @@ def prefetched(extractor, images: Path, names: List[str], preprocessing: Optiona
     detector = None if detector is None or detector.uses_maps else detector  # the learned head: in the pass
 
     def load(name):
-        original = read_image(images / name)
-        image, scale = preprocess(original, preprocessing)
-        detected = detector({"image": image, "name": name}) if detector is not None else {}
+        with timing.stage("decode"):
+            original = read_image(images / name)
+            image, scale = preprocess(original, preprocessing)
+        with timing.stage("detect"):
+            detected = detector({"image": image, "name": name}) if detector is not None else {}
         return name, image, detected, (original.shape[1], original.shape[0]), scale
 
     with ThreadPoolExecutor(1) as pool:
@@ -180,8 +183,9 @@ def extract_into(extractor, images: Path, names: List[str], output: Path, progre
     for name, image, detected, size, (sx, sy) in tqdm(
             prefetched(extractor, images, names, preprocessing), total=len(names),
             desc="extract", unit="img", disable=not progress):
-        pred = extractor.extract(image, detected.get("keypoints"), detected.get("keypoint_scores"), name=name,
-                                 **({"scales": detected["scales"]} if "scales" in detected else {}))
+        with timing.stage("features"):
+            pred = extractor.extract(image, detected.get("keypoints"), detected.get("keypoint_scores"), name=name,
+                                     **({"scales": detected["scales"]} if "scales" in detected else {}))
         if (sx, sy) != (1.0, 1.0):  # pixel centres at integers: x = (x' + 0.5) * sx - 0.5
             pred["keypoints"] = ((pred["keypoints"] + 0.5) * np.array([sx, sy]) - 0.5).astype(np.float32)
             if "scales" in pred:

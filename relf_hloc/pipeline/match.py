@@ -13,7 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..log import logger
-from .. import io
+from .. import io, timing
 from ..confs import get_conf
 from ..matchers import PairReader, load_matcher
 from .extract import check_shard
@@ -62,7 +62,8 @@ def match_into(conf, pairs, todo, digests, features: Path, output: Path, progres
     matcher, read = load_matcher(conf["model"]), PairReader(features)
     start, n_matches = time.time(), []
     for name0, name1 in tqdm(todo, desc="match", unit="pair", disable=not progress):
-        pred = matcher(read(name0, name1))
+        with timing.stage("matching"):
+            pred = matcher(read(name0, name1))
         io.write_matches(output, name0, name1, pred["matches0"], pred["matching_scores0"],
                          (digests[name0], digests[name1]))
         n_matches.append(int((pred["matches0"] > -1).sum()))

@@ -19,6 +19,7 @@ from typing import Any, Dict, Optional, Sequence
 import pycolmap
 from tqdm import tqdm
 
+from .. import timing
 from ..log import logger
 from ..io import OutputFolder, read_pairs, write_json
 from . import colmap as cu
@@ -104,7 +105,7 @@ def run_mapping(database: Path, image_dir: Path, output: Path,
     opts = pycolmap.IncrementalPipelineOptions(cu.merge_options(mapper_defaults(), options))
     output.mkdir(parents=True, exist_ok=True)
     bar = tqdm(desc="mapping", unit=" images registered", leave=False)
-    with cu.colmap_logging(verbose):
+    with cu.colmap_logging(verbose), timing.stage("mapping"):
         models = pycolmap.incremental_mapping(database, image_dir, output, options=opts,
                                               initial_image_pair_callback=lambda: bar.update(2),
                                               next_image_callback=lambda: bar.update(1))
@@ -124,7 +125,7 @@ def build_database(database: Path, image_dir: Path, names: Sequence[str], pairs:
     num_raw = sum(len(m) for m in written.values())
     if num_raw == 0:
         raise RuntimeError(f"{matches}: no matches in any of the {len(written)} pairs")
-    with cu.colmap_logging(verbose):
+    with cu.colmap_logging(verbose), timing.stage("verification"):
         num_verified = cu.verify_matches(database, pairs, verification_options)
     logger.info(f"reconstruction: {len(names)} images, {len(written)} pairs, {num_raw} matches, "
                 f"{num_verified} verified pairs")
