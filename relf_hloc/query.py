@@ -126,20 +126,12 @@ def main(sfm_outputs, images, outputs, queries: Optional[Path] = None, num_match
     total = time.time() - start
     report = {"sfm": str(sfm_outputs), "images": str(images), "num_matched": num_matched,
               "localized": log["localized"], "total": log["total"],
-              "failures": dict(Counter(failure_kind(e["reason"]) for e in log["queries"].values()
+              "failures": dict(Counter(localize.failure_kind(e["reason"]) for e in log["queries"].values()
                                        if e["status"] != "localized")),
               "seconds": {**{k: round(v, 2) for k, v in seconds.items()}, "total": round(total, 2),
                           "per_query": round(total / len(names), 3)},
               "queries_per_second": round(len(names) / total, 3), "poses": poses.name}
     return io.write_json(outputs / "report.json", report)
-
-
-def failure_kind(reason: str) -> str:
-    """The kind of a localize log's failure reason (its counts go into the report)."""
-    for kind in ("no database image", "2D-3D matches", "inliers", "estimation failed"):
-        if kind in reason:
-            return kind
-    return reason
 
 
 def format_summary(report: Dict[str, Any]) -> str:

@@ -1,8 +1,9 @@
 """Where a run's seconds go: ``stage(name)`` adds the wall time of a block to this process's tally,
 ``take()`` returns the tally (seconds per stage) and starts a new one.
 
-The stages of the main job: ``load`` (the extractor's model), ``decode`` (reading and preprocessing images, in the extract step's
-prefetch thread: it overlaps the features of the image before), ``features`` (the extractor, with
+The stages of the main job: ``load`` (the extractor's model), ``decode`` (reading and preprocessing
+images, in the extract step's prefetch thread: it overlaps the features of the image before),
+``features`` (the extractor, with
 RELF's parts inside it: ``network`` the pyramid's passes, ``aligning`` pooling and group aligning,
 ``rootsift`` the RootSIFT part; ``detect`` a detector run ahead of the network), ``matching``,
 ``verification`` (COLMAP's two-view geometries) and ``mapping``. Work on Ray actors runs in other

@@ -44,7 +44,6 @@ from ..eval.poses import Poses, model_poses, score_poses, within_key
 from ..features import features_tag
 from ..pipeline import extract, localize, match, reconstruction, triangulation
 from ..pipeline.pairs import exhaustive
-from ..query import failure_kind
 from .localization_report import THRESHOLDS, markdown, plot_recall
 from .pose import Timings
 
@@ -172,7 +171,7 @@ def score_queries(scene: Scene, queries: List[str], poses_file: Path, sim) -> di
     out = {"localized": score["estimated"], "total": len(queries),
            "recall": {within_key(d, p): score[within_key(d, p)] for d, p in THRESHOLDS},
            "median_rot_err_deg": score["median_rot_err_deg"], "median_pos_err_pct": score["median_pos_err_pct"],
-           "failures": dict(Counter(failure_kind(e["reason"]) for e in log["queries"].values()
+           "failures": dict(Counter(localize.failure_kind(e["reason"]) for e in log["queries"].values()
                                     if e["status"] != "localized")),
            "errors": np.round(errors, 4).tolist()}
     if scene.meta.get("format") == "strecha" and out["median_pos_err_pct"] is not None:  # metric ground truth

@@ -146,6 +146,14 @@ def read_poses(path: Path) -> Dict[str, pycolmap.Rigid3d]:
     return poses
 
 
+def failure_kind(reason: str) -> str:
+    """The kind of a localize log's failure reason (its counts go into the report)."""
+    for kind in ("no database image", "2D-3D matches", "inliers", "estimation failed"):
+        if kind in reason:
+            return kind
+    return reason
+
+
 def log_path(output: Path) -> Path:
     """The log file written beside a poses file."""
     return Path(str(output) + ".log.json")
@@ -193,6 +201,27 @@ def query_cameras(query_list, image_dir: Optional[Path], features: Path):
     return cameras, guessed
 
 
+def query_entry(rec: pycolmap.Reconstruction, name: str, camera: pycolmap.Camera, db_names: List[str],
+                features: Path, matches: Path, min_inliers: int, options: Dict[str, Any], guessed: bool
+                ) -> Dict[str, Any]:
+    """The log entry of one query: its status, counts, camera and, when localized, its pose
+    (``cam_from_world``: the poses line's numbers)."""
+    if db_names:
+        kpts = read_features(features, name, ["keypoints"])["keypoints"]
+        kpt_idx, point_ids = correspondences_2d3d(rec, name, db_names, matches)
+        entry = localize_query(rec, camera, kpts, kpt_idx, point_ids, min_inliers, options, guessed)
+    else:
+        entry = {"num_2d3d": 0, "status": "failed", "reason": "no database image to match (no pair names this query)"}
+    entry["db_images"] = len(db_names)
+    entry["camera"] = {"model": camera.model.name, "width": camera.width, "height": camera.height,
+                       "params": np.asarray(camera.params).round(4).tolist(),
+                       "source": "guessed" if guessed else "given"}
+    pose = entry.pop("cam_from_world", None)
+    if pose is not None:
+        entry["cam_from_world"] = format_pose(name, pose).split()[1:]
+    return entry
+
+
 def main(model: Union[Path, pycolmap.Reconstruction], queries: Union[Path, Sequence[Query]],
          features: Path, matches: Path, output: Path, pairs: Optional[Path] = None,
          image_dir: Optional[Path] = None, min_inliers: int = 12, ransac_thresh: float = 12.0,
@@ -235,19 +264,10 @@ def main(model: Union[Path, pycolmap.Reconstruction], queries: Union[Path, Seque
                            "pairs_with_unregistered_images": unregistered, "queries": {}}
     lines = []
     for name, camera in cameras.items():
-        kpts = read_features(features, name, ["keypoints"])["keypoints"]
-        kpt_idx, point_ids = correspondences_2d3d(rec, name, retrieval.get(name, []), matches)
-        entry = localize_query(rec, camera, kpts, kpt_idx, point_ids, min_inliers, options, name in guessed) \
-            if retrieval.get(name) else {"num_2d3d": 0, "status": "failed",
-                                         "reason": "no database image to match (no pair names this query)"}
-        entry["db_images"] = len(retrieval.get(name, []))
-        entry["camera"] = {"model": camera.model.name, "width": camera.width, "height": camera.height,
-                           "params": np.asarray(camera.params).round(4).tolist(),
-                           "source": "guessed" if name in guessed else "given"}
-        pose = entry.pop("cam_from_world", None)
-        if pose is not None:
-            lines.append(format_pose(name, pose))
-            entry["cam_from_world"] = format_pose(name, pose).split()[1:]
+        entry = query_entry(rec, name, camera, retrieval.get(name, []), features, matches, min_inliers, options,
+                            name in guessed)
+        if "cam_from_world" in entry:
+            lines.append(" ".join([name] + entry["cam_from_world"]))
         log["queries"][name] = entry
     log["localized"], log["total"] = len(lines), len(query_list)
     output = Path(output)
