@@ -41,7 +41,7 @@ from relf_hloc.datasets import scenes
 from relf_hloc.eval.poses import model_poses, score_poses
 from relf_hloc.images import list_images
 from relf_hloc.io import read_json, write_json, write_text
-from relf_hloc.pipeline import colmap, reconstruction
+from relf_hloc.steps import colmap, reconstruction
 
 import numpy as np
 

@@ -29,7 +29,7 @@ import numpy as np
 from relf_hloc.confs import extractor_conf, get_conf
 from relf_hloc.images import list_images
 from relf_hloc.io import read_pairs, write_text
-from relf_hloc.pipeline import colmap as cu, extract, match, pairs as pairs_step, reconstruction
+from relf_hloc.steps import colmap as cu, extract, match, pairs as pairs_step, reconstruction
 
 import pycolmap  # noqa: E402  (after OpenCV)
 

@@ -7,7 +7,7 @@ Data path: the query photos are extracted into the model's features file (``OUTP
 the same extractor settings, resuming), each query is paired with the model's images (every
 registered image when the model has at most ``num_matched``, else its ``num_matched`` most
 similar by the rotation-invariant global descriptor of ``relf_hloc.retrieval``), matched with
-the model's matcher, and its pose estimated by ``relf_hloc.pipeline.localize``.
+the model's matcher, and its pose estimated by ``relf_hloc.steps.localize``.
 
 Writes into ``QOUT``: ``pairs-query.txt``, ``matches-query.h5`` (resumed by pair),
 ``poses.txt`` (hloc's format: the localized queries only), ``poses.txt.log.json`` (every
@@ -29,9 +29,9 @@ from . import io, retrieval
 from .confs import get_conf
 from .features import extractor_class
 from .images import list_images
-from .pipeline import localize
-from .pipeline.colmap import read_model
-from .pipeline.pairs import read_query_names
+from .steps import localize
+from .steps.colmap import read_model
+from .steps.pairs import read_query_names
 
 
 def model_settings(sfm_outputs: Path) -> Dict[str, Any]:
@@ -97,7 +97,7 @@ def main(sfm_outputs, images, outputs, queries: Optional[Path] = None, num_match
         queries: hloc queries file (``name MODEL W H PARAMS...``, or bare names whose cameras
             are guessed from EXIF); default: every image of ``images``, cameras guessed.
         num_matched: database images per query (every registered one for smaller models).
-        min_inliers, ransac_thresh: see ``relf_hloc.pipeline.localize.main``.
+        min_inliers, ransac_thresh: see ``relf_hloc.steps.localize.main``.
         ray, workers: extract and match on Ray actors (as ``relf-hloc sfm``).
     """
     from .sfm import extract_step, match_step  # the sfm driver's engine choice, shared

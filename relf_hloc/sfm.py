@@ -23,9 +23,9 @@ from .confs import default_matcher, get_conf, resolve_conf, with_options
 from .features import extractor_class, features_tag
 from .images import image_size, list_images
 from .io import read_json, read_pairs, write_json
-from .pipeline import colmap as cu
-from .pipeline import distributed, extract, match, reconstruction
-from .pipeline import pairs as pairs_step
+from .steps import colmap as cu
+from .steps import distributed, extract, match, reconstruction
+from .steps import pairs as pairs_step
 
 
 default_conf = {
@@ -36,7 +36,7 @@ default_conf = {
     # reconstruction.main's options
     "camera_mode": "AUTO", "image_options": None, "mapper_options": None, "mapper_attempts": 4, "verbose": False,
     # how extract and match run: Ray actors with ``ray`` ('' = a local instance, 'auto' or 'ray://...' = a
-    # cluster; relf_hloc.pipeline.distributed); overwrite: recompute features and matches instead of resuming
+    # cluster; relf_hloc.steps.distributed); overwrite: recompute features and matches instead of resuming
     "device": "cpu", "overwrite": False, "ray": None, "workers": 2,
 }
 

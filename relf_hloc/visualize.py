@@ -19,7 +19,7 @@ from .eval.matches import verified_inliers
 from .figures import plt, save_figure
 from .images import read_image
 from .io import atomic_write, read_features, read_matches
-from .pipeline import colmap as cu
+from .steps import colmap as cu
 
 ModelLike = Union[Path, str, pycolmap.Reconstruction]
 

@@ -25,7 +25,7 @@ from relf_hloc.confs import extractor_conf, with_options
 from relf_hloc.features.detectors import detect_sift
 from relf_hloc.features.relf import RELF
 from relf_hloc.images import list_images, read_image
-from relf_hloc.pipeline import extract
+from relf_hloc.steps import extract
 
 BACKENDS = ("torch", "onnxruntime", "onnxruntime-int8")
 

@@ -45,8 +45,8 @@ from relf_hloc.confs import extractor_conf
 from relf_hloc.datasets import render, scenes
 from relf_hloc.eval.poses import model_poses, score_poses
 from relf_hloc.features.relf import shift_groups
-from relf_hloc.pipeline import extract
-from relf_hloc.pipeline.pairs import exhaustive
+from relf_hloc.steps import extract
+from relf_hloc.steps.pairs import exhaustive
 
 import pycolmap  # noqa: E402  (after OpenCV)
 

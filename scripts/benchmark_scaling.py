@@ -48,7 +48,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process / worker")
     args = parser.parse_args()
     from relf_hloc.datasets import render
-    from relf_hloc.pipeline.distributed import default_shard_size
+    from relf_hloc.steps.distributed import default_shard_size
     w, h = (int(v) for v in args.size.split("x"))
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     tmp = Path(tempfile.mkdtemp())

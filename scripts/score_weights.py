@@ -38,7 +38,7 @@ from relf_hloc.eval.matches import median_verified_inliers
 from relf_hloc.features import features_tag
 from relf_hloc.images import list_images
 from relf_hloc.io import write_text
-from relf_hloc.pipeline import extract, match, pairs as pairs_step
+from relf_hloc.steps import extract, match, pairs as pairs_step
 
 
 def parse_value(text: str):

@@ -288,8 +288,8 @@ def rule2_cases() -> dict:
 
 # ---------------------------------------------------------------- 3. text files as other tools write them
 def _queries(path):
-    from relf_hloc.pipeline.localize import read_queries
-    from relf_hloc.pipeline.pairs import read_query_names
+    from relf_hloc.steps.localize import read_queries
+    from relf_hloc.steps.pairs import read_query_names
     return read_query_names(path), [(n, c and (c.model.name, c.width, c.height, list(c.params)))
                                     for n, c in read_queries(path)]
 
@@ -820,7 +820,7 @@ def case_a_changed_default_does_not_resume_a_stale_file(tmp, monkeypatch=None):
 # ---------------------------------------------------------------- 8. counts and completeness tell the truth
 def case_verified_pairs_leave_out_degenerate_pairs(tmp):
     import pycolmap
-    from relf_hloc.pipeline import colmap as cu
+    from relf_hloc.steps import colmap as cu
     database = tmp / "db.db"
     with pycolmap.Database.open(str(database)) as db:
         cid = db.write_camera(pycolmap.Camera(model="SIMPLE_PINHOLE", width=40, height=30, params=[50, 20, 15]))
@@ -1026,7 +1026,7 @@ def test_resize_max_of_a_conf_is_honoured_and_keypoints_stay_in_original_pixels(
     from relf_hloc.confs import get_conf
     from relf_hloc.features.opencv import OpenCVFeatures
     from relf_hloc.images import read_image
-    from relf_hloc.pipeline.extract import preprocess
+    from relf_hloc.steps.extract import preprocess
     folder = images(tmp_path / "im", size=(400, 300))
     conf = get_conf("sift")
     conf["model"]["max_keypoints"] = 300

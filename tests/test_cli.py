@@ -82,7 +82,7 @@ def test_bad_images_fail_clearly_and_keep_finished_work(tmp_path, capsys, name, 
                                         "scores": np.ones(1), "image_size": [10, 10]})
     from relf_hloc.confs import extractor_conf
     from relf_hloc.images import ImageError
-    from relf_hloc.pipeline.extract import main as extract
+    from relf_hloc.steps.extract import main as extract
     with pytest.raises(ImageError, match=message):
         extract(extractor_conf("relf-single", random_weights=True), folder, out, names=["im0.jpg", name])
     assert io.list_names(out) == ["done.jpg"]  # nothing lost; every image is checked before any work

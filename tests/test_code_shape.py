@@ -23,7 +23,7 @@ LAYERS = [  # each module imports only from its own layer's peers below it, neve
     {"images", "figures", "checks"},
     {"features", "matchers", "retrieval", "datasets"},
     {"eval"},
-    {"pipeline"},
+    {"steps"},
     {"sfm", "benchmarks", "train", "visualize", "hloc_plugin"},
     {"query"},
     {"demo"},

@@ -11,7 +11,7 @@ from relf_hloc.features import EXTRACTORS
 from relf_hloc.features.detectors import DETECTORS
 from relf_hloc.images import write_image
 from relf_hloc.matchers import MATCHERS
-from relf_hloc.pipeline import extract, match, pairs
+from relf_hloc.steps import extract, match, pairs
 
 from test_readme import readme_blocks, run_python_blocks
 
@@ -93,7 +93,7 @@ def test_guided_matcher_example_uses_the_keypoints(registered, tmp_path):
 def test_extractors_declare_what_they_offer(registered):
     """The steps ask an extractor's class what it offers, so a new one needs no name test anywhere."""
     from relf_hloc.features import extractor_class, identity
-    from relf_hloc.pipeline.extract import check_global
+    from relf_hloc.steps.extract import check_global
     from relf_hloc.sfm import with_retrieval
     relf, sift, patches = (extractor_class({"name": n}) for n in ("relf", "sift", "patches"))
     assert (relf.weights, relf.describes_keypoints, relf.global_aggregations) == (True, True, ("vlad", "gem"))

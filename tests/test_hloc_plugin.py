@@ -159,7 +159,7 @@ def test_our_files_in_hlocs_reconstruction_and_triangulation(tmp_path):
     gives 0 points on pycolmap 4.2.1 (UNDEFINED two-view geometries) unless asked to
     re-estimate them; relf_hloc.triangulation gives every point either way."""
     from hloc import reconstruction as hloc_reconstruction, triangulation as hloc_triangulation
-    from relf_hloc.pipeline import triangulation
+    from relf_hloc.steps import triangulation
 
     scene = make_scene(tmp_path / "scene", num_images=4, num_points=300)
     rec = hloc_reconstruction.main(tmp_path / "hrec", scene.image_dir, scene.pairs,
@@ -230,7 +230,7 @@ def test_hloc_localize_sfm_agrees_with_ours(tmp_path):
     """hloc's localize_sfm runs on pycolmap 4.2.1 with our model and files, and finds
     the same poses as relf_hloc.localize (both: LO-RANSAC + refinement, 12 px)."""
     from hloc import localize_sfm
-    from relf_hloc.pipeline import localize, triangulation
+    from relf_hloc.steps import localize, triangulation
     from relf_hloc.io import write_pairs
 
     scene = make_scene(tmp_path / "scene")

@@ -4,7 +4,7 @@ import pytest
 
 from relf_hloc import io
 from relf_hloc.matchers.nearest_neighbor import mutual_nn
-from relf_hloc.pipeline.pairs import exhaustive, sequential
+from relf_hloc.steps.pairs import exhaustive, sequential
 
 
 def features(n, d=8, seed=0):
@@ -117,7 +117,7 @@ def test_sift_keypoints_are_rotation_covariant_to_subpixel():
 
 def test_package_exposes_confs_dict_even_after_submodule_imports():
     import relf_hloc
-    import relf_hloc.pipeline.extract  # noqa: F401  (imports the confs submodule)
+    import relf_hloc.steps.extract  # noqa: F401  (imports the confs submodule)
     assert relf_hloc.confs["relf-fast"]["model"]["name"] == "relf"
     assert relf_hloc.confs["relf-nn"]["model"]["do_mutual_check"] is True
 

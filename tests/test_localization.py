@@ -11,7 +11,7 @@ from relf_hloc import cli, geometry
 from relf_hloc.benchmarks import localization
 from relf_hloc.datasets import render
 from relf_hloc.eval.poses import model_poses
-from relf_hloc.pipeline.localize import failure_kind, read_poses
+from relf_hloc.steps.localize import failure_kind, read_poses
 
 
 @pytest.fixture(scope="module")

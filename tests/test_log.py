@@ -8,7 +8,7 @@ import pytest
 
 from relf_hloc import cli, log
 from relf_hloc.images import write_image
-from relf_hloc.pipeline import pairs
+from relf_hloc.steps import pairs
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from relf_hloc.cli import main
-from relf_hloc.pipeline import distributed
+from relf_hloc.steps import distributed
 
 from test_shards import SIFT, assert_same_file, folder  # noqa: F401  (fixture: 5 images in two folders)
 

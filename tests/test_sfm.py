@@ -11,7 +11,7 @@ import pycolmap
 import pytest
 
 from relf_hloc import cli, visualize
-from relf_hloc.pipeline import colmap as colmap_utils, localize, reconstruction, triangulation
+from relf_hloc.steps import colmap as colmap_utils, localize, reconstruction, triangulation
 from relf_hloc.io import read_matches, read_pairs, write_matches, write_pairs
 
 from sfm_synthetic import (centers, ground_truth_model, make_scene, relative_distances,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from relf_hloc import cli
-from relf_hloc.pipeline import localize, reconstruction, triangulation
+from relf_hloc.steps import localize, reconstruction, triangulation
 from relf_hloc.io import read_pairs, write_matches, write_pairs
 
 from sfm_synthetic import ground_truth_model, make_scene

@@ -13,7 +13,7 @@ resumes, and a rerun only re-evaluates. Each results folder gets results.md,
 results.json (one entry per method, without per-pair records) and the plots.
 
 Every method is an extractor conf of ``relf_hloc.confs`` run through
-``relf_hloc.pipeline.extract``. RELF confs, with ``--relf-keypoints sift`` (default),
+``relf_hloc.steps.extract``. RELF confs, with ``--relf-keypoints sift`` (default),
 describe the SIFT baseline's keypoint locations (the ``file`` detector with OpenCV's
 per-orientation duplicates removed: RELF assigns its own orientations), so descriptors
 are compared on the same points. The default RELF confs are the 3-level CPU pyramids
@@ -37,7 +37,7 @@ from ..eval.homography import evaluate_pairs, results_from_records
 from ..features import extractor_class, features_tag
 from ..features.opencv import unavailable_reason
 from ..io import write_json
-from ..pipeline import extract
+from ..steps import extract
 from .homography import format_loc_error, format_ori_acc, write_report
 
 BASELINE_LABELS = {"sift": "SIFT", "rootsift": "RootSIFT", "orb": "ORB", "akaze": "AKAZE"}

@@ -14,7 +14,7 @@ and of each query with every reference image (the method's SfM matcher) -> two r
 ``sfm`` (COLMAP's mapper on the reference images, their intrinsics known and fixed, then aligned to the
 ground truth by a similarity of its camera centres) and ``gt`` (points triangulated from the
 ground-truth poses: the error of the query alone) -> each query localized
-(relf_hloc.pipeline.localize) with its intrinsics ``known`` or ``guessed`` (COLMAP's prior for an
+(relf_hloc.steps.localize) with its intrinsics ``known`` or ``guessed`` (COLMAP's prior for an
 image without EXIF) -> OUTPUT/results.json, results.md, recall.png.
 
 Metrics per method, density, model, variant and intrinsics: localized / total, recall at
@@ -42,8 +42,8 @@ from ..datasets import scenes
 from ..datasets.scenes import Scene
 from ..eval.poses import Poses, model_poses, score_poses, within_key
 from ..features import features_tag
-from ..pipeline import extract, localize, match, reconstruction, triangulation
-from ..pipeline.pairs import exhaustive
+from ..steps import extract, localize, match, reconstruction, triangulation
+from ..steps.pairs import exhaustive
 from .localization_report import THRESHOLDS, markdown, plot_recall
 from .pose import Timings
 
@@ -87,7 +87,7 @@ def split(scene: Scene, every: int) -> Dict[str, List[str]]:
 
 def colmap_files(scene: Scene, work: Path, timings: Timings) -> tuple:
     """COLMAP's own SIFT features and matches of every image, as hloc files (features, matches)."""
-    from ..pipeline import colmap as cu
+    from ..steps import colmap as cu
 
     features, matches = work / "features.h5", work / "matches.h5"
     if matches.is_file():

@@ -9,7 +9,7 @@ with cameras rolled about their optical axis.
 Data path: scene (relf_hloc.datasets.scenes) -> variant images with exact cameras
 (upright, and rotated by seeded angles; downscaled to ``--max-size`` first)
 -> features per method (any extractor conf of relf_hloc.confs through
-relf_hloc.pipeline.extract, or any hloc features file) -> exhaustive pairs (or a
+relf_hloc.steps.extract, or any hloc features file) -> exhaustive pairs (or a
 seeded subset) -> matches (the method's default matcher conf: mutual NN for RELF,
 ratio 0.8 for the classical baselines) -> metrics (relf_hloc.eval.poses) ->
 OUTPUT/results.json, results.md, auc_vs_rotation.png, registered.png (pose_report).
@@ -30,12 +30,12 @@ Metrics (every one from hloc features + matches files, so any extractor is score
   than 5 matches, or no pose, has error infinity. AUC at 5/10/20 degrees
   (percent), overall and per bin of in-plane rotation between the two views
   (0-45, 45-90, 90-135, 135-180 degrees, from the ground-truth poses).
-- SfM (relf_hloc.pipeline.reconstruction, intrinsics estimated by COLMAP from its
+- SfM (relf_hloc.steps.reconstruction, intrinsics estimated by COLMAP from its
   default prior, one camera per image as a rotated canvas has its own size):
   registered / total, points, track length, reprojection error, and the camera
   errors of ``relf_hloc.eval.poses.score_poses`` after a similarity alignment
   (within (2 deg, 2%) and (5 deg, 5%) of ALL images).
-- localization (pipeline.triangulation + pipeline.localize): each image in
+- localization (steps.triangulation + steps.localize): each image in
   turn is a query against a model triangulated from the ground-truth poses of
   the others (known-pose triangulation), the query's ground-truth intrinsics
   given; recall at (1 deg, 1%) and (5 deg, 5%) of scene size; a failed query
@@ -62,8 +62,8 @@ from ..datasets import scenes
 from ..datasets.scenes import Scene
 from ..eval.poses import model_poses, pose_summary, relative_pose_records, score_poses
 from ..features import extractor_class, features_tag
-from ..pipeline import colmap, extract, localize, match, reconstruction, triangulation
-from ..pipeline.pairs import exhaustive
+from ..steps import colmap, extract, localize, match, reconstruction, triangulation
+from ..steps.pairs import exhaustive
 from .pose_report import plot_results, results_markdown
 
 METRICS = ("pose", "sfm", "loc")

@@ -1,7 +1,7 @@
 """The ``relf-hloc`` command line: one subcommand per module of this package.
 
 Each module holds the wiring of one command, ``add_arguments(parser)`` and ``run(args) -> int``
-(the exit code), and calls the library (the steps in ``relf_hloc.pipeline``, the drivers); no
+(the exit code), and calls the library (the steps in ``relf_hloc.steps``, the drivers); no
 step module parses arguments. Modules are imported only when their command runs, so
 ``relf-hloc --help`` stays fast.
 """

@@ -1,4 +1,4 @@
-"""``relf-hloc extract``: the command line of ``relf_hloc.pipeline.extract``."""
+"""``relf-hloc extract``: the command line of ``relf_hloc.steps.extract``."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import argparse
 
 from ..checks import input_path, number, output_path
 from ..confs import EXTRACTORS, extractor_conf
-from ..pipeline.distributed import extract_ray
+from ..steps.distributed import extract_ray
 from .. import retrieval
-from ..pipeline.extract import main, with_global
+from ..steps.extract import main, with_global
 from .options import add_ray_arguments
 
 

@@ -1,4 +1,4 @@
-"""``relf-hloc localize``: the command line of ``relf_hloc.pipeline.localize``."""
+"""``relf-hloc localize``: the command line of ``relf_hloc.steps.localize``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import json
 
 from ..checks import input_path, number, output_path
-from ..pipeline.localize import log_path, main
+from ..steps.localize import log_path, main
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,4 +1,4 @@
-"""``relf-hloc match``: the command line of ``relf_hloc.pipeline.match``."""
+"""``relf-hloc match``: the command line of ``relf_hloc.steps.match``."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import argparse
 
 from ..checks import input_path, number, output_path
 from ..confs import MATCHERS, with_options
-from ..pipeline.distributed import match_ray
-from ..pipeline.match import main
+from ..steps.distributed import match_ray
+from ..steps.match import main
 from .options import add_ray_arguments
 
 

@@ -1,11 +1,11 @@
-"""``relf-hloc merge``: the command line of ``relf_hloc.pipeline.merge``."""
+"""``relf-hloc merge``: the command line of ``relf_hloc.steps.merge``."""
 
 from __future__ import annotations
 
 import argparse
 
 from ..checks import input_path, output_path
-from ..pipeline.merge import main
+from ..steps.merge import main
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

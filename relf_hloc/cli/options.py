@@ -10,7 +10,7 @@ from typing import Any, Dict, Optional
 import pycolmap
 
 from ..checks import number
-from ..pipeline import colmap as cu
+from ..steps import colmap as cu
 
 
 def add_ray_arguments(parser, what: str = "run") -> None:

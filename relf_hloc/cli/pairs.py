@@ -1,11 +1,11 @@
-"""``relf-hloc pairs``: the command line of ``relf_hloc.pipeline.pairs``."""
+"""``relf-hloc pairs``: the command line of ``relf_hloc.steps.pairs``."""
 
 from __future__ import annotations
 
 import argparse
 
 from ..checks import input_path, number, output_path
-from ..pipeline.pairs import main
+from ..steps.pairs import main
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -6,7 +6,7 @@ import argparse
 
 from ..checks import input_path, number, output_path
 from ..io import read_json
-from ..pipeline.localize import log_path
+from ..steps.localize import log_path
 from ..query import format_summary, main
 from .options import add_ray_arguments
 

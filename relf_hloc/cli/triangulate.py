@@ -1,4 +1,4 @@
-"""``relf-hloc triangulate``: the command line of ``relf_hloc.pipeline.triangulation``."""
+"""``relf-hloc triangulate``: the command line of ``relf_hloc.steps.triangulation``."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import argparse
 import pycolmap
 
 from ..checks import input_path, number, output_path
-from ..pipeline import colmap as cu
-from ..pipeline.triangulation import main
+from ..steps import colmap as cu
+from ..steps.triangulation import main
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
