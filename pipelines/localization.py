@@ -65,7 +65,10 @@ def off_fill(image: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
 def retrieval_rows(scene: scenes.Scene, work: Path, method: str) -> list:
     """Recall@K of each variant's retrieval pairs (the features of ``method`` in ``work``)."""
     conf = extractor_conf(method)
-    features = work / "features" / f"{features_tag(conf)}.h5"
+    tag = features_tag(conf)  # this version's file, else the one file of the method (an earlier version's tag)
+    found = sorted((work / "features").glob(f"{tag.rsplit('-', 1)[0]}-*.h5"))
+    features = work / "features" / f"{tag}.h5" if (work / "features" / f"{tag}.h5").is_file() or len(found) != 1 \
+        else found[0]
     aggregation = extractor_class(conf["model"]).global_aggregations[0]
     truth = overlapping_pairs(scene.views)
     rows = []
