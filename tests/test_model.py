@@ -269,3 +269,19 @@ def test_rootsift_part_keeps_rot90_invariance_and_weights_the_dot_product():
         both.extract(image, b["keypoints"])
     with pytest.raises(ValueError, match="rootsift: a share in"):
         RELF({"random_weights": True, "rootsift": 1.5})
+
+
+def test_backbones_whose_weights_are_loaded_skip_the_random_init():
+    """e2cnn's random init takes most of a backbone's build; under ``weights_to_load`` it is skipped
+    (the weights are then loaded), and outside it every convolution still draws random weights."""
+    from e2cnn import nn as enn
+
+    from relf_hloc.features.reresnet import ReResNet18, weights_to_load
+
+    def conv_weights(model):
+        return [m.weights.detach() for m in model.modules() if isinstance(m, enn.R2Conv)]
+    with weights_to_load():
+        skipped = conv_weights(ReResNet18(16, (16, 32, 32, 32), detector=True))
+    drawn = conv_weights(ReResNet18(16, (16, 32, 32, 32), detector=True))
+    assert len(skipped) == len(drawn) == 22
+    assert all(float(w.abs().sum()) == 0 for w in skipped) and all(float(w.abs().sum()) > 0 for w in drawn)

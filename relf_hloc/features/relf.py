@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import functools
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -42,7 +43,7 @@ from .base import Extractor
 from .checkpoint import CheckpointError, load_checkpoint, load_model_state
 from .detectors import load_detector
 from .opencv import create_sift, normalise_float
-from .reresnet import NORMALIZATION, WIDTHS, export_plain, normalize_image, sample_fused
+from .reresnet import NORMALIZATION, WIDTHS, export_plain, normalize_image, sample_fused, weights_to_load
 
 
 def pyramid_sizes(h: int, w: int, max_size: Optional[int] = 1024, min_size: int = 256,
@@ -155,7 +156,7 @@ def exported_network(weights: Optional[str], G: int = 16, widths: Tuple[int, ...
     take seconds); callers take a copy. weights: a checkpoint path (of that ``backbone``),
     or None for a seeded random initialisation. ``detector``: with the learned detector
     head (the weights must hold one)."""
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), (weights_to_load() if weights is not None else nullcontext()):
         torch.manual_seed(0)
         model = build_backbone(backbone, G, widths, detector)
     if weights is not None:

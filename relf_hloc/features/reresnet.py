@@ -12,9 +12,11 @@ is what inference runs.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
 import warnings
-from typing import List, Sequence, Tuple
+from typing import Iterator, List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -50,11 +52,33 @@ class Equi(nn.Module):
         return self.module(enn.GeometricTensor(x, self.module.in_type)).tensor
 
 
+# whether new equivariant convolutions draw random weights (e2cnn's generalised He init takes
+# about 5 of the 9 s a ReResNet-18 takes to build): not when a checkpoint's weights replace them
+RANDOM_INIT = contextvars.ContextVar("random_init", default=True)
+
+
+@contextlib.contextmanager
+def weights_to_load() -> Iterator[None]:
+    """Build backbones whose weights are then loaded: their convolutions skip the random init."""
+    token = RANDOM_INIT.set(False)
+    try:
+        yield
+    finally:
+        RANDOM_INIT.reset(token)
+
+
+def r2conv(in_type, out_type, kernel: int, stride: int = 1, **options) -> enn.R2Conv:
+    """e2cnn's R2Conv with the project's basis (sigma, frequency cut-off), randomly initialised
+    unless built under ``weights_to_load``."""
+    options = {"padding": kernel // 2, "bias": False, **options}
+    return enn.R2Conv(in_type, out_type, kernel, stride=stride, sigma=None, frequencies_cutoff=lambda r: 3 * r,
+                      initialize=RANDOM_INIT.get(), **options)
+
+
 def conv_bn(in_type, out_type, kernel: int, stride: int = 1) -> nn.Sequential:
     """Equivariant conv (no bias) + inner batch norm, as plain-tensor modules."""
     return nn.Sequential(
-        Equi(enn.R2Conv(in_type, out_type, kernel, stride=stride, padding=kernel // 2, bias=False,
-                        sigma=None, frequencies_cutoff=lambda r: 3 * r)),
+        Equi(r2conv(in_type, out_type, kernel, stride)),
         Equi(enn.InnerBatchNorm(out_type)))
 
 
@@ -96,8 +120,9 @@ class DetectorHead(nn.Module):
         gs = gspaces.Rot2dOnR2(N=G)
         trivial = lambda n: enn.FieldType(gs, [gs.trivial_repr] * n)  # noqa: E731
         inputs = (2 * widths[0] + widths[1]) // G
-        self.conv1 = Equi(enn.R2Conv(trivial(inputs), trivial(hidden), 5, padding=2))
-        self.conv2 = Equi(enn.R2Conv(trivial(hidden), trivial(hidden), 3, padding=1))
+        init = RANDOM_INIT.get()
+        self.conv1 = Equi(enn.R2Conv(trivial(inputs), trivial(hidden), 5, padding=2, initialize=init))
+        self.conv2 = Equi(enn.R2Conv(trivial(hidden), trivial(hidden), 3, padding=1, initialize=init))
         self.out = nn.Conv2d(hidden, 1, 1)
 
     def forward(self, feats: List[torch.Tensor]) -> torch.Tensor:

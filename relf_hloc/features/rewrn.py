@@ -28,7 +28,7 @@ from e2cnn import gspaces
 from e2cnn import nn as enn
 from torch import nn
 
-from .reresnet import WIDTHS, Equi
+from .reresnet import RANDOM_INIT, WIDTHS, Equi
 
 # the original's basis options (e2cnn's WRN experiments): Gaussian rings of width 0.6,
 # angular frequencies up to 0.8 pi per unit radius
@@ -38,7 +38,7 @@ BASIS = {"sigma": 0.6, "frequencies_cutoff": lambda r: 0.8 * math.pi * r}
 def conv(in_type, out_type, kernel: int, stride: int = 1) -> Equi:
     """Equivariant conv, no bias, 'same' padding, the original's basis."""
     return Equi(enn.R2Conv(in_type, out_type, kernel, stride=stride, padding=kernel // 2, bias=False,
-                           **BASIS))
+                           initialize=RANDOM_INIT.get(), **BASIS))
 
 
 class PreActBlock(nn.Module):
