@@ -161,3 +161,20 @@ def test_killed_extraction_leaves_a_readable_file_and_resumes(tmp_path):
         assert io.read_features(out, n)["descriptors"].shape[0] == 1024
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert len(io.list_names(out)) == 8
+
+
+def test_threads_option_sets_the_pools_of_the_process(tmp_path, monkeypatch):
+    import torch
+    monkeypatch.setattr(cv2, "setNumThreads", lambda n: calls.append(("cv2", n)))
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: calls.append(("torch", n)))
+    calls = []
+    write_images(tmp_path / "images", 2)
+    assert main(["extract", "--images", str(tmp_path / "images"), "--output", str(tmp_path / "f.h5"),
+                 "--conf", "sift", "--max-keypoints", "50", "--threads", "1"]) == 0
+    assert calls == [("torch", 1), ("cv2", 1)]
+    calls.clear()
+    assert main(["extract", "--images", str(tmp_path / "images"), "--output", str(tmp_path / "g.h5"),
+                 "--conf", "sift", "--max-keypoints", "50"]) == 0
+    assert calls == []  # without --threads every core stays in use
+    assert main(["extract", "--images", str(tmp_path / "images"), "--output", str(tmp_path / "h.h5"),
+                 "--threads", "0"]) == 2

@@ -86,6 +86,9 @@ def main(argv=None) -> int:
             return int(e.code or 0)
         log.configure(args.log_verbose - args.log_quiet)
         check_args(parser, args)
+        if getattr(args, "threads", None):
+            from .options import use_threads
+            use_threads(args.threads)
         return int(args.func(args) or 0)
     except (OSError, ValueError, KeyError, RuntimeError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e

@@ -14,11 +14,23 @@ from ..steps import colmap as cu
 
 
 def add_ray_arguments(parser, what: str = "run") -> None:
-    """``--ray [ADDRESS]`` and ``--workers N``, the same for extract, match and sfm."""
+    """The engine: ``--threads N`` in this process, or ``--ray [ADDRESS]`` and ``--workers N``, the
+    same for extract, match, sfm and query."""
+    parser.add_argument("--threads", type=number(int, low=1), default=None,
+                        help="CPU threads of this process: the network, matching, OpenCV and COLMAP's mapper "
+                             "(default: every core)")
     parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                         help=f"{what} on Ray actors: a local instance, or 'auto' / 'ray://HOST:PORT' for a "
                         "cluster (optional extra: pip install 'relf-hloc[ray]')")
     parser.add_argument("--workers", type=number(int, low=1), default=2, help="Ray actors (default: 2)")
+
+
+def use_threads(threads: int) -> None:
+    """``--threads``: torch's and OpenCV's thread pools of this process (COLMAP's mapper takes it as an option)."""
+    import cv2
+    import torch
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
 
 
 def add_colmap_arguments(parser: argparse.ArgumentParser) -> None:

@@ -48,6 +48,8 @@ def run(args) -> int:
     options = {"matcher": matcher, "pairs": args.pairs, "window": args.window, "num_matched": args.num_matched,
                "device": args.device, "overwrite": args.overwrite, "ray": args.ray, "workers": args.workers,
                **colmap_options_from_args(args)}
+    if args.threads:
+        options["mapper_options"] = {"num_threads": args.threads, **options["mapper_options"]}
     report_path = main(conf, args.images, args.outputs, options)
     report = read_json(report_path)
     print(format_summary(report))
