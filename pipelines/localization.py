@@ -9,7 +9,7 @@ scenes and the Middlebury temple (or ``--scenes NAME=FOLDER:FORMAT,...``), resum
 ``--outputs``, and writes ``--results``/README.md: the tables pooled over the scenes, recall at
 (0.5 %, 1°) per scene, the recall plot, and the retrieval recall per scene of ``--retrieval-method``'s
 features: each variant's photos retrieve each other (recall@K of the overlapping pairs, the truth of
-``scripts/benchmark_retrieval.py``), rolled ones also without the keypoints within 7 px of the rolled
+``relf_hloc.datasets.scenes.overlapping_pairs``), rolled ones also without the keypoints within 7 px of the rolled
 canvas's fill (the first suspect when rolled photos lose recall). ``--report-only`` rewrites the
 report from the results of an earlier run.
 """
@@ -24,16 +24,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from benchmark_retrieval import overlapping_pairs  # noqa: E402
-
-from relf_hloc import io, retrieval  # noqa: E402
-from relf_hloc.benchmarks import localization  # noqa: E402
-from relf_hloc.benchmarks.localization_report import MAIN, markdown, pick, plot_recall, pooled  # noqa: E402
-from relf_hloc.confs import extractor_conf  # noqa: E402
-from relf_hloc.datasets import scenes  # noqa: E402
-from relf_hloc.features import extractor_class, features_tag  # noqa: E402
-from relf_hloc.images import read_image  # noqa: E402
+from relf_hloc import io, retrieval
+from relf_hloc.benchmarks import localization
+from relf_hloc.benchmarks.localization_report import MAIN, markdown, pick, plot_recall, pooled
+from relf_hloc.confs import extractor_conf
+from relf_hloc.datasets import scenes
+from relf_hloc.features import extractor_class, features_tag
+from relf_hloc.images import read_image
 
 SCENES = {"fountain-P11": "strecha/fountain-P11:strecha", "Herz-Jesus-P8": "strecha/Herz-Jesus-P8:strecha",
           "entry-P10": "strecha/entry-P10:strecha", "templeSparseRing": "middlebury/templeSparseRing:middlebury"}
@@ -65,12 +62,12 @@ def off_fill(image: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
 def retrieval_rows(scene: scenes.Scene, work: Path, method: str) -> list:
     """Recall@K of each variant's retrieval pairs (the features of ``method`` in ``work``)."""
     conf = extractor_conf(method)
-    tag = features_tag(conf)  # this version's file, else the one file of the method (an earlier version's tag)
-    found = sorted((work / "features").glob(f"{tag.rsplit('-', 1)[0]}-*.h5"))
-    features = work / "features" / f"{tag}.h5" if (work / "features" / f"{tag}.h5").is_file() or len(found) != 1 \
-        else found[0]
+    found = sorted((work / "features").glob(f"{features_tag(conf).rsplit('-', 1)[0]}-*.h5"))  # any version's tag
+    if len(found) != 1:
+        raise FileNotFoundError(f"{work / 'features'}: {len(found)} features files of {method}; expected one")
+    features = found[0]
     aggregation = extractor_class(conf["model"]).global_aggregations[0]
-    truth = overlapping_pairs(scene.views)
+    truth = scenes.overlapping_pairs(scene.views)
     rows = []
     for variant in [v for v in localization.VARIANTS if (work / v).is_dir()]:
         for drop in (False, True) if variant == "rolled" else (False,):

@@ -23,7 +23,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from relf_hloc.confs import extractor_conf, get_conf
@@ -69,18 +68,6 @@ def ours(images: Path, work: Path, names, feats: Path, matcher: str, pairs: Path
     return database
 
 
-def colmap_features(database: Path, feats: Path) -> None:
-    """COLMAP's keypoints and (RootSIFT, uint8) descriptors as an hloc features file."""
-    with pycolmap.Database.open(database) as db, h5py.File(feats, "w") as f:
-        for image in db.read_all_images():
-            kpts = db.read_keypoints(image.image_id)[:, :2] - 0.5  # COLMAP's pixel-corner origin
-            desc = db.read_descriptors(image.image_id).data.astype(np.float32)
-            group = f.create_group(image.name)
-            group["keypoints"] = kpts
-            group["descriptors"] = (desc / np.linalg.norm(desc, axis=1, keepdims=True)).T
-            group["scores"] = np.ones(len(kpts), np.float32)
-
-
 def main(argv=None) -> int:
     """Reconstruct the images with RELF (sfm) and with COLMAP alone; print or write the table."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -109,7 +96,7 @@ def main(argv=None) -> int:
     row("colmap", database)
     work = args.outputs / "colmap-features+ours"
     work.mkdir(exist_ok=True)
-    colmap_features(database, work / "feats.h5")
+    cu.export_database(database, work / "feats.h5")
     row("colmap-features+ours", ours(args.images, work, names, work / "feats.h5", "nn-ratio", pairs))
     for n, contrast in ((2000, 0.04), (8192, 0.04), (8192, 0.02)):
         label = f"sift-{n}-c{contrast}"

@@ -13,7 +13,8 @@ is sampled on a 16 x 16 grid of pixels, each lifted to the depth of the *scene c
 point nearest to all optical axes, least squares) along its ray; the frustum overlap of a pair
 is the smaller of the two fractions of such points that the other camera sees (in front,
 inside its image); a pair overlaps when that is >= 0.3 and the optical axes are <= 60 degrees
-apart. Overlap is computed from the upright cameras (a roll changes neither number).
+apart (``relf_hloc.datasets.scenes.overlapping_pairs``). Overlap is computed from the upright cameras
+(a roll changes neither number).
 
 Recall@K: the fraction of overlapping pairs among the retrieval pairs (each image with its K
 most similar, each unordered pair once) for: the shipped global descriptors (``gem``,
@@ -43,6 +44,7 @@ from relf_hloc import sfm  # first: OpenCV before pycolmap (relf_hloc/__init__.p
 from relf_hloc import io, retrieval
 from relf_hloc.confs import extractor_conf
 from relf_hloc.datasets import render, scenes
+from relf_hloc.datasets.scenes import overlapping_pairs
 from relf_hloc.eval.poses import model_poses, score_poses
 from relf_hloc.features.relf import shift_groups
 from relf_hloc.steps import extract
@@ -55,44 +57,10 @@ SCENES = {"fountain-P11": ("strecha/fountain-P11", "strecha"),
           "entry-P10": ("strecha/entry-P10", "strecha"),
           "temple": ("middlebury/templeSparseRing", "middlebury")}
 KS = (5, 10, 20)
-MIN_OVERLAP, MAX_ANGLE, G = 0.3, 60.0, 16
+G = 16  # RELF's group
 
 
 # ---------------------------------------------------------------- ground truth
-
-
-def scene_centre(views) -> np.ndarray:
-    """The point nearest to every optical axis (least squares)."""
-    A, b = np.zeros((3, 3)), np.zeros(3)
-    for v in views:
-        d = v.R[2]  # optical axis in world coordinates
-        P = np.eye(3) - np.outer(d, d)
-        A += P
-        b += P @ v.center
-    return np.linalg.solve(A, b)
-
-
-def overlapping_pairs(views, grid: int = 16) -> set:
-    """Unordered name pairs that overlap (module doc)."""
-    centre = scene_centre(views)
-    n = len(views)
-    seen = np.zeros((n, n))
-    for i, v in enumerate(views):
-        w, h = v.size
-        u, s = np.meshgrid(np.linspace(0, w - 1, grid), np.linspace(0, h - 1, grid))
-        rays = np.linalg.inv(v.K) @ np.stack([u.ravel(), s.ravel(), np.ones(grid * grid)])
-        points = (v.R.T @ (rays * v.depth(centre)[0] - v.t[:, None])).T
-        for j, o in enumerate(views):
-            x = o.project(points)
-            inside = (o.depth(points) > 0) & (x >= 0).all(1) & (x < np.array(o.size)).all(1)
-            seen[i, j] = inside.mean()
-    out = set()
-    for i in range(n):
-        for j in range(i + 1, n):
-            angle = np.degrees(np.arccos(np.clip(views[i].R[2] @ views[j].R[2], -1, 1)))
-            if min(seen[i, j], seen[j, i]) >= MIN_OVERLAP and angle <= MAX_ANGLE:
-                out.add(frozenset((views[i].name, views[j].name)))
-    return out
 
 
 # ---------------------------------------------------------------- descriptors

@@ -147,3 +147,27 @@ def test_hlocs_localize_sfm_runs_on_a_query_output(rendered, tmp_path):
     assert set(ours) == set(theirs) == {"view_01.png", "view_05.png"}
     for name in ours:
         assert geometry.rotation_error_deg(ours[name].rotation.matrix(), theirs[name].rotation.matrix()) < 0.5
+
+
+def test_colmap_database_exported_as_hloc_files(rendered, tmp_path):
+    """COLMAP alone's features and raw matches, as hloc files (the benchmark's 'colmap' method)."""
+    import pycolmap
+
+    from relf_hloc import io
+    from relf_hloc.steps.colmap import export_database
+    database, names = tmp_path / "database.db", ["view_00.png", "view_02.png", "view_04.png"]
+    pycolmap.extract_features(database, rendered / "db", image_names=names,
+                              extraction_options=pycolmap.FeatureExtractionOptions(num_threads=1))
+    pycolmap.match_exhaustive(database)
+    export_database(database, tmp_path / "f.h5", tmp_path / "m.h5")
+    assert io.list_names(tmp_path / "f.h5") == names and not (tmp_path / "m.tmp.h5").exists()
+    with pycolmap.Database.open(database) as db:
+        ids = {i.name: i.image_id for i in db.read_all_images()}
+        kpts = db.read_keypoints(ids["view_00.png"])[:, :2]
+        raw = db.read_matches(ids["view_00.png"], ids["view_02.png"])
+    f = io.read_features(tmp_path / "f.h5", "view_00.png", ["keypoints", "image_size"])
+    assert np.allclose(f["keypoints"], kpts - 0.5) and f["image_size"].tolist() == [320, 240]
+    desc = io.read_descriptors(tmp_path / "f.h5", "view_00.png")
+    assert desc.shape == (len(kpts), 128) and np.allclose(np.linalg.norm(desc, axis=1), 1, atol=1e-5)
+    m, _ = io.read_matches(tmp_path / "m.h5", "view_00.png", "view_02.png")
+    assert len(raw) > 20 and sorted(map(tuple, m.tolist())) == sorted(map(tuple, raw.tolist()))

@@ -250,3 +250,22 @@ def test_shared_middlebury_temple(shared_data):
     # some views are natively upside-down relative to others
     rolls = [scenes.inplane_rotation_difference(scene.views[0], v) for v in scene.views]
     assert max(rolls) > 150
+
+
+def test_overlapping_pairs_by_frustum_and_axis_angle():
+    """Two cameras a step apart looking the same way overlap; one looking away, or turned by more
+    than 60 degrees about the scene, does not; a roll changes nothing."""
+    from relf_hloc.datasets.scenes import View, overlapping_pairs, roll_matrix
+
+    K = np.array([[100.0, 0, 50], [0, 100.0, 40], [0, 0, 1]])
+
+    def cam(name, centre, yaw_deg, roll=0.0):
+        a = np.radians(yaw_deg)
+        R = np.array([[np.cos(a), 0, -np.sin(a)], [0, 1, 0], [np.sin(a), 0, np.cos(a)]])  # about y
+        R = roll_matrix(roll) @ R
+        return View(name, K, R, -R @ np.asarray(centre, float), (100, 80))
+    views = [cam("a", [0, 0, 0], 0), cam("b", [0.5, 0, 0], 0, roll=90), cam("c", [0, 0, 0], 180),
+             cam("d", [8.0, 0, 7.0], 80), cam("e", [-0.3, 0, 0], 5)]
+    pairs = overlapping_pairs(views)
+    assert frozenset("ab") in pairs and frozenset("ae") in pairs and frozenset("be") in pairs
+    assert not any("c" in p or "d" in p for p in pairs)

@@ -99,22 +99,7 @@ def colmap_files(scene: Scene, work: Path, timings: Timings) -> tuple:
     timings.run("colmap/extract", pycolmap.extract_features, database, scene.image_dir, image_names=scene.names,
                 camera_mode=pycolmap.CameraMode.PER_IMAGE, extraction_options=options)
     timings.run("colmap/match", pycolmap.match_exhaustive, database)
-    with pycolmap.Database.open(database) as db:
-        images = {i.image_id: i.name for i in db.read_all_images()}
-        for image_id, name in images.items():
-            kpts = db.read_keypoints(image_id)[:, :2] - 0.5  # COLMAP's pixel-corner origin
-            desc = db.read_descriptors(image_id).data.astype(np.float32)
-            io.write_features(features, name, {"keypoints": kpts, "descriptors": desc.T,
-                                               "scores": np.ones(len(kpts), np.float32),
-                                               "image_size": np.array(scene[name].size)})
-        tmp = work / "matches.tmp.h5"
-        tmp.unlink(missing_ok=True)
-        for (i, name0), (j, name1) in ((a, b) for a in images.items() for b in images.items() if a[0] < b[0]):
-            m = db.read_matches(i, j)
-            matches0 = np.full(db.num_keypoints_for_image(i), -1, np.int64)
-            matches0[m[:, 0]] = m[:, 1]
-            io.write_matches(tmp, name0, name1, matches0, (matches0 > -1).astype(np.float32))
-    tmp.rename(matches)
+    cu.export_database(database, features, matches)
     cu.check_inputs(None, scene.names, features)
     return features, matches
 

@@ -438,6 +438,43 @@ def rotated_variant(source: Union["Scene", Path], output, rotation: str, seed: i
     return output / "images", None
 
 
+def scene_centre(views: Sequence[View]) -> np.ndarray:
+    """The point nearest to every optical axis (least squares)."""
+    A, b = np.zeros((3, 3)), np.zeros(3)
+    for v in views:
+        d = v.R[2]  # optical axis in world coordinates
+        P = np.eye(3) - np.outer(d, d)
+        A += P
+        b += P @ v.center
+    return np.linalg.solve(A, b)
+
+
+def overlapping_pairs(views: Sequence[View], grid: int = 16, min_overlap: float = 0.3, max_angle: float = 60.0) -> set:
+    """Unordered name pairs of views that overlap (the ground truth of retrieval): each view's image
+    sampled on a ``grid`` x ``grid`` lattice of pixels, lifted to the depth of ``scene_centre``; a pair
+    overlaps when each sees at least ``min_overlap`` of the other's points (in front, inside its image)
+    and their optical axes are at most ``max_angle`` degrees apart. A roll changes neither number."""
+    centre = scene_centre(views)
+    n = len(views)
+    seen = np.zeros((n, n))
+    for i, v in enumerate(views):
+        w, h = v.size
+        u, s = np.meshgrid(np.linspace(0, w - 1, grid), np.linspace(0, h - 1, grid))
+        rays = np.linalg.inv(v.K) @ np.stack([u.ravel(), s.ravel(), np.ones(grid * grid)])
+        points = (v.R.T @ (rays * v.depth(centre)[0] - v.t[:, None])).T
+        for j, o in enumerate(views):
+            x = o.project(points)
+            inside = (o.depth(points) > 0) & (x >= 0).all(1) & (x < np.array(o.size)).all(1)
+            seen[i, j] = inside.mean()
+    out = set()
+    for i in range(n):
+        for j in range(i + 1, n):
+            angle = np.degrees(np.arccos(np.clip(views[i].R[2] @ views[j].R[2], -1, 1)))
+            if min(seen[i, j], seen[j, i]) >= min_overlap and angle <= max_angle:
+                out.add(frozenset((views[i].name, views[j].name)))
+    return out
+
+
 def inplane_rotation_difference(view0: View, view1: View) -> float:
     """In-plane rotation between two views, in [0, 180] degrees, from their
     ground-truth poses: the angle, in view1's image plane, between view1's

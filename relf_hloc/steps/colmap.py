@@ -312,3 +312,28 @@ def write_model(rec: pycolmap.Reconstruction, folder: Path) -> None:
     """Write a model as binary files into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     rec.write(folder)
+
+
+def export_database(database: Path, features: Path, matches: Optional[Path] = None) -> None:
+    """COLMAP's own keypoints and (uint8 RootSIFT) descriptors of every image of a database as an
+    hloc features file, and, with ``matches``, its raw matches of every pair as an hloc matches file
+    (written under a temporary name, then renamed: a file there is whole)."""
+    from ..io import write_features, write_matches
+    with pycolmap.Database.open(database) as db:
+        images = {i.image_id: i for i in db.read_all_images()}
+        for image_id, image in images.items():
+            camera = db.read_camera(image.camera_id)
+            kpts = db.read_keypoints(image_id)[:, :2] - 0.5  # COLMAP's pixel-corner origin
+            write_features(features, image.name, {
+                "keypoints": kpts, "descriptors": db.read_descriptors(image_id).data.T,  # uint8: read back normalised
+                "scores": np.ones(len(kpts), np.float32), "image_size": np.array([camera.width, camera.height])})
+        if matches is None:
+            return
+        tmp = Path(matches).with_suffix(".tmp.h5")
+        tmp.unlink(missing_ok=True)
+        for i, j in ((i, j) for i in images for j in images if i < j):
+            m = db.read_matches(i, j)
+            matches0 = np.full(db.num_keypoints_for_image(i), -1, np.int64)
+            matches0[m[:, 0]] = m[:, 1]
+            write_matches(tmp, images[i].name, images[j].name, matches0, (matches0 > -1).astype(np.float32))
+    tmp.rename(matches)
