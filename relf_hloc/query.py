@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import pycolmap
 
 from . import io, retrieval
+from .timing import timed
 from .confs import get_conf
 from .features import extractor_class
 from .images import list_images
@@ -112,23 +113,21 @@ def main(sfm_outputs, images, outputs, queries: Optional[Path] = None, num_match
     seconds: Dict[str, float] = {}
     start = time.time()
     engine = {"ray": ray, "workers": workers, "device": device, "overwrite": False}
-    extract_step(get_conf(model["conf"]), images, model["features"], names, **engine)
-    seconds["extract"] = time.time() - start
+    timed(seconds, "extract", extract_step, get_conf(model["conf"]), images, model["features"], names, **engine)
     pairs_path, matches_path = outputs / "pairs-query.txt", outputs / "matches-query.h5"
-    io.write_pairs(pairs_path, database_for(names, model["model"], model["features"], num_matched, aggregation))
-    seconds["pairs"] = time.time() - start - sum(seconds.values())
-    match_step(model["matcher"], pairs_path, model["features"], matches_path, **engine)
-    seconds["match"] = time.time() - start - sum(seconds.values())
-    poses = localize.main(model["model"], query_cameras, model["features"], matches_path, outputs / "poses.txt",
-                          pairs=pairs_path, image_dir=images, min_inliers=min_inliers, ransac_thresh=ransac_thresh)
-    seconds["localize"] = time.time() - start - sum(seconds.values())
+    timed(seconds, "pairs", lambda: io.write_pairs(
+        pairs_path, database_for(names, model["model"], model["features"], num_matched, aggregation)))
+    timed(seconds, "match", match_step, model["matcher"], pairs_path, model["features"], matches_path, **engine)
+    poses = timed(seconds, "localize", localize.main, model["model"], query_cameras, model["features"], matches_path,
+                  outputs / "poses.txt", pairs=pairs_path, image_dir=images, min_inliers=min_inliers,
+                  ransac_thresh=ransac_thresh)
     log = io.read_json(localize.log_path(poses))
     total = time.time() - start
     report = {"sfm": str(sfm_outputs), "images": str(images), "num_matched": num_matched,
               "localized": log["localized"], "total": log["total"],
               "failures": dict(Counter(localize.failure_kind(e["reason"]) for e in log["queries"].values()
                                        if e["status"] != "localized")),
-              "seconds": {**{k: round(v, 2) for k, v in seconds.items()}, "total": round(total, 2),
+              "seconds": {**seconds, "total": round(total, 2),
                           "per_query": round(total / len(names), 3)},
               "queries_per_second": round(len(names) / total, 3), "poses": poses.name}
     return io.write_json(outputs / "report.json", report)

@@ -78,17 +78,12 @@ def main(conf, images, outputs, options: Optional[dict] = None, names: Optional[
     seconds, start = report["seconds"], time.time()
     timing.take()  # the time budget counts this run only
 
-    def timed(step, fn, *args, **kwargs):  # seconds per step, in the report
-        t0, out = time.time(), fn(*args, **kwargs)
-        seconds[step] = round(time.time() - t0, 2)
-        return out
-
     engine = {k: opts[k] for k in ("ray", "workers", "device", "overwrite")}
-    timed("extract", extract_step, conf, image_dir, feats_path, names, **engine)
-    timed("pairs", pairs_step.main, pairs_path, mode=pairs, window=opts["window"], names=names,
+    timing.timed(seconds, "extract", extract_step, conf, image_dir, feats_path, names, **engine)
+    timing.timed(seconds, "pairs", pairs_step.main, pairs_path, mode=pairs, window=opts["window"], names=names,
           features=feats_path, num_matched=opts["num_matched"])
     report["pairs"]["count"] = len(read_pairs(pairs_path))
-    timed("match", match_step, matcher, pairs_path, feats_path, matches_path, **engine)
+    timing.timed(seconds, "match", match_step, matcher, pairs_path, feats_path, matches_path, **engine)
     colmap = {k: opts[k] for k in ("camera_mode", "image_options", "mapper_options", "mapper_attempts", "verbose")}
     return reconstruct(report, report_path, start, image_dir, outputs, names, files, cameras=cameras, **colmap)
 

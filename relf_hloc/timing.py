@@ -16,7 +16,7 @@ import threading
 import time
 from collections import Counter
 from contextlib import contextmanager
-from typing import Dict, Iterator
+from typing import Callable, Dict, Iterator
 
 _tally: Counter = Counter()
 _lock = threading.Lock()
@@ -31,6 +31,14 @@ def stage(name: str) -> Iterator[None]:
     finally:
         with _lock:
             _tally[name] += time.perf_counter() - start
+
+
+def timed(seconds: Dict[str, float], step: str, fn: Callable, *args, **kwargs):
+    """``fn(*args, **kwargs)``, its wall time written to ``seconds[step]`` (a driver's seconds per step)."""
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    seconds[step] = round(time.perf_counter() - start, 2)
+    return out
 
 
 def take() -> Dict[str, float]:
