@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from pathlib import Path
 from typing import List, Tuple
 
@@ -13,6 +12,7 @@ import numpy as np
 
 from .geometry import rotation_homography
 from .io import atomic_write
+from .log import logger
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp")
 MIN_SIZE = 32
@@ -46,8 +46,8 @@ def list_images(root) -> List[str]:
             if Path(f).suffix.lower() in IMAGE_EXTENSIONS:
                 (hidden if f.startswith(".") else names).append((here / f).relative_to(root).as_posix())
     if hidden:
-        print(f"note: {root}: {len(hidden)} hidden file(s) or folder(s) left out (names starting with '.', such "
-              f"as the '._name.jpg' AppleDouble files of macOS), e.g. '{hidden[0]}'", file=sys.stderr)
+        logger.warning(f"note: {root}: {len(hidden)} hidden file(s) or folder(s) left out (names starting with "
+                       f"'.', such as the '._name.jpg' AppleDouble files of macOS), e.g. '{hidden[0]}'")
     if not names:
         raise FileNotFoundError(f"{root}: no images ({', '.join(IMAGE_EXTENSIONS)}) found")
     return sorted(names)

@@ -44,6 +44,7 @@ from ..eval.poses import Poses, model_poses, score_poses, within_key
 from ..features import features_tag
 from ..steps import extract, localize, match, reconstruction, triangulation
 from ..steps.pairs import exhaustive
+from ..log import logger
 from .localization_report import THRESHOLDS, markdown, plot_recall
 from .pose import Timings
 
@@ -257,6 +258,6 @@ def main(conf: dict, scene_dir, format: str, output, work=None, command: str = "
     plot = plot_recall(rows, output / "recall.png")
     io.write_text(output / "results.md", f"# Localization benchmark: {scene.name}\n\n`{command}`\n\n"
                   f"{markdown(rows)}\n![recall]({plot.name})\n")
-    print(f"benchmark localization: {scene.name}, {len(rows)} rows, {time.perf_counter() - start:.0f} s "
+    logger.info(f"benchmark localization: {scene.name}, {len(rows)} rows, {time.perf_counter() - start:.0f} s "
           f"-> {output / 'results.json'}")
     return output / "results.json"

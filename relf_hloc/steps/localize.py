@@ -16,7 +16,6 @@ every query's status, reason and counts.
 
 from __future__ import annotations
 
-import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -35,6 +34,7 @@ from ..io import (
     write_json,
     write_text,
 )
+from ..log import logger
 from . import colmap as cu
 
 Query = Tuple[str, Optional[pycolmap.Camera]]
@@ -192,11 +192,10 @@ def query_cameras(query_list, image_dir: Optional[Path], features: Path):
             guessed.append(name)
         cameras[name] = camera
     if guessed:
-        print(f"WARNING: localize: no intrinsics given for {len(guessed)} query(ies) (e.g. '{guessed[0]}'): "
-              "cameras GUESSED from EXIF or a focal of 1.2 x the longer side, the focal refined with the pose; "
-              "poses may be far off. Give "
-              "them as 'name MODEL WIDTH HEIGHT PARAMS...' lines in the queries file "
-              "(e.g. 'q.jpg SIMPLE_RADIAL 1024 768 880 512 384 0').", file=sys.stderr)
+        logger.warning(f"WARNING: localize: no intrinsics given for {len(guessed)} query(ies) (e.g. '{guessed[0]}'): "
+                       "cameras GUESSED from EXIF or a focal of 1.2 x the longer side, the focal refined with the "
+                       "pose; poses may be far off. Give them as 'name MODEL WIDTH HEIGHT PARAMS...' lines in the "
+                       "queries file (e.g. 'q.jpg SIMPLE_RADIAL 1024 768 880 512 384 0').")
     check_image_sizes(features, {n: (c.width, c.height) for n, c in cameras.items()}, "query camera")
     return cameras, guessed
 
