@@ -32,16 +32,18 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 
 from relf_hloc import sfm  # first: it imports OpenCV before pycolmap (see relf_hloc/__init__.py)
-from relf_hloc.confs import conf_names, default_matcher, extractor_conf, get_conf
+from relf_hloc.cli.options import use_threads
+from relf_hloc.confs import conf_names, default_matcher, extractor_conf, get_conf, parse_variant, with_options
 from relf_hloc.datasets import scenes
 from relf_hloc.eval.poses import model_poses, score_poses
 from relf_hloc.images import list_images
 from relf_hloc.io import read_json, write_json, write_text
 from relf_hloc.steps import colmap, reconstruction
+from relf_hloc.timing import timed
 
 import numpy as np
 
@@ -89,6 +91,30 @@ def markdown(results: Dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+SPEED_STAGES = ("features", "network", "matching", "verification", "mapping")
+
+
+def speed_markdown(results: Dict) -> str:
+    """The time budget of each run beside COLMAP alone's on the same scene and rotation: total
+    seconds, the ratio, seconds per image and per stage (COLMAP alone verifies inside matching),
+    and the accuracy ratios of ``versus_colmap``."""
+    head = ("| scene | rotation | method | total (s) | vs COLMAP alone | s per image | features (s) | network (s) "
+            "| matching (s) | verification (s) | mapping (s) | vs COLMAP alone: points / reproj. / rot. err. |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in results["runs"]:
+        ref = next((c for c in results["runs"] if c["method"] == "colmap" and c["scene"] == r["scene"]
+                    and c["variant"] == r["variant"]), None)
+        total = (r.get("seconds") or {}).get("total")
+        ratio = f"{total / ref['seconds']['total']:.1f}x" if ref and total and ref is not r else "-"
+        stages = r.get("stages") or {}
+        cells = [r["scene"], r["variant"], r["label"], f"{total:.1f}" if total else "-", ratio,
+                 f"{total / r['total']:.2f}" if total and r.get("total") else "-"]
+        cells += [f"{stages[k]:.1f}" if k in stages else "-" for k in SPEED_STAGES]
+        cells.append(versus_colmap(r, results["runs"]))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def run_seeds(conf, matcher: dict, image_dir: Path, run_dir: Path, cameras, mapper_options,
               seeds: List[int], scene: Optional[scenes.Scene]) -> dict:
     """``relf-hloc sfm`` with the first mapper seed (features and pairs shared by every
@@ -99,6 +125,7 @@ def run_seeds(conf, matcher: dict, image_dir: Path, run_dir: Path, cameras, mapp
         print(f"   failed: {failure}", file=sys.stderr)
     run = {k: report.get(k) for k in ("registered", "total", "points", "mean_track_length",
                                       "mean_reprojection_error_px", "seconds", "status")}
+    run["stages"] = (report.get("time_budget") or {}).get("stages", {})
     if scene is not None and report.get("status") == "ok":
         run.update(score_against_ground_truth(scene, run_dir / "sfm"))
     paths = [run_dir / report[k]["file"] for k in ("pairs", "features", "matches")]
@@ -145,31 +172,34 @@ def database_of(outputs: Path, run: dict) -> Path:
     return run_dir / ("database.db" if run["method"] == "colmap" else "sfm/database.db")
 
 
-def colmap_alone(image_dir: Path, run_dir: Path, seeds: List[int], scene) -> dict:
-    """COLMAP's own pipeline with its defaults on one thread, mapped with each seed."""
+def colmap_alone(image_dir: Path, run_dir: Path, seeds: List[int], scene, threads: int = 1) -> dict:
+    """COLMAP's own pipeline with its defaults on ``threads`` threads, mapped with each seed; its
+    seconds per stage (features, matching, mapping) in ``stages``."""
     database = run_dir / "database.db"
     total = len(list_images(image_dir))
     if not database.is_file():
         run_dir.mkdir(parents=True, exist_ok=True)
         tmp = run_dir / "database.tmp.db"
         tmp.unlink(missing_ok=True)
-        t0 = time.time()
-        pycolmap.extract_features(tmp, image_dir,
-                                  extraction_options=pycolmap.FeatureExtractionOptions(num_threads=1))
-        pycolmap.match_exhaustive(tmp)
-        write_json(run_dir / "seconds.json", {"features_and_matches": round(time.time() - t0, 2)})
+        seconds: Dict[str, float] = {}
+        timed(seconds, "features", pycolmap.extract_features, tmp, image_dir,
+              extraction_options=pycolmap.FeatureExtractionOptions(num_threads=threads))
+        timed(seconds, "matching", pycolmap.match_exhaustive, tmp,
+              matching_options=pycolmap.FeatureMatchingOptions(num_threads=threads))
+        write_json(run_dir / "seconds.json", seconds)
         tmp.rename(database)
     run = {"registered_per_seed": {}, "verified_inliers": verified_inliers(database)}
-    seconds = read_json(run_dir / "seconds.json")["features_and_matches"]
+    stages = read_json(run_dir / "seconds.json")
     for seed in seeds:
         t0 = time.time()
-        options = pycolmap.IncrementalPipelineOptions(num_threads=1, random_seed=seed)
+        options = pycolmap.IncrementalPipelineOptions(num_threads=threads, random_seed=seed)
         models = pycolmap.incremental_mapping(database, image_dir, run_dir / f"models-seed{seed}", options=options)
         rec = colmap.largest_model(models)
         run["registered_per_seed"][seed] = rec.num_reg_images() if rec else 0
         if seed == seeds[0]:
             run.update(model_stats(rec, total, scene) if rec else {"registered": 0, "total": total})
-            run["seconds"] = {"total": round(seconds + time.time() - t0, 2)}
+            run["stages"] = {**stages, "mapping": round(time.time() - t0, 2)}
+            run["seconds"] = {"total": round(sum(run["stages"].values()), 2)}
     return run
 
 
@@ -180,6 +210,33 @@ def scene_variant(name: str, data: Path, rotation: str, outputs: Path, seed: int
     source = data / folder if fmt is None else scenes.read_scene(data / folder, fmt)
     image_dir, scene = scenes.rotated_variant(source, variant_dir, rotation, seed, max_size)
     return variant_dir, image_dir, scene
+
+
+def our_runs(method: str, args, variants: List[Tuple[str, dict]], matchers: List[str], mapper_options: dict,
+             seeds: List[int], base: dict, image_dir: Path, variant_dir: Path, scene) -> Iterator[dict]:
+    """The runs of ``relf-hloc sfm`` with one extractor conf: per ``--variant`` of a RELF conf (the
+    conf as it is first, label ''), per matcher."""
+    conf = extractor_conf(method, args.max_keypoints, args.weights, args.random_weights)
+    relf = conf["model"]["name"] == "relf"
+    for name, options in variants if relf else variants[:1]:
+        label, run_dir = (f"{method} ({name})", f"{method}-{name}") if name else (method, method)
+        run_dir = variant_dir / run_dir
+        if relf and (args.random_weights or args.weights):
+            label += " (random weights)" if args.random_weights else f" ({args.weights.name})"
+        for matcher in matchers or [default_matcher(conf, "sfm")]:
+            print(f"== {base['scene']} {base['variant']}: {label}, {matcher}", flush=True)
+            run = {**base, "method": run_dir.name, "label": label, "matcher": matcher}
+            run.update(run_seeds(with_options(conf, **options), get_conf(matcher), image_dir, run_dir, None,
+                                 mapper_options, seeds, scene))
+            print("   " + json.dumps(run), flush=True)
+            yield run
+
+
+def write_tables(outputs: Path, results: Dict) -> None:
+    """OUTPUTS/results.md (the models) and OUTPUTS/speed.md (the time budgets), printed too."""
+    write_text(outputs / "results.md", markdown(results))
+    write_text(outputs / "speed.md", speed_markdown(results))
+    print(markdown(results) + "\n" + speed_markdown(results))
 
 
 def main(argv=None) -> int:
@@ -197,7 +254,13 @@ def main(argv=None) -> int:
                    help="comma list of variants: none, 90, random (seeded angles)")
     p.add_argument("--seed", type=int, default=0, help="seed of the rotation angles")
     p.add_argument("--max-size", type=int, default=1024, help="downscale images to this longer side first")
-    p.add_argument("--mapper-option", action="append", default=["num_threads=1"],
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads of every run: COLMAP alone's extraction, matching and mapper, and ours "
+                        "(the network, matching, OpenCV, the mapper)")
+    p.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE,...",
+                   help="RELF model options, a further run of every RELF method labelled NAME "
+                        "(e.g. int8:backend=onnxruntime-int8, pca256:pca=256)")
+    p.add_argument("--mapper-option", action="append", default=[],
                    metavar="KEY=VALUE", help="IncrementalPipelineOptions for our runs")
     p.add_argument("--seeds", default="0", help="mapper seeds, e.g. 0,1,2 (features reused)")
     p.add_argument("--matchers", help="comma list of matcher confs, each run on the same features "
@@ -212,14 +275,16 @@ def main(argv=None) -> int:
             if database_of(args.outputs, run).is_file():
                 run["verified_inliers"] = verified_inliers(database_of(args.outputs, run))
         write_json(args.outputs / "results.json", results)
-        write_text(args.outputs / "results.md", markdown(results))
-        print(markdown(results))
+        write_tables(args.outputs, results)
         return 0
     unknown = [s for s in args.scenes.split(",") if s not in SCENES]
     if unknown:
         raise SystemExit(f"unknown scene(s) {unknown}: choose from {', '.join(SCENES)}")
     matchers = conf_names(args.matchers, "matcher")
-    mapper_options = colmap.parse_option_args(args.mapper_option, pycolmap.IncrementalPipelineOptions())
+    mapper_options = colmap.parse_option_args([f"num_threads={args.threads}", *args.mapper_option],
+                                              pycolmap.IncrementalPipelineOptions())
+    use_threads(args.threads)
+    variants = [("", {})] + [parse_variant(v) for v in args.variant]
     seeds = [int(x) for x in args.seeds.split(",")]
     methods = conf_names(args.methods, "extractor", extra=["colmap"])
     args.outputs.mkdir(parents=True, exist_ok=True)
@@ -235,24 +300,15 @@ def main(argv=None) -> int:
                 if method == "colmap":
                     print(f"== {name} {rotation}: COLMAP alone", flush=True)
                     run = {**base, "matcher": "COLMAP (ratio 0.8, cross-check)",
-                           **colmap_alone(image_dir, variant_dir / "colmap", seeds, scene)}
+                           **colmap_alone(image_dir, variant_dir / "colmap", seeds, scene, args.threads)}
                     results["runs"].append(run)
                     print("   " + json.dumps(run), flush=True)
                     continue
-                conf = extractor_conf(method, args.max_keypoints, args.weights, args.random_weights)
-                if conf["model"]["name"] == "relf" and (args.random_weights or args.weights):
-                    base["label"] += " (random weights)" if args.random_weights else f" ({args.weights.name})"
-                for matcher in matchers or [default_matcher(conf, "sfm")]:
-                    print(f"== {name} {rotation}: {base['label']}, {matcher}", flush=True)
-                    run = {**base, "matcher": matcher}
-                    run.update(run_seeds(conf, get_conf(matcher), image_dir, variant_dir / method, None,
-                                         mapper_options, seeds, scene))
+                for run in our_runs(method, args, variants, matchers, mapper_options, seeds, base,
+                                    image_dir, variant_dir, scene):
                     results["runs"].append(run)
-                    print("   " + json.dumps(run), flush=True)
             write_json(args.outputs / "results.json", results)
-    table = markdown(results)
-    write_text(args.outputs / "results.md", table)
-    print(table)
+    write_tables(args.outputs, results)
     return 0
 
 

@@ -13,7 +13,7 @@ Importing this module is cheap (no torch): the command line reads it for ``--hel
 import copy
 import importlib
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import yaml
 
@@ -244,6 +244,16 @@ def extractor_conf(name_or_conf, max_keypoints=None, weights=None, random_weight
                             detector=keypoints_from and {"name": "file", "path": str(keypoints_from)},
                             backend=backend)
     return conf
+
+
+def parse_variant(text: str) -> Tuple[str, dict]:
+    """'int8:backend=onnxruntime-int8,pca=256' -> ('int8', {'backend': 'onnxruntime-int8', 'pca': 256}):
+    a labelled set of model options (values read as YAML scalars), the scripts' ``--variant``."""
+    label, _, sets = text.partition(":")
+    pairs = [kv.split("=", 1) for kv in sets.split(",") if kv]
+    if not label or not pairs or any(len(kv) != 2 or not kv[0] for kv in pairs):
+        raise ValueError(f"variant '{text}': expected NAME:KEY=VALUE,... (e.g. int8:backend=onnxruntime-int8)")
+    return label, {k: yaml.safe_load(v) for k, v in pairs}
 
 
 def with_options(name_or_conf, **model_options) -> dict:

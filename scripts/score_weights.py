@@ -29,7 +29,8 @@ import time
 from pathlib import Path
 
 
-from relf_hloc.confs import BENCHMARK_KEYPOINTS, MAX_KEYPOINTS, default_matcher, extractor_conf, with_options
+from relf_hloc.confs import (BENCHMARK_KEYPOINTS, MAX_KEYPOINTS, default_matcher, extractor_conf, parse_variant,
+                             with_options)
 from relf_hloc.benchmarks.compare import homography_sets, score
 from relf_hloc.datasets import scenes
 from relf_hloc.eval.poses import pose_summary, relative_pose_records
@@ -39,12 +40,6 @@ from relf_hloc.features import features_tag
 from relf_hloc.images import list_images
 from relf_hloc.io import write_text
 from relf_hloc.steps import extract, match, pairs as pairs_step
-
-
-def parse_value(text: str):
-    """A YAML scalar (``true``, ``3``, ``0.5``...) from text."""
-    import yaml
-    return yaml.safe_load(text)
 
 
 def variants(args, name: str):
@@ -58,12 +53,10 @@ def variants(args, name: str):
         label = w if w == "shipped" else folder if folders.count(folder) == 1 else f"{folder}/{Path(w).stem}"
         out.append((prefix + label, conf))
     for item in args.variant:
-        label, _, sets = item.partition(":")
-        label = prefix + label
+        label, options = parse_variant(item)
         conf = extractor_conf(name, BENCHMARK_KEYPOINTS,
                               None if args.weights[0] == "shipped" else args.weights[0])
-        options = dict(kv.split("=", 1) for kv in sets.split(",") if kv)
-        out.append((label, with_options(conf, **{k: parse_value(v) for k, v in options.items()})))
+        out.append((prefix + label, with_options(conf, **options)))
     return out
 
 

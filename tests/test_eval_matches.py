@@ -101,6 +101,31 @@ def test_sfm_real_data_table_has_a_row_per_method_and_matcher(sfm_real_data):
     assert lines[5].endswith("| 50 | 12 | - |")  # no COLMAP run on the rolled variant
 
 
+def test_sfm_real_data_speed_table_puts_each_budget_beside_colmap_alone(sfm_real_data):
+    """Total seconds, the ratio to COLMAP alone on the same scene and rotation, seconds per image and
+    per stage ('-' for a stage a run has not), and the accuracy ratios."""
+    colmap = {"scene": "s", "variant": "none", "method": "colmap", "label": "colmap", "total": 10,
+              "points": 600, "mean_reprojection_error_px": 0.3, "seconds": {"total": 10.0},
+              "stages": {"features": 5.0, "matching": 3.0, "mapping": 2.0}}
+    ours = {**colmap, "method": "relf-rs-int8", "label": "relf-rs (int8)", "points": 300,
+            "mean_reprojection_error_px": 0.6, "seconds": {"total": 45.0},
+            "stages": {"features": 20.0, "network": 15.5, "matching": 20.0, "verification": 3.0, "mapping": 1.5}}
+    lines = sfm_real_data.speed_markdown({"runs": [colmap, ours, {**ours, "variant": "random"}]}).splitlines()
+    assert lines[2] == "| s | none | colmap | 10.0 | - | 1.00 | 5.0 | - | 3.0 | - | 2.0 | - |"
+    assert lines[3] == "| s | none | relf-rs (int8) | 45.0 | 4.5x | 4.50 | 20.0 | 15.5 | 20.0 | 3.0 | 1.5 | 0.50x / 2.00x / - |"
+    assert lines[4].split("|")[5].strip() == "-"  # no COLMAP run on the rolled variant
+
+
+def test_variants_are_labelled_model_options():
+    from relf_hloc.confs import parse_variant
+    assert parse_variant("int8:backend=onnxruntime-int8,pca=256") == ("int8", {"backend": "onnxruntime-int8",
+                                                                               "pca": 256})
+    assert parse_variant("integer:subbin=false") == ("integer", {"subbin": False})
+    for bad in ("int8", ":pca=2", "x:pca", "x:=3"):
+        with pytest.raises(ValueError, match="expected NAME:KEY=VALUE"):
+            parse_variant(bad)
+
+
 def test_sfm_real_data_knows_its_scenes(sfm_real_data):
     assert set(sfm_real_data.SCENES) == {"sacre_coeur", "fountain-P11", "Herz-Jesus-P8", "entry-P10", "temple"}
     with pytest.raises(SystemExit, match=r"unknown scene\(s\) \['louvre'\]"):

@@ -285,3 +285,46 @@ def test_backbones_whose_weights_are_loaded_skip_the_random_init():
     drawn = conv_weights(ReResNet18(16, (16, 32, 32, 32), detector=True))
     assert len(skipped) == len(drawn) == 22
     assert all(float(w.abs().sum()) == 0 for w in skipped) and all(float(w.abs().sum()) > 0 for w in drawn)
+
+
+def write_pca(path, mean, components, weights):
+    """A descriptor PCA file as scripts/make_codebook.py --make pca writes it."""
+    from relf_hloc.features import weights_tag
+    np.savez(path, mean=mean.astype(np.float32), components=components.astype(np.float16),
+             weights=np.array(weights_tag(weights)), explained=np.zeros(components.shape[1], np.float32))
+
+
+def test_pca_projects_the_aligned_descriptor_and_is_checked_against_its_weights(tmp_path):
+    """``pca``: (descriptor - mean) @ components, unit length, before the RootSIFT part; the file lies
+    beside the weights and must have been learned for them; its content names the features."""
+    import shutil
+    from relf_hloc.confs import DEFAULT_WEIGHTS, DETECTOR_WEIGHTS
+    from relf_hloc.features import identity
+    weights = tmp_path / "w.pth"
+    shutil.copy(DEFAULT_WEIGHTS, weights)
+    image = np.ascontiguousarray(skimage.data.astronaut()[100:260, 150:350])
+    base = {"weights": str(weights), "pyramid": None, "max_keypoints": 100}
+    plain = RELF(base).extract(image)
+    # hand-made PCA: the first 8 coordinates, no mean: the projection is the normalised first 8
+    write_pca(tmp_path / "w.pca.npz", np.zeros(1024), np.eye(1024)[:, :8], weights)
+    compact = RELF({**base, "pca": 8})
+    out = compact.extract(image)
+    first = plain["descriptors"][:, :8] / np.linalg.norm(plain["descriptors"][:, :8], axis=1, keepdims=True)
+    np.testing.assert_allclose(out["descriptors"], first, atol=1e-5)
+    assert compact.channels == 8 and RELF({**base, "pca": 8, "rootsift": 0.5}).channels == 136
+    tag = identity({"name": "relf", **base, "pca": 8})["pca"]
+    write_pca(tmp_path / "w.pca.npz", np.ones(1024), np.eye(1024)[:, :8], weights)
+    assert identity({"name": "relf", **base, "pca": 8})["pca"] != tag  # another PCA, other features
+    assert identity({"name": "relf", **base})["pca"] is None
+    with pytest.raises(ValueError, match="pca must be in 1..8"):
+        RELF({**base, "pca": 9})
+    with pytest.raises(ValueError, match="choose one"):
+        RELF({**base, "pca": 8, "descriptor_dim": 8})
+    write_pca(tmp_path / "w.pca.npz", np.zeros(1024), np.eye(1024)[:, :8], DETECTOR_WEIGHTS)  # other weights
+    with pytest.raises(CheckpointError, match="w.pca.npz: learned for weights"):
+        RELF({**base, "pca": 8})
+    (tmp_path / "w.pca.npz").unlink()
+    with pytest.raises(FileNotFoundError, match="w.pca.npz: no descriptor PCA"):
+        RELF({**base, "pca": 8})
+    with pytest.raises(ValueError, match="random weights have no PCA"):
+        RELF({"random_weights": True, "pca": 8})

@@ -52,12 +52,11 @@ def weights_tag(weights=None, random_weights: bool = False) -> str:
 def identity(conf: dict) -> dict:
     """What determines an extractor's output: its model conf as it runs (the class's
     ``default_conf`` merged with ``conf``: spelling out a default changes nothing, a changed
-    default changes the provenance), with the weights of an extractor that has them named by
-    content (so features made with other weights are never taken for these)."""
+    default changes the provenance), with the files it reads (a network's weights) named by their
+    content (``Extractor.content_tags``)."""
     cls = extractor_class(conf)
     model = resolve_conf(cls.default_conf, conf, cls.__name__)
-    if cls.weights:
-        model["weights"] = weights_tag(model.get("weights"), model.get("random_weights", False))
+    model.update(cls.content_tags(model))
     return model
 
 

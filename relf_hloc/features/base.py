@@ -58,6 +58,13 @@ class Extractor(Configurable):
     describes_keypoints = False  # describes any detector's keypoints (``describe``, a ``detector`` option)
     global_aggregations = ("gem",)  # ``extract --global`` aggregations it supports, the first the default
 
+    @classmethod
+    def content_tags(cls, model: dict) -> dict:
+        """Conf entries that name files, replaced in ``features.identity`` by a tag of their content (a
+        network's weights: features made with other weights are never taken for these); ``model`` is
+        the resolved conf."""
+        return {}
+
     def forward(self, data: dict) -> dict:
         """Batched tensors in and out: by default ``extract`` on the image as uint8 numpy."""
         import torch  # only here: the OpenCV extractors run without torch

@@ -37,6 +37,7 @@ from .. import timing
 from ..log import logger
 from ..confs import DEFAULT_WEIGHTS, DETECTOR_WEIGHTS, MAX_KEYPOINTS, PAPER_PYRAMID
 from ..geometry import parabola_offset
+from ..io import file_digest
 from . import weights_tag
 from .backbones import DEFAULT_BACKBONE, build_backbone, fused_channels
 from .base import Extractor
@@ -188,6 +189,32 @@ def projection_of(weights: Optional[str], dim: Optional[int]) -> Optional[torch.
     return layer.requires_grad_(False)
 
 
+def pca_file(weights: Optional[str]) -> Path:
+    """Where the descriptor PCA of a checkpoint is (``scripts/make_codebook.py --make pca``): beside it,
+    ``NAME.pca.npz``."""
+    if weights is None:
+        raise ValueError("RELF option pca: random weights have no PCA (it is learned on trained descriptors)")
+    return Path(weights).with_suffix(".pca.npz")
+
+
+def load_pca(weights: Optional[str], dim: int, channels: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(mean [C], components [C, dim]) of the checkpoint's descriptor PCA, checked against the weights
+    it was learned for and the descriptor size."""
+    path = pca_file(weights)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no descriptor PCA for {weights} (make it with "
+                                "python scripts/make_codebook.py --make pca --weights WEIGHTS)")
+    with np.load(path) as data:
+        mean, components, tag = data["mean"], data["components"], str(data["weights"])
+    if tag != weights_tag(weights):
+        raise CheckpointError(f"{path}: learned for weights {tag}, not these ({weights_tag(weights)}); "
+                              "make it again with scripts/make_codebook.py --make pca")
+    if components.shape[0] != channels or not 0 < dim <= components.shape[1]:
+        raise ValueError(f"RELF option pca: {path} holds {components.shape[1]} components of {components.shape[0]}-d "
+                         f"descriptors; pca must be in 1..{components.shape[1]} for {channels}-d, got {dim}")
+    return torch.from_numpy(mean.astype(np.float32)), torch.from_numpy(components[:, :dim].astype(np.float32))
+
+
 def network_tag(weights: Optional[str], backbone: str = DEFAULT_BACKBONE) -> str:
     """Cache tag of an exported network: the weights' content (``weights_tag``), and the
     backbone unless ReResNet-18 (random weights of two backbones would share 'untrained')."""
@@ -235,6 +262,9 @@ class RELF(Extractor, torch.nn.Module):
         "random_weights": False,       # untrained network: for tests only
         "descriptor_dim": None,        # e.g. 128: the weights' learned projection of the aligned
                                        # descriptor (trained by distillation), L2-normalised
+        "pca": None,                   # e.g. 256: the aligned descriptor projected on its first PCA
+                                       # components (learned on the training images, beside the weights:
+                                       # pca_file), L2-normalised; compact descriptors for faster matching
         "rootsift": None,              # e.g. 0.5: append RootSIFT at the keypoint's scale in RELF's
                                        # orientation, with this share of the dot product (add_rootsift)
     }
@@ -252,7 +282,10 @@ class RELF(Extractor, torch.nn.Module):
                                            conf["backbone"])
         self.detector = load_detector({"max_keypoints": conf["max_keypoints"], **conf["detector"]},
                                       **({"head": copy.deepcopy(network().detector)} if learned else {}))
+        if conf["pca"] and conf["descriptor_dim"]:
+            raise ValueError("RELF options pca and descriptor_dim both project the descriptor: choose one")
         self.projection = projection_of(weights, conf["descriptor_dim"])
+        self.pca = load_pca(weights, conf["pca"], fused_channels(conf["backbone"], WIDTHS)) if conf["pca"] else None
         if conf["backend"] == "torch":
             self.net = copy.deepcopy(network())
             self.net.detector = None
@@ -262,6 +295,15 @@ class RELF(Extractor, torch.nn.Module):
                 raise ValueError(f"unknown RELF backend '{conf['backend']}'; choose one of {onnx.BACKENDS}")
             tag = network_tag(weights, conf["backbone"])
             self.net = onnx.OrtNetwork(onnx.model_file(weights, tag, conf["backend"], network))
+
+    @classmethod
+    def content_tags(cls, model: dict) -> dict:
+        """The weights, and the PCA file with ``pca``, named by content."""
+        weights = None if model["random_weights"] else str(model["weights"] or DEFAULT_WEIGHTS)
+        tags = {"weights": weights_tag(weights, model["random_weights"])}
+        if model["pca"]:
+            tags["pca"] = f"{model['pca']}-{file_digest(pca_file(weights))[:8]}"
+        return tags
 
     def weights_path(self) -> Optional[str]:
         """The checkpoint of the conf (None: random weights, said loudly)."""
@@ -352,6 +394,9 @@ class RELF(Extractor, torch.nn.Module):
                 desc, index, ori = (t.to(image.device) for t in self.align(vectors))
             if self.projection is not None:
                 desc = F.normalize(self.projection(desc.to(self.projection.weight.device)), dim=1).to(image.device)
+            if self.pca is not None:
+                mean, components = (t.to(desc) for t in self.pca)
+                desc = F.normalize((desc - mean) @ components, dim=1)
             if self.conf["rootsift"]:
                 with timing.stage("rootsift"):
                     desc = self.add_rootsift(desc, image, kpts[index], data, index, ori)
@@ -381,9 +426,9 @@ class RELF(Extractor, torch.nn.Module):
 
     @property
     def channels(self) -> int:
-        """Descriptor size: the fused channels of the backbone (or ``descriptor_dim``), and
+        """Descriptor size: the fused channels of the backbone (or ``descriptor_dim``, ``pca``), and
         RootSIFT's 128 with the ``rootsift`` part."""
-        dim = self.conf["descriptor_dim"] or fused_channels(self.conf["backbone"], WIDTHS)
+        dim = self.conf["descriptor_dim"] or self.conf["pca"] or fused_channels(self.conf["backbone"], WIDTHS)
         return dim + 128 * bool(self.conf["rootsift"])
 
 
