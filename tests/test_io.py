@@ -134,6 +134,24 @@ def test_png_writes_survive_pycolmap_imported_first(tmp_path):
     assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-500:]
 
 
+def test_mutual_check_equals_brute_force_and_gives_a_tie_to_the_first_row():
+    """The mutual check compares each row's best with its column's best value; of rows tied for a
+    column (duplicate descriptors) only the first is kept, as argmax along the column would."""
+    from relf_hloc.matchers.nearest_neighbor import mutual_nn
+    rng = np.random.default_rng(1)
+    for n0, n1 in ((50, 80), (120, 30), (7, 7)):
+        d0, d1 = rng.normal(size=(n0, 6)).astype(np.float32), rng.normal(size=(n1, 6)).astype(np.float32)
+        d0[3] = d0[2]  # a tie: rows 2 and 3 have the same best column with the same value
+        d0 /= np.linalg.norm(d0, axis=1, keepdims=True)
+        d1 /= np.linalg.norm(d1, axis=1, keepdims=True)
+        sim = d0 @ d1.T
+        nn01, nn10 = sim.argmax(1), sim.argmax(0)
+        expected = np.where(nn10[nn01] == np.arange(n0), nn01, -1)
+        for block in (1, 4, 1000):
+            assert mutual_nn(d0, d1, block=block)[0].tolist() == expected.tolist()
+        assert mutual_nn(d0, d1)[0][3] == -1  # row 3 loses the tie to row 2
+
+
 def test_mutual_nn_in_row_blocks_equals_the_whole_matrix():
     from relf_hloc.matchers.nearest_neighbor import mutual_nn
     rng = np.random.default_rng(0)

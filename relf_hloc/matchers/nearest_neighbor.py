@@ -52,24 +52,24 @@ def mutual_nn(desc0, desc1, ratio: Optional[float] = None, min_score: Optional[f
         kpts1 = torch.as_tensor(np.asarray(kpts1), dtype=torch.float32, device=device)
     # row blocks of the similarity matrix: memory stays bounded (block x N1 floats) at any size
     tops, idxs = [], []
-    col_best = torch.full((d1.shape[0],), -torch.inf, device=d0.device)
-    col_arg = torch.zeros(d1.shape[0], dtype=torch.long, device=d0.device)
+    col_best = torch.full((d1.shape[0],), -torch.inf, device=d0.device)  # each column's best similarity
+    d1t = d1.T.contiguous()
     for start in range(0, n0, block):
-        sim = d0[start:start + block] @ d1.T
+        sim = d0[start:start + block] @ d1t
         top, idx = sim.topk(k, dim=1)
         if k > 2:  # the rival: the best neighbour away from the first
             top = torch.stack([top[:, 0], rival_similarity(top, idx, kpts1, ratio_radius)], 1)
         tops.append(top)
         idxs.append(idx[:, :2])
-        best, arg = sim.max(0)
-        better = best > col_best
-        col_best = torch.where(better, best, col_best)
-        col_arg = torch.where(better, arg + start, col_arg)
+        torch.maximum(col_best, sim.amax(0), out=col_best)  # values only: an argmax along columns is slow
     top, idx = torch.cat(tops), torch.cat(idxs)
     best, nn01 = top[:, 0], idx[:, 0]
     valid = torch.ones_like(best, dtype=torch.bool)
-    if mutual:
-        valid &= col_arg[nn01] == torch.arange(n0, device=d0.device)
+    if mutual:  # row i's best column j has no better row: i is j's best too (the first row of a tie)
+        rows = torch.arange(n0, device=d0.device)
+        valid &= best >= col_best[nn01]
+        first = torch.full_like(col_best, n0, dtype=torch.long).scatter_reduce(0, nn01[valid], rows[valid], "amin")
+        valid &= first[nn01] == rows
     if k >= 2:  # distances of unit vectors: sqrt(2 - 2 cos)
         dist = (2 - 2 * top.clamp(max=1)).clamp(min=0).sqrt()
         valid &= dist[:, 0] <= ratio * dist[:, 1]
