@@ -12,6 +12,7 @@ Importing this module is cheap (no torch): the command line reads it for ``--hel
 
 import copy
 import importlib
+import importlib.util
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
@@ -33,6 +34,10 @@ WRN_WEIGHTS = Path(__file__).resolve().parent / "weights" / "relf_wrn16_8.pth"
 PAPER_PYRAMID = {"max_size": 1024, "min_size": 256, "step": 2 ** 0.25, "snap": 16}  # 9 levels
 FAST_PYRAMID = {"max_size": 640, "min_size": 320, "step": 2 ** 0.5, "snap": 16}     # 3 levels
 MID_PYRAMID = {"max_size": 640, "min_size": 256, "step": 2 ** 0.25, "snap": 16}     # 6: the paper's steps, from 640
+# RELF's network runtimes; "auto" is ONNX Runtime int8 on the CPU where the onnx extra is installed,
+# else torch (resolve_backend)
+BACKENDS = ("torch", "onnxruntime", "onnxruntime-int8")
+AUTO_BACKEND = "auto"
 MULTI_CANDIDATE = {"ratio": 0.6}  # every orientation bin >= 0.6 x the peak
 # OpenCV SIFT's DoG contrast threshold, for the SIFT extractor and RELF's SIFT detector alike:
 # OpenCV rejects |DoG| < threshold / 3 (its 0.04 default), COLMAP (VLFeat) |DoG| < 0.02 / 3,
@@ -254,6 +259,23 @@ def parse_variant(text: str) -> Tuple[str, dict]:
     if not label or not pairs or any(len(kv) != 2 or not kv[0] for kv in pairs):
         raise ValueError(f"variant '{text}': expected NAME:KEY=VALUE,... (e.g. int8:backend=onnxruntime-int8)")
     return label, {k: yaml.safe_load(v) for k, v in pairs}
+
+
+def resolve_backend(backend: str, device: str = "cpu") -> str:
+    """The runtime a RELF ``backend`` option names: 'auto' is ONNX Runtime int8 on the CPU where ONNX
+    Runtime is installed, else torch (a GPU, or no onnx extra); the others name themselves."""
+    if backend != AUTO_BACKEND:
+        return backend
+    return "onnxruntime-int8" if device == "cpu" and importlib.util.find_spec("onnxruntime") else "torch"
+
+
+def runnable(conf: dict, device: str = "cpu") -> dict:
+    """A copy of an extractor conf with the backend that runs on ``device`` in place of 'auto', so that
+    the features' provenance names the runtime that made them."""
+    conf = get_conf(conf)
+    if conf["model"].get("backend") == AUTO_BACKEND:
+        conf["model"]["backend"] = resolve_backend(AUTO_BACKEND, device)
+    return conf
 
 
 def with_options(name_or_conf, **model_options) -> dict:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from . import timing
-from .confs import default_matcher, get_conf, resolve_conf, with_options
+from .confs import default_matcher, get_conf, resolve_conf, runnable, with_options
 from .features import extractor_class, features_tag
 from .images import image_size, list_images
 from .io import read_json, read_pairs, write_json
@@ -58,7 +58,7 @@ def main(conf, images, outputs, options: Optional[dict] = None, names: Optional[
     opts = resolve_conf(default_conf, options, "sfm")
     image_dir, outputs, pairs = Path(images), Path(outputs), opts["pairs"]
     matcher = get_conf(opts["matcher"] or default_matcher(conf, "sfm"))
-    conf = with_retrieval(get_conf(conf), pairs, opts["num_matched"])
+    conf = with_retrieval(runnable(conf, opts["device"]), pairs, opts["num_matched"])
     names = images_of(image_dir, outputs, names, opts["camera_mode"], cameras)
     outputs.mkdir(parents=True, exist_ok=True)
     report_path = outputs / "report.json"
@@ -192,7 +192,7 @@ def time_budget(report: Dict[str, Any], num_images: int) -> Dict[str, Any]:
 
 
 MAIN_STAGES = ("load", "features", "matching", "verification", "mapping")  # in the main thread, one after another
-PARTS = {"features": ("network", "aligning", "rootsift", "detect")}  # stages inside a main stage
+PARTS = {"features": ("network", "sampling", "aligning", "rootsift", "detect")}  # stages inside a main stage
 
 
 def format_budget(budget: Dict[str, Any]) -> str:
@@ -210,7 +210,10 @@ def format_budget(budget: Dict[str, Any]) -> str:
 def format_summary(report: Dict[str, Any]) -> str:
     """The summary lines of an sfm report."""
     model = report["features"]["conf"]
-    label = model["name"] + (", RANDOM weights" if model.get("random_weights") else "")
+    model = resolve_conf(extractor_class(model).default_conf, model, model["name"])  # the backend it ran
+    label = ", ".join([model["name"], *([model["backend"]] if model.get("backend") else []),
+                       *([f"pca {model['pca']}"] if model.get("pca") else []),
+                       *(["RANDOM weights"] if model.get("random_weights") else [])])
     budget = f"\n{format_budget(report['time_budget'])}" if report.get("time_budget") else ""
     return (f"sfm ({label}): registered {report['registered']}/{report['total']} images, "
             f"{report['points']} points, track length {report['mean_track_length']:.2f}, "

@@ -4,7 +4,8 @@
 The stages of the main job: ``load`` (the extractor's model), ``decode`` (reading and preprocessing
 images, in the extract step's prefetch thread: it overlaps the features of the image before),
 ``features`` (the extractor, with
-RELF's parts inside it: ``network`` the pyramid's passes, ``aligning`` pooling and group aligning,
+RELF's parts inside it: ``network`` the pyramid's passes, ``sampling`` the maps at the keypoints and
+their maximum over levels, ``aligning`` group aligning (and the PCA),
 ``rootsift`` the RootSIFT part; ``detect`` a detector run ahead of the network), ``matching``,
 ``verification`` (COLMAP's two-view geometries) and ``mapping``. Work on Ray actors runs in other
 processes and is not counted here. On CUDA a stage ends when its work is queued, not done.

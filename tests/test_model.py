@@ -328,3 +328,21 @@ def test_pca_projects_the_aligned_descriptor_and_is_checked_against_its_weights(
         RELF({**base, "pca": 8})
     with pytest.raises(ValueError, match="random weights have no PCA"):
         RELF({"random_weights": True, "pca": 8})
+
+
+def test_auto_backend_is_int8_on_the_cpu_where_onnx_runtime_is_installed(monkeypatch):
+    """'auto' resolves to the runtime that runs, before files are named: ONNX Runtime int8 on the CPU
+    with the onnx extra, torch without it or on a GPU; the features' identity names the resolved one."""
+    import importlib.util
+    from relf_hloc.confs import resolve_backend, runnable, with_options
+    from relf_hloc.features import identity
+    real = importlib.util.find_spec
+    for installed, cpu in ((True, "onnxruntime-int8"), (False, "torch")):
+        fake = lambda name, *a, on=installed: (object() if on else None) if name == "onnxruntime" else real(name, *a)  # noqa: E731
+        monkeypatch.setattr(importlib.util, "find_spec", fake)
+        assert resolve_backend("auto") == cpu and resolve_backend("auto", "cuda") == "torch"
+        assert resolve_backend("onnxruntime") == "onnxruntime"  # others name themselves
+        conf = with_options("relf-fast-rs", backend="auto")
+        assert runnable(conf)["model"]["backend"] == cpu and conf["model"]["backend"] == "auto"
+        assert runnable(conf, "cuda")["model"]["backend"] == "torch"
+        assert identity(conf["model"])["backend"] == cpu == identity(runnable(conf)["model"])["backend"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from ..checks import input_path, output_path
-from ..confs import DEFAULT_WEIGHTS
+from ..confs import BACKENDS, DEFAULT_WEIGHTS
 from ..features import onnx
 from ..features.checkpoint import load_checkpoint
 from ..features.relf import WIDTHS, exported_network, network_tag
@@ -18,7 +18,7 @@ from ..features.relf import WIDTHS, exported_network, network_tag
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", type=input_path("checkpoint"), default=None,
                         help="checkpoint (default: the shipped weights)")
-    parser.add_argument("--backend", default="onnxruntime-int8", choices=onnx.BACKENDS[1:])
+    parser.add_argument("--backend", default="onnxruntime-int8", choices=BACKENDS[1:])
     parser.add_argument("--outputs", type=output_path("folder"), default=None,
                         help="folder for the .onnx file (default: the user's cache folder)")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..checks import input_path, number, output_path
-from ..confs import EXTRACTORS, extractor_conf
+from ..confs import AUTO_BACKEND, BACKENDS, EXTRACTORS, extractor_conf
 from ..steps.distributed import extract_ray
 from .. import retrieval
 from ..steps.extract import main, with_global
@@ -26,9 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", type=input_path("checkpoint"),
                         help="RELF checkpoint (default: the shipped weights)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="(default: cpu)")
-    parser.add_argument("--backend", choices=["torch", "onnxruntime", "onnxruntime-int8"],
-                        help="RELF's network runtime (default: the conf's, torch); the ONNX Runtime ones are "
-                        "CPU only (optional extra: pip install 'relf-hloc[onnx]')")
+    parser.add_argument("--backend", choices=[*BACKENDS, AUTO_BACKEND],
+                        help="RELF's network runtime (default: the conf's: torch, or auto for the SfM confs); the ONNX "
+                        "Runtime ones are CPU only (optional extra: pip install 'relf-hloc[onnx]'); auto: "
+                        "onnxruntime-int8 on the CPU where it is installed, else torch")
     parser.add_argument("--overwrite", action="store_true", help="recompute images already in the file")
     parser.add_argument("--random-weights", action="store_true",
                         help="RELF: untrained network (tests only; prints a warning)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..checks import input_path, number, output_path
-from ..confs import EXTRACTORS, MATCHERS, default_matcher, extractor_conf, with_options
+from ..confs import AUTO_BACKEND, BACKENDS, EXTRACTORS, MATCHERS, default_matcher, extractor_conf, with_options
 from ..io import read_json
 from ..sfm import format_summary, main
 from .options import add_colmap_arguments, add_ray_arguments, colmap_options_from_args
@@ -34,8 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ratio", type=number(float, above=0, high=1),
                         help="matching ratio test (default: the matcher conf's)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="(default: cpu)")
-    parser.add_argument("--backend", choices=["torch", "onnxruntime", "onnxruntime-int8"],
-                        help="RELF's network runtime (default: torch)")
+    parser.add_argument("--backend", choices=[*BACKENDS, AUTO_BACKEND],
+                        help="RELF's network runtime (default: the conf's; auto: onnxruntime-int8 on the CPU where "
+                             "ONNX Runtime is installed, pip install 'relf-hloc[onnx]', else torch)")
     parser.add_argument("--overwrite", action="store_true",
                         help="recompute features and matches instead of resuming")
     add_ray_arguments(parser, "extract and match")

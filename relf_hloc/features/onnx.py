@@ -24,7 +24,6 @@ import torch
 from ..io import atomic_write
 from .reresnet import normalize_image
 
-BACKENDS = ("torch", "onnxruntime", "onnxruntime-int8")
 CALIBRATION_SIZE = (321, 417)  # 16k + 1 sides, like the pyramid levels
 
 

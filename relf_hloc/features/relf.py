@@ -35,7 +35,8 @@ import torch.nn.functional as F
 
 from .. import timing
 from ..log import logger
-from ..confs import DEFAULT_WEIGHTS, DETECTOR_WEIGHTS, MAX_KEYPOINTS, PAPER_PYRAMID
+from ..confs import (AUTO_BACKEND, BACKENDS, DEFAULT_WEIGHTS, DETECTOR_WEIGHTS, MAX_KEYPOINTS, PAPER_PYRAMID,
+                     resolve_backend)
 from ..geometry import parabola_offset
 from ..io import file_digest
 from . import weights_tag
@@ -257,7 +258,8 @@ class RELF(Extractor, torch.nn.Module):
         "pyramid": PAPER_PYRAMID,      # None: the original resolution only
         "multi_candidate": None,       # e.g. {"ratio": 0.6} or {"top_k": 2}
         "subbin": True,                # orientation refined between bins; False: the paper's integer roll
-        "backend": "torch",            # or onnxruntime, onnxruntime-int8 (CPU; relf_hloc.features.onnx)
+        "backend": "torch",            # or onnxruntime, onnxruntime-int8 (CPU; relf_hloc.features.onnx), or auto
+                                       # (int8 where ONNX Runtime is installed, else torch: confs.resolve_backend)
         "weights": None,               # checkpoint path; None = the shipped weights
         "random_weights": False,       # untrained network: for tests only
         "descriptor_dim": None,        # e.g. 128: the weights' learned projection of the aligned
@@ -286,21 +288,23 @@ class RELF(Extractor, torch.nn.Module):
             raise ValueError("RELF options pca and descriptor_dim both project the descriptor: choose one")
         self.projection = projection_of(weights, conf["descriptor_dim"])
         self.pca = load_pca(weights, conf["pca"], fused_channels(conf["backbone"], WIDTHS)) if conf["pca"] else None
+        conf["backend"] = resolve_backend(conf["backend"])  # 'auto': as the steps resolve it on the CPU
         if conf["backend"] == "torch":
             self.net = copy.deepcopy(network())
             self.net.detector = None
         else:
             from . import onnx  # ONNX Runtime is optional: imported only for its backends
-            if conf["backend"] not in onnx.BACKENDS:
-                raise ValueError(f"unknown RELF backend '{conf['backend']}'; choose one of {onnx.BACKENDS}")
+            if conf["backend"] not in BACKENDS:
+                raise ValueError(f"unknown RELF backend '{conf['backend']}'; "
+                                 f"choose one of {BACKENDS + (AUTO_BACKEND,)}")
             tag = network_tag(weights, conf["backbone"])
             self.net = onnx.OrtNetwork(onnx.model_file(weights, tag, conf["backend"], network))
 
     @classmethod
     def content_tags(cls, model: dict) -> dict:
-        """The weights, and the PCA file with ``pca``, named by content."""
+        """The weights, and the PCA file with ``pca``, named by content; the backend that runs ('auto' resolved)."""
         weights = None if model["random_weights"] else str(model["weights"] or DEFAULT_WEIGHTS)
-        tags = {"weights": weights_tag(weights, model["random_weights"])}
+        tags = {"weights": weights_tag(weights, model["random_weights"]), "backend": resolve_backend(model["backend"])}
         if model["pca"]:
             tags["pca"] = f"{model['pca']}-{file_digest(pca_file(weights))[:8]}"
         return tags
@@ -348,9 +352,10 @@ class RELF(Extractor, torch.nn.Module):
         H, W = image_hw
         out = None
         for feats, (h, w) in levels:
-            scale = kpts.new_tensor([w / W, h / H])
-            v = sample_fused(feats, ((kpts + 0.5) * scale - 0.5)[None], (h, w))[0]
-            out = v if out is None else torch.maximum(out, v)
+            with timing.stage("sampling"):
+                scale = kpts.new_tensor([w / W, h / H])
+                v = sample_fused(feats, ((kpts + 0.5) * scale - 0.5)[None], (h, w))[0]
+                out = v if out is None else torch.maximum(out, v)
         return out
 
     def align(self, vectors: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -392,11 +397,11 @@ class RELF(Extractor, torch.nn.Module):
             vectors = self.pool(levels, kpts.to(self.device), hw)  # runs the network when levels are lazy
             with timing.stage("aligning"):
                 desc, index, ori = (t.to(image.device) for t in self.align(vectors))
-            if self.projection is not None:
-                desc = F.normalize(self.projection(desc.to(self.projection.weight.device)), dim=1).to(image.device)
-            if self.pca is not None:
-                mean, components = (t.to(desc) for t in self.pca)
-                desc = F.normalize((desc - mean) @ components, dim=1)
+                if self.projection is not None:
+                    desc = F.normalize(self.projection(desc.to(self.projection.weight.device)), dim=1).to(image.device)
+                if self.pca is not None:
+                    mean, components = (t.to(desc) for t in self.pca)
+                    desc = F.normalize((desc - mean) @ components, dim=1)
             if self.conf["rootsift"]:
                 with timing.stage("rootsift"):
                     desc = self.add_rootsift(desc, image, kpts[index], data, index, ori)

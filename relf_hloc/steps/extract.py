@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from ..log import logger
 from .. import io, retrieval, timing
-from ..confs import MAX_PIXELS, get_conf
+from ..confs import MAX_PIXELS, runnable
 from ..features import extractor_class, identity, load_extractor
 from ..images import ImageError, image_size, list_images, read_image
 
@@ -126,7 +126,8 @@ def check_pixels(path: Path, resize_max: Optional[int]) -> None:
 
 def load(conf: dict, device: str):
     """The extractor of a conf, on ``device``."""
-    logger.info(f"extract: loading {conf['model']['name']} on {device}")
+    backend = f" ({conf['model']['backend']} backend)" if conf["model"].get("backend") else ""
+    logger.info(f"extract: loading {conf['model']['name']}{backend} on {device}")
     with timing.stage("load"):
         extractor = load_extractor(conf["model"])
         return extractor.to(device) if hasattr(extractor, "to") else extractor  # a torch module moves
@@ -201,7 +202,7 @@ def extract_into(extractor, images: Path, names: List[str], output: Path, progre
 def prepare(conf, images, output, names, device, overwrite, skip_bad_images, shard):
     """Every check before the model loads; returns (conf, names of the run, names to do, skipped)."""
     images, output = Path(images), Path(output)
-    conf = get_conf(conf)
+    conf = runnable(conf, device)
     check_options(conf)
     check_device(device)
     names = list_images(images) if names is None else sorted(names)
