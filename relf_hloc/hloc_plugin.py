@@ -37,9 +37,12 @@ def build_extractor_class(BaseModel):
         detection_noise = 1.0
 
         def _init(self, conf):
+            import torch
+            from .confs import resolve_backend
             from .features.relf import RELF as Extractor
 
-            self.relf = Extractor(conf)
+            device = "cuda" if torch.cuda.is_available() else "cpu"  # where hloc's extraction runs
+            self.relf = Extractor({**conf, "backend": resolve_backend(conf.get("backend", "torch"), device)})
 
         def _forward(self, data):
             # data["image"]: [1, C, H, W] in [0, 1], C = 1 if preprocessing is grayscale

@@ -58,7 +58,7 @@ def main(conf, images, outputs, options: Optional[dict] = None, names: Optional[
     opts = resolve_conf(default_conf, options, "sfm")
     image_dir, outputs, pairs = Path(images), Path(outputs), opts["pairs"]
     matcher = get_conf(opts["matcher"] or default_matcher(conf, "sfm"))
-    conf = with_retrieval(runnable(conf, opts["device"]), pairs, opts["num_matched"])
+    conf = with_global_descriptors(runnable(conf, opts["device"]), pairs, opts["num_matched"])
     names = images_of(image_dir, outputs, names, opts["camera_mode"], cameras)
     outputs.mkdir(parents=True, exist_ok=True)
     report_path = outputs / "report.json"
@@ -171,12 +171,12 @@ def attempt(conf, images, outputs, options: Optional[dict] = None, **inputs) -> 
         return read_json(Path(outputs) / "report.json"), str(e)
 
 
-def with_retrieval(conf: dict, pairs: str, num_matched: int) -> dict:
-    """Retrieval pairs: the extractor conf also writes global descriptors (the extractor's default
-    aggregation: VLAD for RELF, whose codebook is learned on its descriptors; GeM for the others)."""
-    if pairs != "retrieval":
-        return conf
-    if num_matched < 1:
+def with_global_descriptors(conf: dict, pairs: str, num_matched: int) -> dict:
+    """The extractor conf writing global descriptors too (the extractor's default aggregation: VLAD for
+    RELF, whose codebook is learned on its aligned descriptors; GeM for the others): retrieval pairs use
+    them, and ``query`` pairs new photos with the model's images by them (a compact or RELF + RootSIFT
+    descriptor stored in the file is not what the aggregation takes)."""
+    if pairs == "retrieval" and num_matched < 1:
         raise ValueError(f"--num-matched must be at least 1, got {num_matched}")
     if conf.get("global"):
         return conf

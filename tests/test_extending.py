@@ -94,14 +94,14 @@ def test_extractors_declare_what_they_offer(registered):
     """The steps ask an extractor's class what it offers, so a new one needs no name test anywhere."""
     from relf_hloc.features import extractor_class, identity
     from relf_hloc.steps.extract import check_global
-    from relf_hloc.sfm import with_retrieval
+    from relf_hloc.sfm import with_global_descriptors
     relf, sift, patches = (extractor_class({"name": n}) for n in ("relf", "sift", "patches"))
     assert (relf.weights, relf.describes_keypoints, relf.global_aggregations) == (True, True, ("vlad", "gem"))
     assert (sift.weights, sift.describes_keypoints, sift.global_aggregations) == (False, False, ("gem",))
     assert patches.global_aggregations == ("gem",)  # Extractor's defaults
     conf = {"output": "feats-patches", "model": {"name": "patches"}}
-    assert with_retrieval(conf, "retrieval", 5)["global"] == {"aggregation": "gem"}
-    assert with_retrieval({"model": {"name": "relf"}}, "retrieval", 5)["global"] == {"aggregation": "vlad"}
+    assert with_global_descriptors(conf, "exhaustive", 5)["global"] == {"aggregation": "gem"}
+    assert with_global_descriptors({"model": {"name": "relf"}}, "retrieval", 5)["global"] == {"aggregation": "vlad"}
     with pytest.raises(ValueError, match="--global vlad: not offered by patches"):
         check_global({**conf, "global": {"aggregation": "vlad"}})
     assert identity({"name": "relf"})["weights"].startswith("w") and "weights" not in identity(conf["model"])

@@ -1,8 +1,10 @@
 """Retrieval: rotation-invariant global descriptors (relf_hloc.retrieval), extract --global
 (hloc's layout, carried by shards and Ray), pairs --mode retrieval and its errors."""
 
+import cv2
 import h5py
 import numpy as np
+import skimage.data
 import pytest
 import torch
 
@@ -187,3 +189,24 @@ def test_vlad_of_relf_with_rootsift_is_vlad_of_its_relf_part():
                                atol=1e-5)
     with pytest.raises(ValueError, match="codebook is for 1024-dimensional RELF descriptors, these have 900"):
         retrieval.global_descriptor(relf[:, :900], "vlad")
+
+
+def test_compact_relf_is_aggregated_from_its_aligned_descriptor(tmp_path):
+    """With ``pca`` (and the RootSIFT part) the stored descriptor is not what the VLAD codebook was
+    learned on: the extract step aggregates the aligned descriptor RELF hands over (never written), so
+    the global descriptor is the full conf's."""
+    from relf_hloc.confs import with_options
+    from relf_hloc.steps import extract
+    image = (skimage.data.astronaut()[::3, ::3]).copy()
+    images = tmp_path / "images"
+    images.mkdir()
+    cv2.imwrite(str(images / "a.jpg"), image[..., ::-1])
+    files = {}
+    for label, options in (("full", {}), ("compact", {"pca": 256})):
+        conf = with_options("relf-rs", pyramid=None, max_keypoints=300, backend="torch", **options)
+        conf["global"] = {"aggregation": "vlad"}
+        files[label] = extract.main(conf, images, tmp_path / f"{label}.h5", progress=False)
+    with h5py.File(files["full"]) as a, h5py.File(files["compact"]) as b:
+        assert b["a.jpg/descriptors"].shape[0] == 384 and a["a.jpg/descriptors"].shape[0] == 1152
+        assert "aggregation_input" not in b["a.jpg"]
+        np.testing.assert_allclose(a["a.jpg/global_descriptor"][()], b["a.jpg/global_descriptor"][()], atol=1e-5)

@@ -397,6 +397,7 @@ class RELF(Extractor, torch.nn.Module):
             vectors = self.pool(levels, kpts.to(self.device), hw)  # runs the network when levels are lazy
             with timing.stage("aligning"):
                 desc, index, ori = (t.to(image.device) for t in self.align(vectors))
+                aligned = desc  # what the global aggregations take (their codebook is learned on it)
                 if self.projection is not None:
                     desc = F.normalize(self.projection(desc.to(self.projection.weight.device)), dim=1).to(image.device)
                 if self.pca is not None:
@@ -407,9 +408,11 @@ class RELF(Extractor, torch.nn.Module):
                     desc = self.add_rootsift(desc, image, kpts[index], data, index, ori)
         else:
             desc, index = image.new_zeros((0, self.channels)), torch.zeros(0, dtype=torch.long, device=image.device)
-            ori = image.new_zeros(0)
+            ori, aligned = image.new_zeros(0), image.new_zeros((0, fused_channels(self.conf["backbone"], WIDTHS)))
         out = {"keypoints": kpts[index], "keypoint_scores": scores[index], "descriptors": desc.float(),
                "orientations": ori.float() * 360.0 / self.conf["G"]}
+        if aligned.shape[1] != desc.shape[1]:  # a projection or a RootSIFT part: the aligned descriptor too
+            out["aggregation_input"] = aligned.float()
         if "scales" in data:  # the learned detector's
             out["scales"] = data["scales"][0].to(image.device)[index]
         if self.conf["multi_candidate"]:

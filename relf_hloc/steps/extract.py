@@ -191,9 +191,10 @@ def extract_into(extractor, images: Path, names: List[str], output: Path, progre
             pred["keypoints"] = ((pred["keypoints"] + 0.5) * np.array([sx, sy]) - 0.5).astype(np.float32)
             if "scales" in pred:
                 pred["scales"] = pred["scales"] * (sx + sy) / 2
+        aggregated = pred.pop("aggregation_input", pred["descriptors"])  # RELF's aligned part (not written)
         feats = {**pred, "descriptors": pred["descriptors"].T, "image_size": np.array(size)}
         if global_conf:  # from the descriptors just computed (retrieval.py)
-            feats[retrieval.DATASET] = retrieval.global_descriptor(pred["descriptors"], global_conf["aggregation"])
+            feats[retrieval.DATASET] = retrieval.global_descriptor(aggregated, global_conf["aggregation"])
         io.write_features(output, name, feats, image_digest=io.image_digest(images / name))
         counts.append(len(pred["keypoints"]))
     return counts
