@@ -37,7 +37,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 from relf_hloc import sfm  # first: it imports OpenCV before pycolmap (see relf_hloc/__init__.py)
 from relf_hloc.cli.options import use_threads
-from relf_hloc.confs import conf_names, default_matcher, extractor_conf, get_conf, parse_variant, with_options
+from relf_hloc.confs import conf_names, default_matcher, extractor_conf, get_conf, parse_variant, with_variant
 from relf_hloc.datasets import scenes
 from relf_hloc.eval.poses import model_poses, score_poses
 from relf_hloc.images import list_images
@@ -226,7 +226,7 @@ def our_runs(method: str, args, variants: List[Tuple[str, dict]], matchers: List
         for matcher in matchers or [default_matcher(conf, "sfm")]:
             print(f"== {base['scene']} {base['variant']}: {label}, {matcher}", flush=True)
             run = {**base, "method": run_dir.name, "label": label, "matcher": matcher}
-            run.update(run_seeds(with_options(conf, **options), get_conf(matcher), image_dir, run_dir, None,
+            run.update(run_seeds(with_variant(conf, options), get_conf(matcher), image_dir, run_dir, None,
                                  mapper_options, seeds, scene))
             print("   " + json.dumps(run), flush=True)
             yield run

@@ -23,6 +23,9 @@ MAX_KEYPOINTS = 2000        # the two-view pose benchmark and the demo
 BENCHMARK_KEYPOINTS = 1500  # the RELF paper's homography protocol (compare, Roto-360, HPatches)
 SFM_KEYPOINTS = {"relf": 4096, "opencv": 8192}  # extraction for SfM and localization (the confs' default;
 # hloc keeps 4096 SuperPoint and 5000 DISK keypoints, COLMAP up to 8192 SIFT)
+# the SfM confs' compact RELF part: its first 256 principal components (matching 8192 keypoints 2.6x
+# faster, as many verified inliers: docs/benchmarks.md "Speed of the main job")
+SFM_PCA = 256
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "relf_c16.pth"
 # the same network with the learned detector head (trained on the frozen DEFAULT_WEIGHTS)
 DETECTOR_WEIGHTS = Path(__file__).resolve().parent / "weights" / "relf_c16_det.pth"
@@ -74,10 +77,12 @@ confs = {
     # one level at the original resolution
     "relf-single": _relf("feats-relf-single", pyramid=None),
     # RELF + RootSIFT (at each keypoint's scale, turned by RELF's orientation: half of the
-    # similarity) at COLMAP's 8192 keypoints: relf-rs is the SfM default (docs/benchmarks.md "Precision")
-    "relf-rs": _relf("feats-relf-rs", rootsift=0.5, max_keypoints=SFM_KEYPOINTS["opencv"]),
+    # similarity) at COLMAP's 8192 keypoints: relf-rs is the SfM default (docs/benchmarks.md "Precision"),
+    # compact (pca) and on ONNX Runtime int8 where installed (docs/benchmarks.md "Speed of the main job")
+    "relf-rs": _relf("feats-relf-rs", rootsift=0.5, max_keypoints=SFM_KEYPOINTS["opencv"], pca=SFM_PCA,
+                     backend="auto"),
     "relf-fast-rs": _relf("feats-relf-fast-rs", pyramid=FAST_PYRAMID, rootsift=0.5,
-                          max_keypoints=SFM_KEYPOINTS["opencv"]),
+                          max_keypoints=SFM_KEYPOINTS["opencv"], pca=SFM_PCA, backend="auto"),
     # multi-candidate extraction (one descriptor per strong orientation bin)
     "relf-multi": _relf("feats-relf-multi", multi_candidate=MULTI_CANDIDATE),
     "relf-fast-multi": _relf("feats-relf-fast-multi", pyramid=FAST_PYRAMID,
@@ -275,6 +280,13 @@ def runnable(conf: dict, device: str = "cpu") -> dict:
     conf = get_conf(conf)
     if conf["model"].get("backend") == AUTO_BACKEND:
         conf["model"]["backend"] = resolve_backend(AUTO_BACKEND, device)
+    return conf
+
+
+def with_variant(name_or_conf, options: dict) -> dict:
+    """A conf with ``model`` entries replaced by a variant's options (``parse_variant``; None too)."""
+    conf = get_conf(name_or_conf)
+    conf["model"].update(options)
     return conf
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 
 from relf_hloc.confs import (BENCHMARK_KEYPOINTS, MAX_KEYPOINTS, default_matcher, extractor_conf, parse_variant,
-                             with_options)
+                             with_options, with_variant)
 from relf_hloc.benchmarks.compare import homography_sets, score
 from relf_hloc.datasets import scenes
 from relf_hloc.eval.poses import pose_summary, relative_pose_records
@@ -56,7 +56,7 @@ def variants(args, name: str):
         label, options = parse_variant(item)
         conf = extractor_conf(name, BENCHMARK_KEYPOINTS,
                               None if args.weights[0] == "shipped" else args.weights[0])
-        out.append((prefix + label, with_options(conf, **options)))
+        out.append((prefix + label, with_variant(conf, options)))
     return out
 
 

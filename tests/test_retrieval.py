@@ -202,8 +202,9 @@ def test_compact_relf_is_aggregated_from_its_aligned_descriptor(tmp_path):
     images.mkdir()
     cv2.imwrite(str(images / "a.jpg"), image[..., ::-1])
     files = {}
-    for label, options in (("full", {}), ("compact", {"pca": 256})):
-        conf = with_options("relf-rs", pyramid=None, max_keypoints=300, backend="torch", **options)
+    for label, pca in (("full", None), ("compact", 256)):
+        conf = with_options("relf-rs", pyramid=None, max_keypoints=300, backend="torch")
+        conf["model"]["pca"] = pca
         conf["global"] = {"aggregation": "vlad"}
         files[label] = extract.main(conf, images, tmp_path / f"{label}.h5", progress=False)
     with h5py.File(files["full"]) as a, h5py.File(files["compact"]) as b:

@@ -16,7 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--outputs", type=output_path("folder"), required=True, help="output folder")
     parser.add_argument("--conf", default="relf-rs",
                         help=f"extractor conf ({', '.join(EXTRACTORS)}) or a .yaml file (default: relf-rs, "
-                             "RELF + RootSIFT at 8192 keypoints; relf-fast-rs: 3 pyramid levels, faster)")
+                             "RELF (256 PCA components) + RootSIFT at 8192 keypoints, ONNX Runtime int8 where "
+                             "installed; relf-fast-rs: 3 pyramid levels)")
     parser.add_argument("--matcher", default=None,
                         help=f"matcher conf ({', '.join(MATCHERS)}; default: relf-ratio for RELF, "
                              "nn-ratio for the OpenCV methods; nn-ratio-spaced for symmetric scenes)")
