@@ -57,16 +57,17 @@ def save(path: Path, book: dict, command: str) -> None:
 
 
 def save_pca(path: Path, desc: np.ndarray, dim: int, weights: str, command: str) -> None:
-    """Write the first ``dim`` principal components of descriptors [M, D] (float16), the mean, the
-    tag of the weights they describe and the share of the variance each component explains."""
-    mean = desc.mean(0)
-    _, s, vt = np.linalg.svd(desc - mean, full_matrices=False)
+    """Write the first ``dim`` principal directions of descriptors [M, D] about the origin (float16; the
+    mean stored is zero): uncentred, so that projected unit descriptors keep their dot products, and the
+    RELF part its share of the similarity beside RootSIFT's. Also the tag of the weights they describe
+    and the share of the second moment each direction holds."""
+    _, s, vt = np.linalg.svd(desc, full_matrices=False)
     explained = s ** 2 / (s ** 2).sum()
-    np.savez_compressed(path, mean=mean.astype(np.float32), components=vt[:dim].T.astype(np.float16),
+    np.savez_compressed(path, mean=np.zeros(desc.shape[1], np.float32), components=vt[:dim].T.astype(np.float16),
                         explained=explained[:dim].astype(np.float32), weights=np.array(weights_tag(weights)),
                         command=np.array(command))
     print(f"{path}: {dim} components of {desc.shape[1]}-d descriptors from {len(desc)}, "
-          f"{explained[:dim].sum():.1%} of the variance")
+          f"{explained[:dim].sum():.1%} of the second moment")
 
 
 def main(argv=None) -> int:
