@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import skimage.data
 
+from relf_hloc.confs import DEFAULT_WEIGHTS
 from relf_hloc.datasets.homography import write_homography
 from relf_hloc.io import write_features, write_matches
 
@@ -102,7 +103,8 @@ RUNS = {
     "scripts/invariance_report.py": ("--confs relf-single --keypoints 50", "relf-single", False),
     "scripts/loss_trend.py": ("training/cpu_long --steps 5", "| cpu_long | total |", False),
     "scripts/make_codebook.py": ("--images {data}/sacre_coeur --count 3 --keypoints 30 --dim 8 --k 4 "
-                                 "--output {tmp}/book.npz", "centroids (4, 8)", False),
+                                 "--make codebook,pca --pca-dim 8 --weights {weights} --output {tmp}/book.npz",
+                                 "8 components of 1024-d descriptors", False),
     "scripts/match_separation.py": ("{run}", "| similarity >= 0.7 |", False),
     "scripts/plot_training.py": ("training/cpu_long --output {tmp}/curve.png", "", False),
     "scripts/precision_study.py": ("--data {data} --step 90 --keypoints 50 --cache {tmp}", "| HPatches |", True),
@@ -118,7 +120,7 @@ RUNS = {
 }
 # what each run must leave behind (beyond its output text)
 LEAVES = {"scripts/average_weights.py": "avg.pth", "scripts/benchmark_retrieval.py": "retrieval.md",
-          "scripts/export_weights.py": "x.pth", "scripts/make_codebook.py": "book.npz",
+          "scripts/export_weights.py": "x.pth", "scripts/make_codebook.py": "w.pca.npz",
           "scripts/plot_training.py": "curve.png", "pipelines/localization.py": "r/README.md"}
 NEEDS = {"scripts/benchmark_scaling.py": "ray", "pipelines/hloc_sfm.py": "hloc"}
 
@@ -135,7 +137,8 @@ def test_script_runs(script, tmp_path, request):
     fill = {"tmp": tmp_path, "repo": REPO}
     for name, make in (("data", lambda: request.getfixturevalue("data")),
                        ("scene", lambda: request.getfixturevalue("scene")),
-                       ("run", lambda: run_folder(tmp_path)), ("h5", lambda: h5_pair(tmp_path))):
+                       ("run", lambda: run_folder(tmp_path)), ("h5", lambda: h5_pair(tmp_path)),
+                       ("weights", lambda: shutil.copy(DEFAULT_WEIGHTS, tmp_path / "w.pth"))):
         if "{" + name + "}" in args:
             fill[name] = make()
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}

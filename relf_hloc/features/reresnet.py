@@ -224,8 +224,9 @@ def sample_fused(feats: List[torch.Tensor], kpts: torch.Tensor,
     feats: the 5 maps of ReResNet18; kpts [B, N, 2] (x, y) in pixels of the
     network input (pixel centre at integer coordinates); image_hw its (H, W).
     Returns [B, N, C*G]. The dense fused map is never built: the 4 stem-grid
-    neighbours of each keypoint are sampled on every map (align_corners=True,
-    exactly what the bilinear upsampling computes) and blended.
+    neighbours of each keypoint are sampled on every coarser map (align_corners=True,
+    exactly what the bilinear upsampling computes) and blended; a map on the stem grid
+    itself is sampled at the keypoint, which is the same blend.
     """
     H, W = image_hw
     h, w = feats[-1].shape[-2:]
@@ -236,10 +237,17 @@ def sample_fused(feats: List[torch.Tensor], kpts: torch.Tensor,
     v0 = v.floor().clamp(0, h - 1)
     u1, v1 = (u0 + 1).clamp(max=w - 1), (v0 + 1).clamp(max=h - 1)
     au, av = (u - u0).clamp(0, 1), (v - v0).clamp(0, 1)
+    scale = torch.tensor([max(w - 1, 1), max(h - 1, 1)], dtype=kpts.dtype, device=kpts.device)
     corners = torch.stack([torch.stack([uu, vv], -1) for vv in (v0, v1) for uu in (u0, u1)], 2)
     weights = torch.stack([(1 - au) * (1 - av), au * (1 - av), (1 - au) * av, au * av], 2)
-    grid = corners / torch.tensor([max(w - 1, 1), max(h - 1, 1)], dtype=kpts.dtype,
-                                  device=kpts.device) * 2 - 1  # [B, N, 4, 2]
-    out = torch.cat([F.grid_sample(f, grid.to(f.dtype), mode="bilinear", align_corners=True)
-                     for f in feats], 1)  # [B, C*G, N, 4]
-    return (out * weights[:, None].to(out.dtype)).sum(-1).transpose(1, 2)
+    grid = corners / scale * 2 - 1  # [B, N, 4, 2]
+    point = (torch.stack([u, v], -1) / scale * 2 - 1)[:, :, None]  # [B, N, 1, 2]
+    parts = []
+    for f in feats:
+        if f.shape[-2:] == (h, w):  # clamped corners: the border's value beyond it
+            parts.append(F.grid_sample(f, point.to(f.dtype), mode="bilinear", padding_mode="border",
+                                       align_corners=True)[..., 0])
+        else:
+            corner_values = F.grid_sample(f, grid.to(f.dtype), mode="bilinear", align_corners=True)  # [B, C, N, 4]
+            parts.append(torch.einsum("bcnk,bnk->bcn", corner_values, weights.to(f.dtype)))
+    return torch.cat(parts, 1).transpose(1, 2)
