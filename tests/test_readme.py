@@ -164,3 +164,14 @@ def test_documented_commands_parse(monkeypatch, capsys):
         argv = ["python"] + argv[1:] if argv[0] == "python" else argv
         parses(argv, README.parent, monkeypatch)
     capsys.readouterr()
+
+
+def test_readme_speed_table_is_the_committed_one():
+    """The README's speed table is results/speed.md as pipelines/sfm_real_data.py writes it (its
+    speed.md), row for row: regenerate both with the command above the table."""
+    table = [line for line in (README.parent / "results" / "speed.md").read_text().splitlines() if line.startswith("|")]
+    assert table[0].startswith("| scene | rotation | method | total (s) | vs COLMAP alone |")
+    assert any("| colmap |" in line for line in table)  # COLMAP alone is a row
+    readme = README.read_text().splitlines()
+    start = readme.index(table[0])
+    assert readme[start:start + len(table)] == table

@@ -13,7 +13,9 @@ the orientation bin) -> L2-normalised rotation-invariant descriptors.
     out["orientations"]  # [N] degrees; grows by a when the image turns by a counter-clockwise
 
 With multi-candidate extraction a keypoint is repeated once per kept
-orientation (``out["keypoint_index"]`` gives the source keypoint).
+orientation (``out["keypoint_index"]`` gives the source keypoint). With a projection (``pca``,
+``descriptor_dim``) or a RootSIFT part, ``out["aggregation_input"]`` holds the aligned descriptor
+itself, which the global aggregations take (the extract step uses it and never writes it).
 ``relf(data)`` is the batched form (LightGlue's extractor convention): ``data["image"]``
 [1, 3, H, W] in [0, 1] (optionally ``data["keypoints"]`` [1, N, 2]) -> ``keypoints``
 [1, N, 2], ``keypoint_scores`` [1, N], ``descriptors`` [1, N, D], ``orientations`` [1, N].
