@@ -192,6 +192,11 @@ def projection_of(weights: Optional[str], dim: Optional[int]) -> Optional[torch.
     return layer.requires_grad_(False)
 
 
+def checkpoint_of(model: dict) -> Optional[str]:
+    """The checkpoint a RELF conf names: its ``weights``, else the shipped ones; None for random weights."""
+    return None if model["random_weights"] else str(model["weights"] or DEFAULT_WEIGHTS)
+
+
 def pca_file(weights: Optional[str]) -> Path:
     """Where the descriptor PCA of a checkpoint is (``scripts/make_codebook.py --make pca``): beside it,
     ``NAME.pca.npz``."""
@@ -289,7 +294,7 @@ class RELF(Extractor, torch.nn.Module):
         if conf["pca"] and conf["descriptor_dim"]:
             raise ValueError("RELF options pca and descriptor_dim both project the descriptor: choose one")
         self.projection = projection_of(weights, conf["descriptor_dim"])
-        self.pca = load_pca(weights, conf["pca"], fused_channels(conf["backbone"], WIDTHS)) if conf["pca"] else None
+        self.pca = load_pca(weights, conf["pca"], self.aligned_dim) if conf["pca"] else None
         conf["backend"] = resolve_backend(conf["backend"])  # 'auto': as the steps resolve it on the CPU
         if conf["backend"] == "torch":
             self.net = copy.deepcopy(network())
@@ -305,7 +310,7 @@ class RELF(Extractor, torch.nn.Module):
     @classmethod
     def content_tags(cls, model: dict) -> dict:
         """The weights, and the PCA file with ``pca``, named by content; the backend that runs ('auto' resolved)."""
-        weights = None if model["random_weights"] else str(model["weights"] or DEFAULT_WEIGHTS)
+        weights = checkpoint_of(model)
         tags = {"weights": weights_tag(weights, model["random_weights"]), "backend": resolve_backend(model["backend"])}
         if model["pca"]:
             tags["pca"] = f"{model['pca']}-{file_digest(pca_file(weights))[:8]}"
@@ -319,7 +324,7 @@ class RELF(Extractor, torch.nn.Module):
             warnings.warn(msg)
             logger.warning(f"WARNING: {msg}")
             return None
-        weights = str(self.conf["weights"] or DEFAULT_WEIGHTS)
+        weights = checkpoint_of(self.conf)
         if not Path(weights).is_file():
             raise FileNotFoundError(
                 f"{weights}: RELF weights not found; pass a checkpoint with conf "
@@ -410,7 +415,7 @@ class RELF(Extractor, torch.nn.Module):
                     desc = self.add_rootsift(desc, image, kpts[index], data, index, ori)
         else:
             desc, index = image.new_zeros((0, self.channels)), torch.zeros(0, dtype=torch.long, device=image.device)
-            ori, aligned = image.new_zeros(0), image.new_zeros((0, fused_channels(self.conf["backbone"], WIDTHS)))
+            ori, aligned = image.new_zeros(0), image.new_zeros((0, self.aligned_dim))
         out = {"keypoints": kpts[index], "keypoint_scores": scores[index], "descriptors": desc.float(),
                "orientations": ori.float() * 360.0 / self.conf["G"]}
         if aligned.shape[1] != desc.shape[1]:  # a projection or a RootSIFT part: the aligned descriptor too
@@ -438,8 +443,13 @@ class RELF(Extractor, torch.nn.Module):
     def channels(self) -> int:
         """Descriptor size: the fused channels of the backbone (or ``descriptor_dim``, ``pca``), and
         RootSIFT's 128 with the ``rootsift`` part."""
-        dim = self.conf["descriptor_dim"] or self.conf["pca"] or fused_channels(self.conf["backbone"], WIDTHS)
+        dim = self.conf["descriptor_dim"] or self.conf["pca"] or self.aligned_dim
         return dim + 128 * bool(self.conf["rootsift"])
+
+    @property
+    def aligned_dim(self) -> int:
+        """Size of the aligned descriptor: the backbone's fused channels."""
+        return fused_channels(self.conf["backbone"], WIDTHS)
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:
